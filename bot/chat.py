@@ -1,0 +1,147 @@
+"""The one interface between the core and a chat platform (Discord, Slack, console).
+
+Adapters implement :class:`ChatPort`; the core never imports a platform library.
+Every reference to a platform object (channel, thread, message) is a plain string so
+that it can be stored with the job and used again after a restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """A place messages go: a channel, or a thread inside it when ``thread`` is set.
+
+    ``thread`` is the platform's thread id: a Discord thread channel id, a Slack
+    parent message ``ts``, a console thread name."""
+
+    platform: str
+    workspace: str
+    channel: str
+    thread: str | None = None
+
+    def in_thread(self, thread: str) -> Conversation:
+        return Conversation(self.platform, self.workspace, self.channel, thread)
+
+
+@dataclass(frozen=True, slots=True)
+class Requester:
+    user_id: str
+    display_name: str
+    roles: frozenset[str] = frozenset()
+    """Discord role ids / Slack user-group ids, for access control."""
+    is_admin: bool = False
+    """May change channel settings and delete anyone's results (Manage Messages, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """A user asked for an image (slash command, mention, console line).
+
+    Exactly one of ``text`` (free text with ``--flags``) or ``options`` (typed
+    options, e.g. Discord's) carries the command; both may be given, typed options
+    then win over flags in the text. ``context`` is the adapter's own handle
+    (an interaction, an ``ack`` function): the core passes it back untouched."""
+
+    conversation: Conversation
+    requester: Requester
+    text: str = ""
+    options: Mapping[str, str | int] = field(default_factory=dict)
+    context: object = field(default=None, compare=False, repr=False)
+
+
+class ActionKind(StrEnum):
+    REROLL = "reroll"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """A button under a result. Adapters encode ``kind`` and ``job_id`` in its id."""
+
+    kind: ActionKind
+    job_id: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActionInvocation:
+    """Someone pressed a button under a result."""
+
+    conversation: Conversation
+    requester: Requester
+    kind: ActionKind
+    job_id: str
+    message_id: str
+    context: object = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadHandle:
+    """The job's thread and the status message the core keeps editing."""
+
+    conversation: Conversation
+    status_message_id: str
+
+
+class DeliveryError(Exception):
+    """The platform refused a message.
+
+    ``permanent`` means retrying cannot help (403 missing access, 404 channel gone):
+    the core marks the job undeliverable instead of retrying."""
+
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class ChatPort(Protocol):
+    """What the core asks of a chat platform."""
+
+    @property
+    def platform(self) -> str: ...
+
+    async def acknowledge(self, invocation: Invocation) -> None:
+        """Tell the platform we accepted the command (Discord defer, Slack ack)."""
+        ...
+
+    async def open_thread(self, invocation: Invocation, status_text: str) -> ThreadHandle:
+        """Post the public status message and open (or reuse) the job's thread.
+
+        Invoked inside a thread: the status message goes in that thread."""
+        ...
+
+    async def edit_status(self, thread: ThreadHandle, text: str) -> None: ...
+
+    async def post_text(self, where: Conversation, text: str) -> str:
+        """Post a message; return its id."""
+        ...
+
+    async def post_image(
+        self,
+        where: Conversation,
+        data: bytes,
+        filename: str,
+        caption: str,
+        actions: Sequence[Action],
+        dedupe_key: str,
+    ) -> str:
+        """Post an image with a caption and buttons; return the message id.
+
+        ``dedupe_key`` is stable per result: posting twice with the same key must
+        leave one message (Discord nonce, a lookup, ...)."""
+        ...
+
+    async def notify_user(
+        self, where: Conversation, user_id: str, text: str, invocation: object = None
+    ) -> None:
+        """Tell one user something privately (ephemeral). ``invocation`` is the
+        pending ``Invocation``/``ActionInvocation`` when there is one to answer."""
+        ...
+
+    async def delete_message(self, where: Conversation, message_id: str) -> None: ...
