@@ -90,7 +90,8 @@ class ThreadHandle:
 
 
 class DeliveryError(Exception):
-    """The platform refused a message.
+    """The platform refused a message. ``str(exc)`` is shown to the requester, so
+    adapters word it for a person ("Invite me to #general first: /invite @imagine").
 
     ``permanent`` means retrying cannot help (403 missing access, 404 channel gone):
     the core marks the job undeliverable instead of retrying."""
@@ -105,6 +106,10 @@ class ChatPort(Protocol):
 
     @property
     def platform(self) -> str: ...
+
+    def mention(self, user_id: str) -> str:
+        """How to mention a user in message text (``<@U123>`` on Slack and Discord)."""
+        ...
 
     async def acknowledge(self, invocation: Invocation) -> None:
         """Tell the platform we accepted the command (Discord defer, Slack ack)."""
