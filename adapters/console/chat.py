@@ -1,0 +1,105 @@
+"""``ChatPort`` for the terminal: messages are printed, images saved under an output folder.
+
+Thread and message ids are derived from what is on disk and in the job store, so a
+restarted console keeps delivering into the same "thread" and never posts twice:
+an image's file name is its dedupe key."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from bot.chat import Action, Conversation, Invocation, ThreadHandle
+
+PLATFORM = "console"
+WORKSPACE = "local"
+CHANNEL = "general"
+
+
+def console_conversation(thread: str | None = None) -> Conversation:
+    return Conversation(PLATFORM, WORKSPACE, CHANNEL, thread)
+
+
+class ConsoleChat:
+    def __init__(self, out: TextIO, output_dir: Path) -> None:
+        self._out = out
+        self._output_dir = output_dir
+        self._ids = itertools.count(1)
+        self._token = os.urandom(3).hex()  # keeps ids unique across restarts
+        self.saved_paths: list[Path] = []
+        """Images this process saved, in order."""
+
+    @property
+    def platform(self) -> str:
+        return PLATFORM
+
+    @property
+    def output_dir(self) -> Path:
+        return self._output_dir
+
+    def mention(self, user_id: str) -> str:
+        return f"@{user_id}"
+
+    async def acknowledge(self, invocation: Invocation) -> None:
+        return None
+
+    async def open_thread(self, invocation: Invocation, status_text: str) -> ThreadHandle:
+        message_id = self._new_id("m")
+        thread = invocation.conversation.thread or f"thread-{message_id}"
+        self._say(invocation.conversation, status_text)
+        self._say(invocation.conversation, f"↳ opened thread {thread}")
+        return ThreadHandle(invocation.conversation.in_thread(thread), message_id)
+
+    async def edit_status(self, thread: ThreadHandle, text: str) -> None:
+        self._say(thread.conversation, f"(status) {text}")
+
+    async def post_text(self, where: Conversation, text: str) -> str:
+        self._say(where, text)
+        return self._new_id("m")
+
+    async def post_image(
+        self,
+        where: Conversation,
+        data: bytes,
+        filename: str,
+        caption: str,
+        actions: Sequence[Action],
+        dedupe_key: str,
+    ) -> str:
+        path = self._image_path(dedupe_key, filename)
+        message_id = f"image:{path.name}"
+        if path.exists():
+            return message_id  # posted before a restart: never twice
+        self._output_dir.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".part")
+        partial.write_bytes(data)
+        partial.replace(path)  # atomic: a crash leaves no half image behind
+        self.saved_paths.append(path)
+        buttons = "  ".join(f"[{a.label}: /{a.kind.value} {a.job_id}]" for a in actions)
+        self._say(where, f"🖼  {caption}\n    saved: {path}\n    {buttons}")
+        return message_id
+
+    async def notify_user(
+        self, where: Conversation, user_id: str, text: str, invocation: object = None
+    ) -> None:
+        self._say(where, f"(only @{user_id} sees this) {text}")
+
+    async def delete_message(self, where: Conversation, message_id: str) -> None:
+        if message_id.startswith("image:"):
+            (self._output_dir / message_id.removeprefix("image:")).unlink(missing_ok=True)
+        self._say(where, f"(message {message_id} deleted)")
+
+    def _image_path(self, dedupe_key: str, filename: str) -> Path:
+        stem = re.sub(r"[^A-Za-z0-9_-]", "-", dedupe_key)
+        return self._output_dir / f"{stem}{Path(filename).suffix or '.png'}"
+
+    def _new_id(self, prefix: str) -> str:
+        return f"{prefix}{self._token}-{next(self._ids)}"
+
+    def _say(self, where: Conversation, text: str) -> None:
+        place = f"#{where.channel}" + (f" › {where.thread}" if where.thread else "")
+        print(f"[{place}] imagine-bot: {text}", file=self._out, flush=True)

@@ -1,0 +1,23 @@
+"""The core's own settings (platform-free). ``app/config.py`` builds them from the environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bot.command import CommandDefaults
+
+
+@dataclass(frozen=True, slots=True)
+class BotConfig:
+    defaults: CommandDefaults = field(default_factory=CommandDefaults)
+    max_jobs_per_user: int = 3
+    """Running jobs per user; more are queued, not rejected."""
+    max_running_jobs: int = 20
+    """Running jobs in the whole process; more are queued."""
+    job_timeout: float = 30 * 60
+    """Seconds from acceptance until a job is given up as timed out."""
+    progress_interval: float = 2.0
+    """At most one status-message edit per job per this many seconds."""
+    delivery_attempts: int = 3
+    """Tries to post a result when the platform fails transiently."""
+    delivery_retry_delay: float = 2.0

@@ -1,0 +1,122 @@
+"""A ``ChatPort`` that records what a user would see, for core tests."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from bot.chat import Action, Conversation, DeliveryError, Invocation, ThreadHandle
+
+
+@dataclass(frozen=True)
+class PostedImage:
+    where: Conversation
+    data: bytes = field(repr=False)
+    filename: str
+    caption: str
+    actions: tuple[Action, ...]
+    dedupe_key: str
+    message_id: str
+
+
+@dataclass(frozen=True)
+class Note:
+    """A private (ephemeral) message to one user."""
+
+    user_id: str
+    text: str
+    answered: object
+
+
+@dataclass
+class RecordingChat:
+    platform_name: str = "test"
+    acknowledged: list[Invocation] = field(default_factory=list)
+    threads: list[ThreadHandle] = field(default_factory=list)
+    status: dict[str, list[str]] = field(default_factory=dict)  # status message id -> texts
+    texts: list[tuple[Conversation, str]] = field(default_factory=list)
+    images: list[PostedImage] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    fail_open_thread: DeliveryError | None = None
+    fail_post_image: list[DeliveryError] = field(default_factory=list)
+    """Raised (first one first) by the next post_image calls."""
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _by_dedupe: dict[str, PostedImage] = field(default_factory=dict)
+
+    @property
+    def platform(self) -> str:
+        return self.platform_name
+
+    def mention(self, user_id: str) -> str:
+        return f"<@{user_id}>"
+
+    async def acknowledge(self, invocation: Invocation) -> None:
+        self.acknowledged.append(invocation)
+        await self._notify()
+
+    async def open_thread(self, invocation: Invocation, status_text: str) -> ThreadHandle:
+        if self.fail_open_thread is not None:
+            raise self.fail_open_thread
+        message_id = f"msg-{next(self._ids)}"
+        thread = invocation.conversation.thread or f"thread-of-{message_id}"
+        handle = ThreadHandle(invocation.conversation.in_thread(thread), message_id)
+        self.threads.append(handle)
+        self.status[message_id] = [status_text]
+        await self._notify()
+        return handle
+
+    async def edit_status(self, thread: ThreadHandle, text: str) -> None:
+        self.status.setdefault(thread.status_message_id, []).append(text)
+        await self._notify()
+
+    async def post_text(self, where: Conversation, text: str) -> str:
+        message_id = f"msg-{next(self._ids)}"
+        self.texts.append((where, text))
+        self.status[message_id] = [text]
+        await self._notify()
+        return message_id
+
+    async def post_image(
+        self,
+        where: Conversation,
+        data: bytes,
+        filename: str,
+        caption: str,
+        actions: Sequence[Action],
+        dedupe_key: str,
+    ) -> str:
+        if self.fail_post_image:
+            raise self.fail_post_image.pop(0)
+        if dedupe_key in self._by_dedupe:
+            return self._by_dedupe[dedupe_key].message_id
+        image = PostedImage(
+            where, data, filename, caption, tuple(actions), dedupe_key, f"img-{next(self._ids)}"
+        )
+        self._by_dedupe[dedupe_key] = image
+        self.images.append(image)
+        await self._notify()
+        return image.message_id
+
+    async def notify_user(
+        self, where: Conversation, user_id: str, text: str, invocation: object = None
+    ) -> None:
+        self.notes.append(Note(user_id, text, invocation))
+        await self._notify()
+
+    async def delete_message(self, where: Conversation, message_id: str) -> None:
+        self.deleted.append(message_id)
+        await self._notify()
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+        """Wait (without sleeping) until ``predicate()`` holds after some chat activity."""
+        async with asyncio.timeout(timeout):
+            async with self._changed:
+                await self._changed.wait_for(predicate)
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
