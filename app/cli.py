@@ -149,7 +149,7 @@ async def run(settings: Settings) -> int:
             stack.push_async_callback(slack_adapter.aclose)
         await rt.bot.start()
         while not stop.is_set():
-            heartbeat.write_text(str(time.time()))
+            await asyncio.to_thread(heartbeat.write_text, str(time.time()))
             with suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), HEARTBEAT_EVERY)
     return 0
