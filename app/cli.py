@@ -97,7 +97,8 @@ async def console(settings: Settings, out: TextIO, user: str) -> int:
     async with open_runtime(service_settings(settings), settings.db_path, settings.bot) as rt:
         chat = ConsoleChat(out, settings.output_dir)
         rt.bot.add_chat(chat)
-        await rt.bot.start()
+        if resumed := await rt.bot.start():
+            print(f"(resumed {resumed} unfinished job(s))", file=out, flush=True)
         await ConsoleSession(rt.bot, chat, out, user).run(stdin_lines())
     return 0
 

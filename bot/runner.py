@@ -115,7 +115,6 @@ class JobRunner:
     # -- steps -------------------------------------------------------------------------
 
     async def _prepare_project(self, job: Job) -> Job:
-        await self.set_status(job, messages.starting())
         try:
             project_id = await self._projects.project_for(job.channel_key)
         except BackendError as exc:

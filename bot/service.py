@@ -267,8 +267,9 @@ class ImagineBot:
         try:
             if job.status_message_id is None:
                 job = await self._reopen_thread(job)
-            if job.state is JobState.ACCEPTED:
+            if job.state is JobState.ACCEPTED and self._scheduler.position(job.id):
                 await self._scheduler.acquire(job.id)
+                await self._runner.set_status(job, messages.starting())  # no longer queued
             await self._runner.run(job)
         except asyncio.CancelledError:
             raise

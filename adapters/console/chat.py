@@ -55,7 +55,8 @@ class ConsoleChat:
         return ThreadHandle(invocation.conversation.in_thread(thread), message_id)
 
     async def edit_status(self, thread: ThreadHandle, text: str) -> None:
-        self._say(thread.conversation, f"(status) {text}")
+        # The status line only changes at its end ("… · generating… 40%"): show that part.
+        self._say(thread.conversation, f"(status) {text.rsplit(' · ', 1)[-1]}")
 
     async def post_text(self, where: Conversation, text: str) -> str:
         self._say(where, text)
