@@ -1,0 +1,73 @@
+"""Errors the SQLite store raises, worded for the operator who has to fix them."""
+
+from __future__ import annotations
+
+import sqlite3
+
+# Extra advice per SQLite primary result code name (``SQLITE_FULL_xxx`` → ``SQLITE_FULL``).
+_HINTS = {
+    "SQLITE_FULL": "the disk (or the user's quota) is full; free space and retry",
+    "SQLITE_BUSY": (
+        "the database stayed locked by another connection longer than busy_timeout; "
+        "is a second imagine-bot (or a long manual query) using the same file?"
+    ),
+    "SQLITE_LOCKED": "a table is locked by another statement on the same connection",
+    "SQLITE_READONLY": "the file or its directory is read-only for this process",
+    "SQLITE_CANTOPEN": "cannot open the file; check that the directory exists and is writable",
+    "SQLITE_IOERR": "the operating system reported an I/O error; check the disk",
+    "SQLITE_CORRUPT": "the file is corrupt; restore it from a backup",
+    "SQLITE_NOTADB": "the file is not an SQLite database; check IMAGINE_DB_PATH",
+    "SQLITE_PERM": "permission denied; check the file's owner and mode",
+}
+
+
+class StorageError(Exception):
+    """An operational failure of the job store: disk full, locked, unreadable, ...
+
+    ``path`` is the database file, ``operation`` what the store was doing, ``code`` the
+    SQLite error name (e.g. ``"SQLITE_FULL"``) when known. ``str(exc)`` names all three
+    plus a hint, so it can go straight into a log line.
+    """
+
+    def __init__(self, message: str, *, path: str, operation: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.operation = operation
+        self.code = code
+
+    @classmethod
+    def from_sqlite(cls, exc: sqlite3.Error, *, path: str, operation: str) -> StorageError:
+        """Wrap a ``sqlite3`` exception (raise the result ``from exc``)."""
+        code: str | None = getattr(exc, "sqlite_errorname", None)
+        message = f"SQLite {operation} failed on {path!r}: {exc}"
+        if code:
+            message += f" ({code})"
+            hint = _HINTS.get(_primary(code))
+            if hint:
+                message += f" - {hint}"
+        return cls(message, path=path, operation=operation, code=code)
+
+
+class SchemaVersionError(StorageError):
+    """The database was written by a newer imagine-bot than this one."""
+
+    def __init__(self, *, path: str, found: int, latest: int) -> None:
+        super().__init__(
+            f"database {path!r} has schema version {found}, but this imagine-bot only "
+            f"knows versions up to {latest}; upgrade imagine-bot, or point IMAGINE_DB_PATH "
+            f"at another file",
+            path=path,
+            operation="schema check",
+        )
+        self.found = found
+        self.latest = latest
+
+
+class StoreClosedError(StorageError):
+    """The store was used after :meth:`SqliteJobStore.aclose`."""
+
+
+def _primary(code: str) -> str:
+    """``SQLITE_IOERR_WRITE`` → ``SQLITE_IOERR``; extended codes share the primary's hint."""
+    parts = code.split("_")
+    return "_".join(parts[:2])

@@ -1,0 +1,62 @@
+"""Per-channel data: the channel→project map and the channel settings."""
+
+from __future__ import annotations
+
+from bot.jobs import ChannelKey, ChannelSettings
+from storage import SqliteJobStore
+
+KEY = ChannelKey("discord", "guild-1", "chan-1")
+# Each differs from KEY in exactly one part.
+NEIGHBOURS = (
+    ChannelKey("slack", "guild-1", "chan-1"),
+    ChannelKey("discord", "guild-2", "chan-1"),
+    ChannelKey("discord", "guild-1", "chan-2"),
+)
+
+
+async def test_unknown_channel_has_no_project(store: SqliteJobStore) -> None:
+    assert await store.get_project(KEY) is None
+
+
+async def test_set_project_inserts_then_replaces(store: SqliteJobStore) -> None:
+    await store.set_project(KEY, "proj-1")
+    assert await store.get_project(KEY) == "proj-1"
+
+    await store.set_project(KEY, "proj-2")
+    assert await store.get_project(KEY) == "proj-2"
+
+
+async def test_projects_are_isolated_per_platform_workspace_channel(
+    store: SqliteJobStore,
+) -> None:
+    await store.set_project(KEY, "proj-main")
+    for n, key in enumerate(NEIGHBOURS):
+        assert await store.get_project(key) is None
+        await store.set_project(key, f"proj-{n}")
+
+    await store.set_project(KEY, "proj-main-2")
+
+    assert await store.get_project(KEY) == "proj-main-2"
+    assert [await store.get_project(k) for k in NEIGHBOURS] == ["proj-0", "proj-1", "proj-2"]
+
+
+async def test_channel_settings_default_to_empty(store: SqliteJobStore) -> None:
+    assert await store.get_channel_settings(KEY) == ChannelSettings()
+
+
+async def test_channel_settings_set_get_replace(store: SqliteJobStore) -> None:
+    settings = ChannelSettings(
+        width=512, height=768, steps=12, style="anime", extra={"nsfw": "off", "lang": "日本語"}
+    )
+    await store.set_channel_settings(KEY, settings)
+    assert await store.get_channel_settings(KEY) == settings
+
+    # Replacing writes the whole record: fields left None go back to "use config".
+    await store.set_channel_settings(KEY, ChannelSettings(style="sketch"))
+    assert await store.get_channel_settings(KEY) == ChannelSettings(style="sketch")
+
+
+async def test_channel_settings_are_isolated(store: SqliteJobStore) -> None:
+    await store.set_channel_settings(KEY, ChannelSettings(steps=50))
+    for key in NEIGHBOURS:
+        assert await store.get_channel_settings(key) == ChannelSettings()
