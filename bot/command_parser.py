@@ -490,57 +490,58 @@ def parse_imagine(
 # --------------------------------------------------------------------------- formatting
 
 
-def _quote(value: str) -> str | None:
-    """``value`` in quotes that the lexer reads back unchanged; None if impossible."""
-    for family, mark in ((_DOUBLE, '"'), (_SINGLE, "'")):
-        if not any(ch in family and nxt == " " for ch, nxt in itertools.pairwise(value)):
-            return f"{mark}{value}{mark}"
-    return None
-
-
-def _needs_quotes(value: str) -> bool:
-    words = value.split(" ")
-    if _PREFIX_RE.match(value):
-        return True
-    for word in words:
-        if word[:1] in _DOUBLE or word[:1] in _SINGLE:
-            return True
-        m = _FLAG_RE.match(word)
-        if m and (m.group(1) == "--" or _flag_key(m.group(2)) in _ALIASES):
-            return True
-    return False
+def _quoted(value: str) -> list[str]:
+    """``value`` in each kind of quote that the lexer reads back unchanged."""
+    return [
+        f"{mark}{value}{mark}"
+        for family, mark in ((_DOUBLE, '"'), (_SINGLE, "'"))
+        if not any(ch in family and nxt == " " for ch, nxt in itertools.pairwise(value))
+    ]
 
 
 def format_imagine(params: ImagineParams, defaults: CommandDefaults) -> str:
     """The command text (without ``/imagine``) that parses back to ``params``.
 
-    Options equal to the defaults are left out. Round-trips any params that
-    :func:`parse_imagine` can produce, unless a prompt both needs quoting (a word
-    starting with a dash or quote) and contains both kinds of quote ending a word.
+    Options equal to the defaults are left out; ``--no`` comes last. The prompt is
+    written as is when that reads back, else quoted. Every result of
+    :func:`parse_imagine` round-trips; for other params (a prompt that needs quotes
+    but holds both kinds of quote ending a word) this is a best effort.
     """
-    parts = [params.prompt]
-    if _needs_quotes(params.prompt):
-        parts = [_quote(params.prompt) or params.prompt]
+    flags: list[str] = []
     low, high = defaults.min_side, defaults.max_side
     if params.aspect_ratio:
-        parts.append(f"--ar {params.aspect_ratio}")
+        flags.append(f"--ar {params.aspect_ratio}")
     elif (params.width, params.height) != (
         _clamp(defaults.width, low, high),
         _clamp(defaults.height, low, high),
     ):
-        parts.append(f"--size {params.width}x{params.height}")
+        flags.append(f"--size {params.width}x{params.height}")
     if params.seed is not None:
-        parts.append(f"--seed {params.seed}")
+        flags.append(f"--seed {params.seed}")
     if params.steps != _clamp(defaults.steps, defaults.min_steps, defaults.max_steps):
-        parts.append(f"--steps {params.steps}")
+        flags.append(f"--steps {params.steps}")
     if params.style != defaults.style:
         style = params.style
-        if " " in style or _needs_quotes(style):
-            style = _quote(style) or style
-        parts.append(f"--style {style}")
+        if " " in style:
+            style = next(iter(_quoted(style)), style)
+        flags.append(f"--style {style}")
     if params.count != _clamp(defaults.count, 1, defaults.max_count):
-        parts.append(f"--n {params.count}")
-    if params.negative_prompt:  # last: unquoted, --no takes the rest
-        negative = params.negative_prompt
-        parts.append(f"--no {_quote(negative) or negative}")
-    return " ".join(parts)
+        flags.append(f"--n {params.count}")
+    negatives = [""]
+    if params.negative_prompt:  # quoted, or as is: --no takes the words up to the end
+        negatives = [
+            f" --no {v}" for v in (*_quoted(params.negative_prompt), params.negative_prompt)
+        ]
+    suffix = "".join(f" {flag}" for flag in flags)
+    candidates = [
+        f"{prompt}{suffix}{negative}"
+        for prompt in (params.prompt, *_quoted(params.prompt))
+        for negative in negatives
+    ]
+    for text in candidates:
+        try:
+            if parse_imagine(text, defaults) == params:
+                return text
+        except CommandError:
+            pass
+    return candidates[0]
