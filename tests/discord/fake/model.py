@@ -1,0 +1,114 @@
+"""What the fake Discord stores: users, channels, messages, interactions, requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+TEXT_CHANNEL = 0
+DM_CHANNEL = 1
+PUBLIC_THREAD = 11
+
+EPHEMERAL = 1 << 6
+
+
+@dataclass
+class FakeUser:
+    id: int
+    name: str
+    bot: bool = False
+
+
+@dataclass
+class FakeChannel:
+    id: int
+    type: int
+    name: str
+    guild_id: int | None
+    parent_id: int | None = None
+    owner_id: int | None = None
+    auto_archive_duration: int | None = None
+    recipient_id: int | None = None
+
+
+@dataclass
+class FakeAttachment:
+    id: int
+    filename: str
+    content_type: str | None
+    data: bytes = field(repr=False)
+
+
+@dataclass
+class FakeMessage:
+    id: int
+    channel_id: int
+    author_id: int
+    content: str
+    attachments: list[FakeAttachment] = field(default_factory=list)
+    components: list[dict[str, Any]] = field(default_factory=list)
+    nonce: str | None = None
+    flags: int = 0
+    edits: list[str] = field(default_factory=list)
+    """Earlier contents, oldest first."""
+    deleted: bool = False
+
+    def custom_ids(self) -> list[str]:
+        return [
+            str(button["custom_id"])
+            for row in self.components
+            for button in row.get("components", [])
+            if "custom_id" in button
+        ]
+
+
+@dataclass
+class FakeInteraction:
+    """One interaction we dispatched and everything the bot answered to it."""
+
+    id: int
+    token: str
+    type: int
+    channel_id: int
+    user_id: int
+    callbacks: list[dict[str, Any]] = field(default_factory=list)
+    """Bodies of ``POST /interactions/{id}/{token}/callback`` in order (``type``, ``data``)."""
+    original: str | None = None
+    """Content of the original response (after the last edit)."""
+    original_flags: int = 0
+    followups: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def callback_types(self) -> list[int]:
+        return [int(body["type"]) for body in self.callbacks]
+
+    def private_texts(self) -> list[str]:
+        """Everything the user saw privately: callback messages, the original, followups."""
+        texts = [
+            str(body.get("data", {}).get("content"))
+            for body in self.callbacks
+            if body.get("data", {}).get("content")
+        ]
+        if self.original:
+            texts.append(self.original)
+        texts.extend(str(f.get("content")) for f in self.followups if f.get("content"))
+        return texts
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    """Path below the API base, e.g. ``/channels/1/messages``."""
+    status: int
+    at: float
+    """``time.monotonic()`` when the request arrived."""
+
+
+@dataclass
+class RateLimitRule:
+    method: str
+    path_pattern: str
+    retry_after: float
+    remaining: int
+    """How many more matching requests get a 429."""

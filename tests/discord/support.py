@@ -1,0 +1,87 @@
+"""Wiring for Discord tests: the real core + emulator + SQLite, the real adapter and
+discord.py client, and the fake Discord they talk to over loopback."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from adapters.discord import DiscordAdapter, DiscordSettings
+from bot.jobs import Job
+from bot.service import ImagineBot
+from emulator import Emulator
+from tests.discord.fake import FakeChannel, FakeDiscord, FakeMessage
+from tests.support.harness import Harness, open_harness
+
+JOB_IN_CUSTOM_ID = re.compile(r"imagine:(?:reroll|delete):(?P<job>.+)")
+
+
+def settings_for(fake: FakeDiscord, *, guild: bool = True) -> DiscordSettings:
+    return DiscordSettings(
+        token=fake.token,
+        guild_id=fake.guild_id if guild else None,
+        api_base=fake.api_base,
+        gateway_url=fake.gateway_url,
+        ready_timeout=10.0,
+        guild_ready_timeout=0.01,
+    )
+
+
+@dataclass
+class DiscordStack:
+    harness: Harness
+    adapter: DiscordAdapter
+    fake: FakeDiscord
+
+    @property
+    def bot(self) -> ImagineBot:
+        return self.harness.bot
+
+    async def job_of(self, message: FakeMessage) -> Job:
+        """The job behind a result message (its id is in the buttons' custom ids)."""
+        match = JOB_IN_CUSTOM_ID.fullmatch(message.custom_ids()[0])
+        assert match is not None
+        job = await self.harness.store.get_job(match["job"])
+        assert job is not None
+        return job
+
+    async def results_in(self, thread: FakeChannel | int, count: int = 1) -> list[FakeMessage]:
+        """Wait for ``count`` image messages in the thread and for the jobs to settle."""
+        await self.fake.until(lambda: len(images_in(self.fake, thread)) >= count)
+        await self.bot.drain()
+        return images_in(self.fake, thread)
+
+
+def images_in(fake: FakeDiscord, channel: FakeChannel | int) -> list[FakeMessage]:
+    return [m for m in fake.messages_in(channel) if m.attachments]
+
+
+def decode(data: bytes) -> Image.Image:
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        copy = image.copy()
+        copy.format = image.format
+        return copy
+
+
+@asynccontextmanager
+async def discord_stack(
+    emulator: Emulator, fake: FakeDiscord, db_path: Path, *, guild: bool = True
+) -> AsyncIterator[DiscordStack]:
+    """One bot process: core + adapter connected to ``fake`` (a restart = a second one)."""
+    async with open_harness(emulator, db_path, [], start=False) as harness:
+        adapter = DiscordAdapter(harness.bot, settings_for(fake, guild=guild))
+        await adapter.start()
+        try:
+            await adapter.wait_ready()
+            await harness.bot.start()
+            yield DiscordStack(harness, adapter, fake)
+        finally:
+            await harness.bot.aclose()
+            await adapter.aclose()
