@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bot.access import AccessConfig
 from bot.command import CommandDefaults
 
 
 @dataclass(frozen=True, slots=True)
 class BotConfig:
     defaults: CommandDefaults = field(default_factory=CommandDefaults)
+    access: AccessConfig = field(default_factory=AccessConfig)
     max_jobs_per_user: int = 3
     """Running jobs per user; more are queued, not rejected."""
     max_running_jobs: int = 20

@@ -92,3 +92,22 @@ def internal_error(job: Job) -> str:
         f"Something went wrong on my side with job `{job.id}`. "
         "Please try again; an admin can look up the job id."
     )
+
+
+def banned_word(word: str) -> str:
+    return f"Your prompt contains a blocked word (“{word}”). Please rephrase it."
+
+
+def rate_limited(limit: int, window: float) -> str:
+    return (
+        f"You've reached the limit of {limit} images per {window / 60:.0f} min. "
+        "Please try again a little later."
+    )
+
+
+def admins_only() -> str:
+    return "Only admins can see or change this channel's /imagine settings."
+
+
+def settings_saved(summary: str) -> str:
+    return f"Saved. {summary}"

@@ -11,7 +11,7 @@ import logging
 import random
 from dataclasses import replace
 
-from bot import messages
+from bot import channel_config, messages
 from bot.backend.protocol import ImageBackend
 from bot.chat import (
     ActionInvocation,
@@ -45,7 +45,7 @@ def channel_defaults(base: CommandDefaults, settings: ChannelSettings) -> Comman
         for name in ("width", "height", "steps", "style")
         if (value := getattr(settings, name)) is not None
     }
-    return replace(base, **overrides)  # type: ignore[arg-type]
+    return replace(base, **overrides)
 
 
 class UnknownPlatform(LookupError):
@@ -129,22 +129,26 @@ class ImagineBot:
         """Accept a command. Returns the job id, or None when the user was told why not."""
         port = self._chat_for(invocation.conversation.platform)
         requester = invocation.requester
+        key = ChannelKey.of(invocation.conversation)
         try:
-            settings = await self._store.get_channel_settings(
-                ChannelKey.of(invocation.conversation)
-            )
+            if refusal := self._config.access.refusal(invocation.conversation, requester):
+                raise CommandError(refusal)
+            settings = await self._store.get_channel_settings(key)
             params = parse_imagine(
                 invocation.text,
                 channel_defaults(self._config.defaults, settings),
                 invocation.options or None,
             )
+            if word := self._config.access.banned_word_in(params.prompt):
+                raise CommandError(messages.banned_word(word))
+            await self._check_rate(key, requester)
         except CommandError as exc:
             await self._tell(port, invocation, str(exc))
             return None
         job = await self._persist_new(
             params,
             conversation_thread=invocation.conversation.thread,
-            key=ChannelKey.of(invocation.conversation),
+            key=key,
             requester=requester,
         )
         if job is None:
@@ -182,10 +186,47 @@ class ImagineBot:
         else:
             await self._reroll(port, job, action)
 
+    async def configure(self, invocation: Invocation) -> None:
+        """``/imagine-settings``: show or change the channel's defaults (admins only)."""
+        port = self._chat_for(invocation.conversation.platform)
+        if not self._config.access.is_admin(invocation.requester):
+            await self._tell(port, invocation, messages.admins_only())
+            return
+        key = ChannelKey.of(invocation.conversation)
+        text = invocation.text.strip()
+        try:
+            current = await self._store.get_channel_settings(key)
+            if text in ("", "show"):
+                reply = channel_config.describe(current, self._config.defaults)
+            else:
+                updated = channel_config.apply(text, current, self._config.defaults)
+                await self._store.set_channel_settings(key, updated)
+                log.info("settings of %s changed by %s", key, invocation.requester.user_id)
+                reply = messages.settings_saved(
+                    channel_config.describe(updated, self._config.defaults)
+                )
+        except CommandError as exc:
+            reply = str(exc)
+        await self._tell(port, invocation, reply)
+
     # -- internals ---------------------------------------------------------------------
 
+    async def _check_rate(self, key: ChannelKey, requester: Requester) -> None:
+        access = self._config.access
+        if access.rate_limit_jobs <= 0:
+            return
+        since = self._clock.now() - access.rate_limit_window
+        if await self._store.count_jobs_since(key, requester.user_id, since) >= (
+            access.rate_limit_jobs
+        ):
+            raise CommandError(
+                messages.rate_limited(access.rate_limit_jobs, access.rate_limit_window)
+            )
+
     async def _delete(self, port: ChatPort, job: Job, action: ActionInvocation) -> None:
-        if action.requester.user_id != job.requester_id and not action.requester.is_admin:
+        if action.requester.user_id != job.requester_id and not self._config.access.is_admin(
+            action.requester
+        ):
             await self._tell(port, action, messages.not_yours(port.mention(job.requester_id)))
             return
         targets = dict.fromkeys((action.message_id, *job.posted_message_ids))
@@ -197,6 +238,13 @@ class ImagineBot:
         log.info("job %s: result deleted by %s", job.id, action.requester.user_id)
 
     async def _reroll(self, port: ChatPort, original: Job, action: ActionInvocation) -> None:
+        try:
+            if refusal := self._config.access.refusal(action.conversation, action.requester):
+                raise CommandError(refusal)
+            await self._check_rate(original.channel_key, action.requester)
+        except CommandError as exc:
+            await self._tell(port, action, str(exc))
+            return
         params = replace(original.params, seed=None)
         job = await self._persist_new(
             params,

@@ -24,6 +24,10 @@ class JobStore(Protocol):
 
     async def get_job(self, job_id: str) -> Job | None: ...
 
+    async def count_jobs_since(self, key: ChannelKey, requester_id: str, since: float) -> int:
+        """Jobs ``requester_id`` started in ``key``'s workspace (any channel) since ``since``."""
+        ...
+
     async def unfinished_jobs(self) -> list[Job]:
         """Every non-terminal job, oldest first."""
         ...

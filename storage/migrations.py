@@ -87,6 +87,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX jobs_by_state ON jobs (state, created_at)",
         ),
     ),
+    Migration(
+        3,
+        "index jobs by requester for the per-user rate limit",
+        ("CREATE INDEX jobs_by_requester ON jobs (platform, workspace, requester_id, created_at)",),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -186,6 +186,16 @@ class SqliteJobStore:
             rows = await self._fetchall(f"{_JOB_SELECT} WHERE id = ?", (job_id,))
         return self._decode_jobs(rows)[0] if rows else None
 
+    async def count_jobs_since(self, key: ChannelKey, requester_id: str, since: float) -> int:
+        """Jobs ``requester_id`` started in ``key``'s workspace (any channel) since ``since``."""
+        with self._guard(f"count_jobs_since({key.platform}:{key.workspace}, {requester_id})"):
+            rows = await self._fetchall(
+                "SELECT COUNT(*) FROM jobs "
+                "WHERE platform = ? AND workspace = ? AND requester_id = ? AND created_at >= ?",
+                (key.platform, key.workspace, requester_id, since),
+            )
+        return int(rows[0][0])
+
     async def unfinished_jobs(self) -> list[Job]:
         """Every job not in a terminal state, oldest ``created_at`` first."""
         with self._guard("unfinished_jobs"):

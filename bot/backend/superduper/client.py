@@ -1,0 +1,380 @@
+"""Typed async HTTP client of the SuperDuper API: timeouts, retries, error mapping.
+
+Retry policy (per call, ``settings.retry_attempts`` attempts in all, full-jitter exponential
+backoff, ``Retry-After`` honoured and capped):
+
+* Idempotent calls (every GET, and ``POST /api/projects`` which carries the caller's
+  ``Idempotency-Key``) are retried on connection errors, timeouts, 5xx and 429.
+* ``POST /api/generation/image`` is *not* idempotent: a retry after the service received it
+  could start a second generation (double cost, two images). It is retried only when the
+  request provably did not start work: the connection was never made (connect error/timeout,
+  pool timeout), or the answer was 429 (rate-limited before processing) or 503 (unavailable,
+  refused before processing). Any other 5xx, a read timeout or a dropped connection after
+  sending raise ``BackendUnavailable`` at once; the caller decides (the job layer can mark
+  the job failed with a reason rather than risk a duplicate).
+
+The bearer token is only ever put in the ``Authorization`` header of the request being sent,
+never in a URL, a log line or an exception message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import httpx
+
+from bot.backend.errors import (
+    AuthRefused,
+    BackendError,
+    BackendUnavailable,
+    FileNotFound,
+    InvalidRequest,
+    ProjectNotFound,
+)
+from bot.backend.superduper import paths
+from bot.backend.superduper.backoff import full_jitter, parse_retry_after
+from bot.backend.superduper.settings import SuperDuperSettings
+from bot.backend.types import FileState, FileStatus, GenerationRequest, SubmittedFile
+
+logger = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+WallClock = Callable[[], float]
+
+FK_VIOLATION_MARKER = "ForeignKeyViolationError"
+_NOT_STARTED_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_RETRYABLE_BEFORE_PROCESSING = frozenset({429, 503})
+
+
+class UnexpectedResponse(BackendError):
+    """The service answered something this client cannot read (bad JSON, missing fields)."""
+
+
+def make_http_client(settings: SuperDuperSettings) -> httpx.AsyncClient:
+    """The process's one ``httpx.AsyncClient``: timeouts set, redirects not followed.
+
+    The transport retries connection failures once more on its own (they never reached the
+    service, so this is safe for every method). No auth header is set here: the client may be
+    shared, and ``SuperDuperClient`` adds the token to its own requests only."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.request_timeout, connect=settings.connect_timeout),
+        transport=httpx.AsyncHTTPTransport(retries=1),
+        follow_redirects=False,
+        headers={"User-Agent": "imagine-bot"},
+    )
+
+
+def minimal_project_payload(title: str) -> dict[str, Any]:
+    """The smallest body the service accepts for a project; the title goes in as its prompt."""
+    return {
+        "type": "image",
+        "template_name": None,
+        "config": {
+            "prompt": title,
+            "negative_prompt": "",
+            "width": 1024,
+            "height": 1024,
+            "steps": 20,
+            "shot_size": "Medium Shot",
+            "seed": 123456789,
+            "generation_config_name": "comfyui/flux",
+            "batch_size": 1,
+            "style_name": "real_estate",
+            "references": [],
+            "entity_ids": [],
+            "model_type": None,
+        },
+    }
+
+
+class SuperDuperClient:
+    """One typed method per API call; ``http`` is shared and never closed here."""
+
+    def __init__(
+        self,
+        settings: SuperDuperSettings,
+        http: httpx.AsyncClient,
+        *,
+        rng: random.Random | None = None,
+        sleep: Sleep | None = None,
+        wall_clock: WallClock | None = None,
+    ) -> None:
+        self._settings = settings
+        self._http = http
+        self._rng = rng if rng is not None else random.Random()
+        self._sleep: Sleep = sleep if sleep is not None else asyncio.sleep
+        self._wall_clock: WallClock = wall_clock if wall_clock is not None else time.time
+        self._base = settings.base_url.rstrip("/")
+        self._in_flight = asyncio.Semaphore(settings.max_concurrent_requests)
+
+    @property
+    def settings(self) -> SuperDuperSettings:
+        return self._settings
+
+    def url(self, path: str) -> str:
+        return self._base + path
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._settings.token}"}
+
+    # --- API calls -------------------------------------------------------------------------
+
+    async def create_project(self, *, title: str, idempotency_key: str) -> str:
+        response = await self.send(
+            "POST",
+            paths.PROJECTS,
+            json=minimal_project_payload(title),
+            headers={"Idempotency-Key": idempotency_key},
+            idempotent=True,
+        )
+        self._raise_for_status(response, what="project creation")
+        return _string_field(_json_object(response), "id")
+
+    async def get_project(self, project_id: str) -> dict[str, Any] | None:
+        """The project as the service returns it, or ``None`` when it does not exist."""
+        response = await self.send("GET", paths.project(project_id))
+        if response.status_code == 404:
+            return None
+        self._raise_for_status(response, what="project")
+        return _json_object(response)
+
+    async def project_exists(self, project_id: str) -> bool:
+        return await self.get_project(project_id) is not None
+
+    async def submit(
+        self, request: GenerationRequest, *, project_id: str | None
+    ) -> list[SubmittedFile]:
+        response = await self.send(
+            "POST", paths.GENERATE_IMAGE, json=request.to_json(project_id), idempotent=False
+        )
+        if response.status_code == 404:
+            raise ProjectNotFound("the service does not know this project")
+        self._raise_for_status(response, what="generation")
+        files = _json_object(response).get("files")
+        if not isinstance(files, list) or not files:
+            raise UnexpectedResponse("the generation answer has no files")
+        submitted = []
+        for item in files:
+            if not isinstance(item, dict):
+                raise UnexpectedResponse("a file in the generation answer is not an object")
+            pid = item.get("project_id")
+            submitted.append(
+                SubmittedFile(
+                    id=_string_field(item, "id"),
+                    status=_status(item.get("status")),
+                    project_id=pid if isinstance(pid, str) else None,
+                )
+            )
+        return submitted
+
+    async def file_status(self, file_id: str) -> FileState:
+        response = await self.send("GET", paths.file(file_id))
+        if response.status_code == 404:
+            raise FileNotFound(f"the service does not know file {file_id}")
+        self._raise_for_status(response, what="file")
+        return parse_file_state(_json_object(response))
+
+    # --- transport --------------------------------------------------------------------------
+
+    async def send(
+        self,
+        method: str,
+        target: str,
+        *,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool = True,
+        stream: bool = False,
+    ) -> httpx.Response:
+        """Send with auth, a per-attempt deadline and the retry policy; return the response.
+
+        ``target`` is an API path or an absolute URL of the service. 401/403 raise
+        ``AuthRefused``; the foreign-key 500 raises ``ProjectNotFound``; exhausted retries raise
+        ``BackendUnavailable``. Other statuses are returned for the caller to interpret. With
+        ``stream=True`` the body is not read and the caller must close the response."""
+        url = target if "://" in target else self.url(target)
+        label = f"{method} {httpx.URL(url).path}"
+        request_headers = {**(headers or {}), **self.auth_headers()}
+        attempts = self._settings.retry_attempts
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            retry_after: float | None = None
+            try:
+                response = await self._attempt(method, url, json, request_headers, stream)
+            except _NOT_STARTED_ERRORS as exc:
+                problem = f"could not connect ({type(exc).__name__})"
+            except (httpx.RequestError, TimeoutError) as exc:
+                problem = f"{type(exc).__name__} after sending"
+                if not idempotent:
+                    raise BackendUnavailable(
+                        f"{label}: {problem}; not retried, the service may have received it"
+                    ) from None
+            else:
+                status = response.status_code
+                if status in (401, 403):
+                    await response.aclose()
+                    raise AuthRefused(f"{label}: the service refused our credentials ({status})")
+                if status < 500 and status != 429:
+                    return response
+                body = await _peek_text(response)
+                if status == 500 and FK_VIOLATION_MARKER in body:
+                    raise ProjectNotFound("the service does not know this project")
+                problem = f"HTTP {status}"
+                if not idempotent and status not in _RETRYABLE_BEFORE_PROCESSING:
+                    raise BackendUnavailable(
+                        f"{label}: {problem}; not retried, the service may have started it"
+                    )
+                retry_after = parse_retry_after(
+                    response.headers.get("Retry-After"),
+                    now=self._wall_clock(),
+                    cap=self._settings.retry_after_cap,
+                )
+            if last:
+                break
+            delay = (
+                retry_after
+                if retry_after is not None
+                else full_jitter(
+                    self._rng,
+                    attempt,
+                    base=self._settings.retry_base,
+                    cap=self._settings.retry_cap,
+                )
+            )
+            logger.info(
+                "%s: %s (attempt %d/%d), retrying in %.2fs",
+                label,
+                problem,
+                attempt + 1,
+                attempts,
+                delay,
+            )
+            await self._sleep(delay)
+        raise BackendUnavailable(f"{label}: {problem} after {attempts} attempt(s)")
+
+    async def _attempt(
+        self,
+        method: str,
+        url: str,
+        json: Any,
+        headers: Mapping[str, str],
+        stream: bool,
+    ) -> httpx.Response:
+        request = self._http.build_request(method, url, json=json, headers=headers)
+        async with self._in_flight, asyncio.timeout(self._settings.request_timeout):
+            return await self._http.send(request, stream=stream, follow_redirects=False)
+
+    @staticmethod
+    def _raise_for_status(response: httpx.Response, *, what: str) -> None:
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        if status == 422:
+            detail = _detail(response)
+            raise InvalidRequest(_describe_detail(detail), details=detail)
+        if status == 404 and what == "project":
+            raise ProjectNotFound("the service does not know this project")
+        raise UnexpectedResponse(f"unexpected HTTP {status} for a {what} request")
+
+
+def parse_file_state(data: Mapping[str, Any]) -> FileState:
+    """Read a ``GET /api/files/{id}`` answer leniently (unknown fields ignored)."""
+
+    def opt_str(name: str) -> str | None:
+        value = data.get(name)
+        return value if isinstance(value, str) and value else None
+
+    def opt_int(name: str) -> int | None:
+        value = data.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        return int(value)
+
+    progress = opt_int("progress") or 0
+    return FileState(
+        id=_string_field(data, "id"),
+        status=_status(data.get("status")),
+        project_id=opt_str("project_id"),
+        progress=min(max(progress, 0), 100),
+        url=opt_str("url"),
+        error=opt_str("error"),
+        content_type=opt_str("content_type"),
+        width=opt_int("width"),
+        height=opt_int("height"),
+    )
+
+
+def _status(value: object) -> FileStatus:
+    try:
+        return FileStatus(str(value))
+    except ValueError:
+        # A status this client does not know (e.g. "queued"): not terminal, keep waiting.
+        return FileStatus.PENDING
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        raise UnexpectedResponse(f"HTTP {response.status_code} answer is not JSON") from None
+    if not isinstance(data, dict):
+        raise UnexpectedResponse(f"HTTP {response.status_code} answer is not a JSON object")
+    return data
+
+
+def _string_field(data: Mapping[str, Any], name: str) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not value:
+        raise UnexpectedResponse(f"the answer has no {name!r}")
+    return value
+
+
+def _detail(response: httpx.Response) -> object:
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text[:500]
+    return data.get("detail", data) if isinstance(data, dict) else data
+
+
+def _describe_detail(detail: object) -> str:
+    """FastAPI-style ``detail`` (a string or a list of ``{loc, msg}``) as one readable line."""
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, list):
+        parts = []
+        for entry in detail:
+            if isinstance(entry, dict):
+                loc = entry.get("loc")
+                where = (
+                    ".".join(str(p) for p in loc if p != "body") if isinstance(loc, list) else ""
+                )
+                msg = str(entry.get("msg", "invalid"))
+                parts.append(f"{where}: {msg}" if where else msg)
+            else:
+                parts.append(str(entry))
+        if parts:
+            return "; ".join(parts)
+    return "the service rejected the request"
+
+
+async def _peek_text(response: httpx.Response, limit: int = 64 * 1024) -> str:
+    """Read at most ``limit`` bytes of an error body and close the response."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in response.aiter_bytes():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= limit:
+                break
+    except httpx.HTTPError:
+        pass
+    finally:
+        await response.aclose()
+    return b"".join(chunks)[:limit].decode("utf-8", "replace")
