@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from bot.access import AccessConfig
 from bot.command import CommandDefaults
 from bot.config import BotConfig
 
@@ -102,6 +103,11 @@ class _Reader:
         return number
 
 
+def _names(env: Mapping[str, str], name: str) -> frozenset[str]:
+    """A comma-separated list of ids or words."""
+    return frozenset(part.strip() for part in env.get(name, "").split(",") if part.strip())
+
+
 def load_settings(environ: Mapping[str, str], dotenv_path: Path | None = Path(".env")) -> Settings:
     env = read_environment(environ, dotenv_path)
     r = _Reader(env)
@@ -115,8 +121,18 @@ def load_settings(environ: Mapping[str, str], dotenv_path: Path | None = Path(".
     defaults = CommandDefaults()
     if styles:
         defaults = CommandDefaults(styles=styles, style=styles[0])
+    access = AccessConfig(
+        allowed_channels=_names(env, "IMAGINE_ALLOWED_CHANNELS"),
+        allowed_users=_names(env, "IMAGINE_ALLOWED_USERS"),
+        allowed_roles=_names(env, "IMAGINE_ALLOWED_ROLES"),
+        admin_users=_names(env, "IMAGINE_ADMIN_USERS"),
+        banned_words=tuple(sorted(_names(env, "IMAGINE_BANNED_WORDS"))),
+        rate_limit_jobs=r.integer("IMAGINE_RATE_LIMIT_JOBS", 0, 0, 100_000),
+        rate_limit_window=float(r.integer("IMAGINE_RATE_LIMIT_WINDOW", 3600, 1, 7 * 24 * 3600)),
+    )
     bot = BotConfig(
         defaults=defaults,
+        access=access,
         max_jobs_per_user=r.integer("IMAGINE_MAX_JOBS_PER_USER", 3, 1, 100),
         max_running_jobs=r.integer("IMAGINE_MAX_RUNNING_JOBS", 20, 1, 100_000),
         job_timeout=float(r.integer("IMAGINE_JOB_TIMEOUT", 30 * 60, 10, 24 * 3600)),

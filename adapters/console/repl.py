@@ -52,6 +52,10 @@ class ConsoleSession:
             await self._bot.imagine(
                 Invocation(conversation=conversation, requester=self._requester, text=rest)
             )
+        elif command == "/settings":
+            await self._bot.configure(
+                Invocation(conversation=conversation, requester=self._requester, text=rest)
+            )
         elif command in ("/reroll", "/delete") and rest.strip():
             kind = ActionKind.REROLL if command == "/reroll" else ActionKind.DELETE
             job_id = rest.strip()

@@ -76,11 +76,12 @@ def invocation(
     thread: str | None = None,
     workspace: str = "W1",
     is_admin: bool = False,
+    roles: frozenset[str] = frozenset(),
     options: dict[str, str | int] | None = None,
 ) -> Invocation:
     return Invocation(
         conversation=Conversation(platform, workspace, channel, thread),
-        requester=Requester(user, f"user {user}", is_admin=is_admin),
+        requester=Requester(user, f"user {user}", roles=roles, is_admin=is_admin),
         text=text,
         options=options or {},
     )
