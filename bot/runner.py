@@ -255,7 +255,7 @@ class JobRunner:
         port = self._chat_for(job.platform)
         try:
             await port.notify_user(job.conversation, job.requester_id, text, invocation)
-        except DeliveryError as exc:
+        except Exception as exc:  # the last resort: never let telling someone crash a job
             log.warning("job %s: could not tell the requester privately either: %s", job.id, exc)
 
     async def set_status(self, job: Job, state_text: str) -> None:

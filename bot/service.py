@@ -165,12 +165,13 @@ class ImagineBot:
             )
         except DeliveryError as exc:
             self._scheduler.release(job.id)
-            await self._runner.save(job, state=JobState.UNDELIVERABLE, error=str(exc))
             await self._tell(port, invocation, str(exc))
+            await self._record(job, state=JobState.UNDELIVERABLE, error=str(exc))
             return None
-        job = await self._runner.save(
+        job = replace(
             job, thread=handle.conversation.thread, status_message_id=handle.status_message_id
         )
+        await self._record(job)  # if this fails, the job's next transition writes the refs
         self._spawn(job)
         return job.id
 
@@ -262,10 +263,11 @@ class ImagineBot:
             status_id = await port.post_text(job.conversation, text)
         except DeliveryError as exc:
             self._scheduler.release(job.id)
-            await self._runner.save(job, state=JobState.UNDELIVERABLE, error=str(exc))
             await self._tell(port, action, str(exc))
+            await self._record(job, state=JobState.UNDELIVERABLE, error=str(exc))
             return
-        job = await self._runner.save(job, status_message_id=status_id)
+        job = replace(job, status_message_id=status_id)
+        await self._record(job)
         self._spawn(job)
 
     async def _persist_new(
@@ -306,6 +308,13 @@ class ImagineBot:
             return job
         return None
 
+    async def _record(self, job: Job, **changes: object) -> None:
+        """Persist, logging instead of raising: the caller has already told the user."""
+        try:
+            await self._runner.save(job, **changes)
+        except Exception:
+            log.exception("job %s: could not record %s", job.id, changes or "its thread")
+
     def _spawn(self, job: Job) -> None:
         task = asyncio.create_task(self._run(job), name=f"job-{job.id}")
         self._tasks[job.id] = task
@@ -323,11 +332,21 @@ class ImagineBot:
             raise
         except Exception:
             log.exception("job %s crashed", job.id)
-            current = await self._store.get_job(job.id) or job
-            if not current.state.terminal:
-                await self._runner.fail(current, JobState.FAILED, messages.internal_error(current))
+            await self._report_crash(job)
         finally:
             self._scheduler.release(job.id)
+
+    async def _report_crash(self, job: Job) -> None:
+        """Record and announce an unexpected failure; if even the store is failing
+        (disk full, locked), still tell the requester."""
+        text = messages.internal_error(job)
+        try:
+            current = await self._store.get_job(job.id) or job
+            if not current.state.terminal:
+                await self._runner.fail(current, JobState.FAILED, text)
+        except Exception:
+            log.exception("job %s: could not record its failure", job.id)
+            await self._runner.notify_requester(job, text)
 
     async def _reopen_thread(self, job: Job) -> Job:
         """A job persisted before its thread was opened (crash in between)."""

@@ -221,7 +221,7 @@ class HybridWatcher:
             while not watch.result.done():
                 if on_progress is not None and watch.progress > delivered:
                     delivered = watch.progress
-                    await _call_progress(on_progress, delivered, file_id)
+                    await _call_progress(on_progress, delivered, file_id, deadline)
                     continue
                 remaining = deadline - loop.time()
                 if remaining <= 0:
@@ -535,12 +535,16 @@ class HybridWatcher:
         watch.wake.set()
 
 
-async def _call_progress(callback: ProgressCallback, percent: int, file_id: str) -> None:
+async def _call_progress(
+    callback: ProgressCallback, percent: int, file_id: str, deadline: float
+) -> None:
+    """Run a progress callback; its failures are logged, and it cannot outlast the wait."""
     try:
-        await callback(percent)
+        async with asyncio.timeout_at(deadline):
+            await callback(percent)
     except asyncio.CancelledError:
         raise
-    except Exception:
+    except Exception:  # TimeoutError included
         logger.exception("progress callback for file %s failed", file_id)
 
 
