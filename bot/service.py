@@ -165,8 +165,8 @@ class ImagineBot:
             )
         except DeliveryError as exc:
             self._scheduler.release(job.id)
-            await self._tell(port, invocation, str(exc))
             await self._record(job, state=JobState.UNDELIVERABLE, error=str(exc))
+            await self._tell(port, invocation, str(exc))
             return None
         job = replace(
             job, thread=handle.conversation.thread, status_message_id=handle.status_message_id
@@ -263,8 +263,8 @@ class ImagineBot:
             status_id = await port.post_text(job.conversation, text)
         except DeliveryError as exc:
             self._scheduler.release(job.id)
-            await self._tell(port, action, str(exc))
             await self._record(job, state=JobState.UNDELIVERABLE, error=str(exc))
+            await self._tell(port, action, str(exc))
             return
         job = replace(job, status_message_id=status_id)
         await self._record(job)
@@ -309,7 +309,7 @@ class ImagineBot:
         return None
 
     async def _record(self, job: Job, **changes: object) -> None:
-        """Persist, logging instead of raising: the caller has already told the user."""
+        """Persist, logging instead of raising: the caller tells the user either way."""
         try:
             await self._runner.save(job, **changes)
         except Exception:
