@@ -1,0 +1,14 @@
+"""Slack adapter: ``/imagine``, ``@imagine`` mentions and result buttons via slack-bolt."""
+
+from .adapter import ImagineCore, SlackAdapter, SlackStartupError
+from .port import BotIdentity, SlackChatPort
+from .settings import SlackSettings
+
+__all__ = [
+    "BotIdentity",
+    "ImagineCore",
+    "SlackAdapter",
+    "SlackChatPort",
+    "SlackSettings",
+    "SlackStartupError",
+]

@@ -1,0 +1,246 @@
+"""The Slack side of the bot: a Bolt ``AsyncApp`` in Socket Mode or HTTP mode.
+
+Listeners only translate: ``/imagine`` and ``app_mention`` become an
+:class:`~bot.chat.Invocation` for ``bot.imagine``, a Re-roll/Delete button press an
+:class:`~bot.chat.ActionInvocation` for ``bot.act``. Everything else is the core's."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Protocol
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.chat import ActionInvocation, ChatPort, Invocation
+from bot.clock import Clock, SystemClock
+
+from .dedupe import RecentEvents
+from .errors import api_error_code
+from .ids import ACTION_ID_PATTERN
+from .port import BotIdentity, SlackChatPort
+from .settings import SlackSettings
+from .tasks import TaskSet
+from .translate import (
+    MentionContext,
+    SlashContext,
+    action_invocation,
+    mention_invocation,
+    slash_invocation,
+)
+
+log = logging.getLogger(__name__)
+
+COMMAND = "/imagine"
+EVENTS_PATH = "/slack/events"
+SORRY = "Sorry — something went wrong on my side. Please try again."
+
+
+class ImagineCore(Protocol):
+    """The part of ``bot.service.ImagineBot`` the adapter calls."""
+
+    def add_chat(self, port: ChatPort) -> None: ...
+
+    async def imagine(self, invocation: Invocation) -> str | None: ...
+
+    async def act(self, action: ActionInvocation) -> None: ...
+
+
+class SlackStartupError(RuntimeError):
+    """Slack refused a token at startup; the message names the setting to fix."""
+
+
+class SlackAdapter:
+    def __init__(
+        self,
+        bot: ImagineCore,
+        settings: SlackSettings,
+        *,
+        host: str = "0.0.0.0",  # noqa: S104 - Slack must reach the HTTP endpoint
+        clock: Clock | None = None,
+        shutdown_grace: float = 5.0,
+        connect_timeout: float = 30.0,
+    ) -> None:
+        self._bot = bot
+        self._settings = settings
+        self._host = host
+        self._recent = RecentEvents(clock or SystemClock())
+        self._shutdown_grace = shutdown_grace
+        self._connect_timeout = connect_timeout
+        self._tasks = TaskSet()
+        self._port: SlackChatPort | None = None
+        self._socket: AsyncSocketModeHandler | None = None
+        self._runner: web.AppRunner | None = None
+        self._http_port: int | None = None
+
+    @property
+    def port(self) -> SlackChatPort:
+        """The ChatPort registered with the core (after :meth:`start`)."""
+        if self._port is None:
+            raise RuntimeError("SlackAdapter.start() has not run")
+        return self._port
+
+    @property
+    def http_port(self) -> int | None:
+        """The bound HTTP port in HTTP mode (useful with ``http_port=0``), else None."""
+        return self._http_port
+
+    async def start(self) -> None:
+        client = AsyncWebClient(
+            token=self._settings.bot_token,
+            base_url=self._settings.api_base,
+            retry_handlers=[
+                AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+                AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            ],
+        )
+        identity = await _identify(client)
+        self._port = SlackChatPort(client, identity)
+        self._bot.add_chat(self._port)
+        app = AsyncApp(
+            name="imagine-bot",
+            client=client,
+            signing_secret=self._settings.signing_secret or "",
+            request_verification_enabled=not self._settings.socket_mode,
+        )
+        app.command(COMMAND)(self._on_command)
+        app.event("app_mention")(self._on_mention)
+        app.action(ACTION_ID_PATTERN)(self._on_action)
+        if self._settings.socket_mode:
+            await self._start_socket_mode(app, client)
+        else:
+            await self._start_http(app)
+
+    async def aclose(self) -> None:
+        """Stop receiving, then let in-flight handlers finish (bounded)."""
+        if self._socket is not None:
+            await self._socket.close_async()  # type: ignore[no-untyped-call]
+            self._socket = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await self._tasks.aclose(self._shutdown_grace)
+
+    # -- transports --------------------------------------------------------------------
+
+    async def _start_socket_mode(self, app: AsyncApp, client: AsyncWebClient) -> None:
+        app_token = self._settings.app_token
+        assert app_token is not None
+        try:
+            opened = await client.apps_connections_open(app_token=app_token)
+        except SlackApiError as exc:
+            raise SlackStartupError(
+                f"Slack refused SLACK_APP_TOKEN ({api_error_code(exc)}); it must be an app-level "
+                "token (xapp-…) with the connections:write scope."
+            ) from None
+        handler = AsyncSocketModeHandler(app, app_token=app_token, web_client=client)
+        handler.client.wss_uri = str(opened["url"])  # use the URL we just opened
+        self._socket = handler
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                await handler.connect_async()  # type: ignore[no-untyped-call]
+        except TimeoutError:
+            self._socket = None
+            await handler.close_async()  # type: ignore[no-untyped-call]
+            raise SlackStartupError(
+                "Could not open Slack's Socket Mode WebSocket "
+                f"within {self._connect_timeout:.0f} s."
+            ) from None
+        log.info("Slack: connected in Socket Mode")
+
+    async def _start_http(self, app: AsyncApp) -> None:
+        async def events(request: web.Request) -> web.Response:
+            response = await app.async_dispatch(await to_bolt_request(request))
+            return await to_aiohttp_response(response)
+
+        web_app = web.Application()
+        web_app.router.add_post(EVENTS_PATH, events)
+        runner = web.AppRunner(web_app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self._host, self._settings.http_port)
+        await site.start()
+        self._runner = runner
+        self._http_port = int(runner.addresses[0][1])
+        log.info("Slack: listening for events on port %d at %s", self._http_port, EVENTS_PATH)
+
+    # -- listeners (Bolt injects arguments by name) ------------------------------------
+
+    async def _on_command(self, ack: AsyncAck, respond: AsyncRespond, body: dict[str, Any]) -> None:
+        context = SlashContext(ack=ack, respond=respond)
+        invocation = slash_invocation(body, context)
+        self._tasks.spawn(self._imagine(invocation), name="slack-imagine")
+
+    async def _on_mention(self, body: dict[str, Any]) -> None:
+        event = body.get("event") or {}
+        event_id = str(body.get("event_id") or "")
+        if event_id and not self._recent.first_time(event_id):
+            log.info("Slack: event %s delivered again (a retry); ignored", event_id)
+            return
+        if event.get("bot_id") or not event.get("user"):
+            return
+        team_id = str(body.get("team_id") or event.get("team") or "")
+        invocation = mention_invocation(event, team_id, self.port.identity.user_id)
+        self._tasks.spawn(self._imagine(invocation), name="slack-mention")
+
+    async def _on_action(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        action = action_invocation(body)
+        if action is not None:
+            self._tasks.spawn(self._act(action), name="slack-action")
+
+    # -- calling the core --------------------------------------------------------------
+
+    async def _imagine(self, invocation: Invocation) -> None:
+        context = invocation.context
+        try:
+            await self._bot.imagine(invocation)
+        except Exception:
+            log.exception("Slack: /imagine failed inside the core")
+            await self._tell_sorry(invocation)
+        finally:
+            if isinstance(context, SlashContext) and not context.acked:
+                context.acked = True  # never leave Slack waiting for the 3 s ack
+                await context.ack()
+
+    async def _act(self, action: ActionInvocation) -> None:
+        try:
+            await self._bot.act(action)
+        except Exception:
+            log.exception("Slack: button %s for job %s failed", action.kind, action.job_id)
+            await self._tell_sorry(action)
+
+    async def _tell_sorry(self, invocation: Invocation | ActionInvocation) -> None:
+        try:
+            await self.port.notify_user(
+                invocation.conversation, invocation.requester.user_id, SORRY, invocation
+            )
+        except Exception:
+            log.exception("Slack: could not even apologise")
+
+
+async def _identify(client: AsyncWebClient) -> BotIdentity:
+    try:
+        result = await client.auth_test()
+    except SlackApiError as exc:
+        raise SlackStartupError(
+            f"Slack refused SLACK_BOT_TOKEN ({api_error_code(exc)}); use the app's Bot User "
+            "OAuth Token (xoxb-…)."
+        ) from None
+    return BotIdentity(
+        user_id=str(result.get("user_id") or ""),
+        bot_id=str(result.get("bot_id") or ""),
+        name=str(result.get("user") or "imagine"),
+        team_id=str(result.get("team_id") or ""),
+    )
+
+
+__all__ = ["MentionContext", "SlackAdapter", "SlackStartupError"]

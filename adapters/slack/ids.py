@@ -1,0 +1,47 @@
+"""What the adapter writes into Slack objects so it can find its way back later.
+
+* Button ``action_id``: ``imagine:<kind>:<job_id>``; the button ``value`` is the
+  Slack file id of the image above it. Both survive a restart (they live in Slack).
+* Result message id (what :meth:`SlackChatPort.post_image` returns and the core
+  stores): ``<buttons message ts>/<file id>``. A bare ``ts`` is a plain message.
+* Button-message ``metadata``: ``event_type`` ``imagine_result`` with the
+  ``dedupe_key`` and the file id, read back from ``conversations.replies``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.chat import ActionKind
+
+ACTION_PREFIX = "imagine"
+ACTION_ID_PATTERN = re.compile(r"^imagine:(reroll|delete):([A-Za-z0-9_-]{1,64})$")
+RESULT_EVENT_TYPE = "imagine_result"
+
+
+def action_id(kind: ActionKind, job_id: str) -> str:
+    return f"{ACTION_PREFIX}:{kind.value}:{job_id}"
+
+
+def parse_action_id(value: str) -> tuple[ActionKind, str] | None:
+    match = ACTION_ID_PATTERN.match(value)
+    if match is None:
+        return None
+    return ActionKind(match.group(1)), match.group(2)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRef:
+    """A message the adapter posted: its ``ts`` and, for a result, the image's file id."""
+
+    ts: str
+    file_id: str | None = None
+
+    def __str__(self) -> str:
+        return self.ts if self.file_id is None else f"{self.ts}/{self.file_id}"
+
+    @classmethod
+    def parse(cls, message_id: str) -> MessageRef:
+        ts, _, file_id = message_id.partition("/")
+        return cls(ts, file_id or None)

@@ -1,0 +1,316 @@
+"""The core's :class:`~bot.chat.ChatPort` on top of Slack's Web API.
+
+Message ids are Slack ``ts`` strings; a result's id is ``<buttons ts>/<file id>``
+(see :mod:`adapters.slack.ids`). Results are deduplicated by the ``dedupe_key`` kept
+in the button message's ``metadata``, looked up with ``conversations.replies``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
+
+from bot.chat import Action, ActionKind, Conversation, DeliveryError, Invocation, ThreadHandle
+
+from .errors import (
+    ALREADY_GONE,
+    TRANSPORT_ERRORS,
+    api_error_code,
+    delivery_error,
+    transport_error,
+)
+from .ids import RESULT_EVENT_TYPE, MessageRef, action_id
+from .translate import PLATFORM, MentionContext, SlashContext
+
+log = logging.getLogger(__name__)
+
+BUTTONS_TEXT = "Re-roll or delete this image."
+UNREADABLE_THREAD = frozenset({"missing_scope", "thread_not_found", "not_allowed_token_type"})
+"""``conversations.replies`` errors after which we post without the dedupe lookup."""
+RESPOND_ERRORS: tuple[type[BaseException], ...] = (*TRANSPORT_ERRORS, SlackApiError)
+
+
+@dataclass(frozen=True, slots=True)
+class BotIdentity:
+    """Who the bot is in its workspace (from ``auth.test``)."""
+
+    user_id: str
+    bot_id: str
+    name: str
+    team_id: str
+
+
+class SlackChatPort:
+    """Translates the core's requests into Slack Web API calls."""
+
+    def __init__(self, client: AsyncWebClient, identity: BotIdentity) -> None:
+        self._client = client
+        self._identity = identity
+        self._posting: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @property
+    def platform(self) -> str:
+        return PLATFORM
+
+    @property
+    def identity(self) -> BotIdentity:
+        return self._identity
+
+    def mention(self, user_id: str) -> str:
+        return f"<@{user_id}>"
+
+    async def acknowledge(self, invocation: Invocation) -> None:
+        context = invocation.context
+        if isinstance(context, SlashContext) and not context.acked:
+            context.acked = True
+            await context.ack()
+        # Events and button presses are acknowledged when they arrive.
+
+    async def open_thread(self, invocation: Invocation, status_text: str) -> ThreadHandle:
+        where = invocation.conversation
+        ts = await self._post_message(where, text=status_text)
+        return ThreadHandle(where.in_thread(where.thread or ts), status_message_id=ts)
+
+    async def edit_status(self, thread: ThreadHandle, text: str) -> None:
+        await self._api(
+            self._client.chat_update(
+                channel=thread.conversation.channel, ts=thread.status_message_id, text=text
+            )
+        )
+
+    async def post_text(self, where: Conversation, text: str) -> str:
+        return await self._post_message(where, text=text)
+
+    async def post_image(
+        self,
+        where: Conversation,
+        data: bytes,
+        filename: str,
+        caption: str,
+        actions: Sequence[Action],
+        dedupe_key: str,
+    ) -> str:
+        async with self._posting_lock(dedupe_key):
+            existing = await self._find_result(where, dedupe_key)
+            if existing is not None:
+                log.info("result %s already in the thread; not posting it again", dedupe_key)
+                return str(existing)
+            upload = await self._api(
+                self._client.files_upload_v2(
+                    channel=where.channel,
+                    thread_ts=where.thread,
+                    file=data,
+                    filename=filename,
+                    title=filename,
+                    initial_comment=caption,
+                ),
+                uploading=True,
+            )
+            file_id = str(upload["file"]["id"])
+            try:
+                ts = await self._post_message(
+                    where,
+                    text=BUTTONS_TEXT,
+                    blocks=result_blocks(actions, file_id),
+                    metadata={
+                        "event_type": RESULT_EVENT_TYPE,
+                        "event_payload": {"dedupe_key": dedupe_key, "file_id": file_id},
+                    },
+                )
+            except DeliveryError:
+                # Without its button message the image is invisible to the dedupe
+                # lookup: remove it so that a retry does not show it twice.
+                await self._delete_file(file_id)
+                raise
+            return str(MessageRef(ts, file_id))
+
+    async def notify_user(
+        self, where: Conversation, user_id: str, text: str, invocation: object = None
+    ) -> None:
+        context = getattr(invocation, "context", None)
+        if isinstance(context, SlashContext):
+            if not context.acked:
+                context.acked = True
+                await context.ack(text=text)
+                return
+            if context.respond is not None and await self._respond(context, text):
+                return
+        thread = where.thread
+        if isinstance(context, MentionContext) and not context.in_thread:
+            thread = None  # the mention was in the channel: answer where the user looks
+        await self._api(
+            self._client.chat_postEphemeral(
+                channel=where.channel, user=user_id, text=text, thread_ts=thread
+            )
+        )
+
+    async def delete_message(self, where: Conversation, message_id: str) -> None:
+        ref = MessageRef.parse(message_id)
+        if ref.file_id is not None:
+            for ts in await self._messages_sharing(where, ref.file_id):
+                await self._delete_ts(where.channel, ts)
+            await self._delete_file(ref.file_id)
+        await self._delete_ts(where.channel, ref.ts)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    async def _post_message(
+        self,
+        where: Conversation,
+        *,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> str:
+        response = await self._api(
+            self._client.chat_postMessage(
+                channel=where.channel,
+                thread_ts=where.thread,
+                text=text,
+                blocks=blocks,
+                metadata=metadata,
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        )
+        return str(response["ts"])
+
+    async def _respond(self, context: SlashContext, text: str) -> bool:
+        """Answer a slash command through its ``response_url`` (works even where the
+        bot is not a member). False when Slack refused it."""
+        assert context.respond is not None
+        try:
+            result = await context.respond(
+                text=text, response_type="ephemeral", replace_original=False
+            )
+        except RESPOND_ERRORS as exc:
+            log.warning("response_url answer failed: %s", type(exc).__name__)
+            return False
+        status = getattr(result, "status_code", 200)
+        return isinstance(status, int) and status < 300
+
+    async def _thread_messages(self, where: Conversation) -> list[Mapping[str, Any]]:
+        """Every message of ``where``'s thread; empty if the bot may not read it."""
+        messages: list[Mapping[str, Any]] = []
+        cursor: str | None = None
+        while where.thread is not None:
+            try:
+                page = await self._client.conversations_replies(
+                    channel=where.channel,
+                    ts=where.thread,
+                    include_all_metadata=True,
+                    limit=200,
+                    cursor=cursor,
+                )
+            except SlackApiError as exc:
+                code = api_error_code(exc)
+                if code not in UNREADABLE_THREAD:
+                    raise delivery_error(exc, bot_name=self._identity.name) from exc
+                log.warning("cannot read thread %s (%s): no duplicate check", where.thread, code)
+                break
+            except TRANSPORT_ERRORS as exc:
+                raise transport_error(exc) from exc
+            messages.extend(page.get("messages") or [])
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                break
+        return messages
+
+    def _is_own(self, message: Mapping[str, Any]) -> bool:
+        return message.get("user") == self._identity.user_id or (
+            bool(self._identity.bot_id) and message.get("bot_id") == self._identity.bot_id
+        )
+
+    async def _find_result(self, where: Conversation, dedupe_key: str) -> MessageRef | None:
+        for message in await self._thread_messages(where):
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if (
+                metadata.get("event_type") == RESULT_EVENT_TYPE
+                and payload.get("dedupe_key") == dedupe_key
+                and self._is_own(message)
+            ):
+                file_id = payload.get("file_id")
+                return MessageRef(str(message["ts"]), str(file_id) if file_id else None)
+        return None
+
+    async def _messages_sharing(self, where: Conversation, file_id: str) -> list[str]:
+        """The ``ts`` of our messages in the thread that show the file (its caption)."""
+        found: list[str] = []
+        for message in await self._thread_messages(where):
+            files = message.get("files") or []
+            if self._is_own(message) and any(f.get("id") == file_id for f in files):
+                found.append(str(message["ts"]))
+        return found
+
+    async def _delete_ts(self, channel: str, ts: str) -> None:
+        await self._ignoring_gone(self._client.chat_delete(channel=channel, ts=ts))
+
+    async def _delete_file(self, file_id: str) -> None:
+        try:
+            await self._ignoring_gone(self._client.files_delete(file=file_id))
+        except DeliveryError as exc:
+            log.warning("could not delete file %s: %s", file_id, exc)
+
+    async def _ignoring_gone(self, call: Awaitable[AsyncSlackResponse]) -> None:
+        try:
+            await call
+        except SlackApiError as exc:
+            if api_error_code(exc) not in ALREADY_GONE:
+                raise delivery_error(exc, bot_name=self._identity.name) from exc
+        except TRANSPORT_ERRORS as exc:
+            raise transport_error(exc) from exc
+
+    async def _api(
+        self, call: Awaitable[AsyncSlackResponse], *, uploading: bool = False
+    ) -> AsyncSlackResponse:
+        try:
+            return await call
+        except SlackApiError as exc:
+            raise delivery_error(exc, bot_name=self._identity.name) from exc
+        except TRANSPORT_ERRORS as exc:
+            raise transport_error(exc, uploading=uploading) from exc
+
+    @asynccontextmanager
+    async def _posting_lock(self, key: str) -> AsyncIterator[None]:
+        """Serialises posts of one result inside this process."""
+        lock, users = self._posting.get(key, (asyncio.Lock(), 0))
+        self._posting[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._posting[key]
+            if users == 1:
+                del self._posting[key]
+            else:
+                self._posting[key] = (lock, users - 1)
+
+
+def result_blocks(actions: Sequence[Action], file_id: str) -> list[dict[str, Any]]:
+    """The Block Kit buttons under a result; each encodes its kind and job id."""
+    elements: list[dict[str, Any]] = []
+    for action in actions:
+        button: dict[str, Any] = {
+            "type": "button",
+            "action_id": action_id(action.kind, action.job_id),
+            "text": {"type": "plain_text", "text": action.label},
+            "value": file_id,
+        }
+        if action.kind is ActionKind.DELETE:
+            button["style"] = "danger"
+            button["confirm"] = {
+                "title": {"type": "plain_text", "text": "Delete this image?"},
+                "text": {"type": "plain_text", "text": "It disappears for everyone."},
+                "confirm": {"type": "plain_text", "text": "Delete"},
+                "deny": {"type": "plain_text", "text": "Keep"},
+            }
+        elements.append(button)
+    return [{"type": "actions", "elements": elements}]

@@ -1,0 +1,429 @@
+"""A fake of Slack's Web API and Socket Mode server, as a real aiohttp server on loopback.
+
+It keeps channels' messages, files and uploaded bytes like Slack would, records every
+call, and has knobs for the failures the adapter must survive (429 with Retry-After,
+``not_in_channel``, refused uploads)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+from aiohttp import WSMsgType, web
+
+BOT_TOKEN = "xoxb-fake-bot-token-0123456789"
+APP_TOKEN = "xapp-fake-app-token-0123456789"
+TEAM = "T0FAKE"
+BOT_USER = "UBOT0001"
+BOT_ID = "BBOT0001"
+BOT_NAME = "imagine"
+JSON_FIELDS = ("blocks", "metadata", "files")
+
+
+@dataclass
+class ApiCall:
+    method: str
+    params: dict[str, Any]
+    token: str | None = field(repr=False)
+    status: int
+    at: float  # time.monotonic()
+
+
+@dataclass
+class Message:
+    channel: str
+    ts: str
+    user: str
+    text: str
+    thread_ts: str | None = None
+    blocks: list[dict[str, Any]] | None = None
+    metadata: dict[str, Any] | None = None
+    files: list[str] = field(default_factory=list)
+    edits: list[str] = field(default_factory=list)
+
+    @property
+    def action_ids(self) -> list[str]:
+        return [
+            element["action_id"]
+            for block in self.blocks or []
+            for element in block.get("elements", [])
+            if "action_id" in element
+        ]
+
+
+@dataclass
+class StoredFile:
+    id: str
+    name: str
+    length: int
+    title: str = ""
+    data: bytes | None = field(default=None, repr=False)
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class Ephemeral:
+    channel: str
+    user: str
+    text: str
+    thread_ts: str | None
+
+
+class FakeSlack:
+    def __init__(self) -> None:
+        # knobs
+        self.rate_limit_once: dict[str, int] = {}
+        """method -> Retry-After seconds: the next call of it is answered 429 (once)."""
+        self.not_in_channel: set[str] = set()
+        self.upload_status = 200
+        self.replies_page_size = 200
+        # state and records
+        self.calls: list[ApiCall] = []
+        self.messages: list[Message] = []
+        self.files: dict[str, StoredFile] = {}
+        self.ephemerals: list[Ephemeral] = []
+        self.responses: list[tuple[str, dict[str, Any]]] = []
+        self.acks: list[dict[str, Any]] = []
+        self._ts = itertools.count(1)
+        self._file_ids = itertools.count(1)
+        self._changed = asyncio.Condition()
+        self._sockets: list[web.WebSocketResponse] = []
+        self._socket_ready = asyncio.Event()
+        self._pending_acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        app = web.Application(client_max_size=20 * 1024 * 1024)
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_post("/upload/{file_id}", self._upload)
+        app.router.add_post("/response/{name}", self._response_url)
+        app.router.add_get("/socket", self._socket)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for ws in list(self._sockets):
+            await ws.close()
+        assert self._runner is not None
+        await self._runner.cleanup()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_base(self) -> str:
+        return f"{self.base_url}/api/"
+
+    def response_url(self, name: str) -> str:
+        return f"{self.base_url}/response/{name}"
+
+    # -- queries for tests -------------------------------------------------------------
+
+    def calls_to(self, method: str) -> list[ApiCall]:
+        return [c for c in self.calls if c.method == method]
+
+    def thread(self, channel: str, ts: str) -> list[Message]:
+        return [m for m in self.messages if m.channel == channel and ts in (m.ts, m.thread_ts)]
+
+    def message(self, ts: str) -> Message | None:
+        return next((m for m in self.messages if m.ts == ts), None)
+
+    def live_files(self) -> list[StoredFile]:
+        return [f for f in self.files.values() if not f.deleted and f.data is not None]
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+        """Wait until ``predicate()`` holds; it is checked after every change."""
+        async with asyncio.timeout(timeout):
+            async with self._changed:
+                await self._changed.wait_for(predicate)
+
+    def post_user_message(
+        self, channel: str, user: str, text: str, thread_ts: str | None = None
+    ) -> Message:
+        """A person writes in a channel (e.g. the message that mentions the bot)."""
+        message = Message(channel, self._next_ts(), user, text, thread_ts)
+        self.messages.append(message)
+        return message
+
+    # -- Socket Mode -------------------------------------------------------------------
+
+    async def socket_connected(self, timeout: float = 10.0) -> None:
+        async with asyncio.timeout(timeout):
+            await self._socket_ready.wait()
+
+    async def send_envelope(
+        self,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        retry_attempt: int = 0,
+        timeout: float = 5.0,
+    ) -> dict[str, Any]:
+        """Send an envelope over the open socket and wait for the app's ack."""
+        envelope_id = str(uuid.uuid4())
+        envelope: dict[str, Any] = {
+            "envelope_id": envelope_id,
+            "type": kind,
+            "payload": dict(payload),
+            "accepts_response_payload": kind != "events_api",
+        }
+        if kind == "events_api":
+            envelope["retry_attempt"] = retry_attempt
+            envelope["retry_reason"] = "timeout" if retry_attempt else ""
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending_acks[envelope_id] = future
+        await self._sockets[-1].send_str(json.dumps(envelope))
+        async with asyncio.timeout(timeout):
+            return await future
+
+    async def _socket(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        await ws.send_str(
+            json.dumps(
+                {
+                    "type": "hello",
+                    "num_connections": len(self._sockets),
+                    "connection_info": {"app_id": "A0FAKE"},
+                    "debug_info": {"host": "fake"},
+                }
+            )
+        )
+        self._socket_ready.set()
+        try:
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                ack = json.loads(msg.data)
+                self.acks.append(ack)
+                future = self._pending_acks.pop(str(ack.get("envelope_id")), None)
+                if future is not None and not future.done():
+                    future.set_result(ack)
+        finally:
+            self._sockets.remove(ws)
+        return ws
+
+    # -- HTTP endpoints ----------------------------------------------------------------
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params = await _params(request)
+        auth = request.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
+        retry_after = self.rate_limit_once.pop(method, None)
+        if retry_after is not None:
+            await self._record(ApiCall(method, params, token, 429, time.monotonic()))
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"},
+                status=429,
+                headers={"Retry-After": str(retry_after)},
+            )
+        expected = APP_TOKEN if method == "apps.connections.open" else BOT_TOKEN
+        if token != expected:
+            body: dict[str, Any] = {"ok": False, "error": "invalid_auth"}
+        else:
+            handler = getattr(self, "_m_" + method.replace(".", "_"), None)
+            body = (
+                handler(params) if handler is not None else {"ok": False, "error": "unknown_method"}
+            )
+        await self._record(ApiCall(method, params, token, 200, time.monotonic()))
+        return web.json_response(body)
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        stored = self.files.get(request.match_info["file_id"])
+        data = await request.read()
+        if stored is None:
+            return web.Response(status=404, text="no such upload")
+        if self.upload_status != 200:
+            await self._record(ApiCall("upload", {"file": stored.id}, None, 500, time.monotonic()))
+            return web.Response(status=self.upload_status, text="upload refused")
+        stored.data = data
+        await self._record(ApiCall("upload", {"file": stored.id}, None, 200, time.monotonic()))
+        return web.Response(text=f"OK - {len(data)}")
+
+    async def _response_url(self, request: web.Request) -> web.Response:
+        self.responses.append((request.match_info["name"], await request.json()))
+        await self._record(ApiCall("response_url", {}, None, 200, time.monotonic()))
+        return web.Response(text="ok")
+
+    async def _record(self, call: ApiCall) -> None:
+        self.calls.append(call)
+        async with self._changed:
+            self._changed.notify_all()
+
+    # -- Web API methods ---------------------------------------------------------------
+
+    def _m_auth_test(self, p: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "url": "https://fake.slack.com/",
+            "team": "Fake",
+            "user": BOT_NAME,
+            "team_id": TEAM,
+            "user_id": BOT_USER,
+            "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }
+
+    def _m_apps_connections_open(self, p: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket?ticket={uuid.uuid4()}"}
+
+    def _m_chat_postMessage(self, p: dict[str, Any]) -> dict[str, Any]:
+        channel = str(p["channel"])
+        if channel in self.not_in_channel:
+            return {"ok": False, "error": "not_in_channel"}
+        message = Message(
+            channel,
+            self._next_ts(),
+            BOT_USER,
+            str(p.get("text", "")),
+            p.get("thread_ts") or None,
+            p.get("blocks"),
+            p.get("metadata"),
+        )
+        self.messages.append(message)
+        return {"ok": True, "channel": channel, "ts": message.ts, "message": self._render(message)}
+
+    def _m_chat_update(self, p: dict[str, Any]) -> dict[str, Any]:
+        message = self._find(p)
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        message.edits.append(message.text)
+        message.text = str(p.get("text", ""))
+        return {"ok": True, "channel": message.channel, "ts": message.ts}
+
+    def _m_chat_delete(self, p: dict[str, Any]) -> dict[str, Any]:
+        message = self._find(p)
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        self.messages.remove(message)
+        return {"ok": True, "channel": message.channel, "ts": message.ts}
+
+    def _m_chat_postEphemeral(self, p: dict[str, Any]) -> dict[str, Any]:
+        channel = str(p["channel"])
+        if channel in self.not_in_channel:
+            return {"ok": False, "error": "not_in_channel"}
+        self.ephemerals.append(
+            Ephemeral(channel, str(p["user"]), str(p.get("text", "")), p.get("thread_ts"))
+        )
+        return {"ok": True, "message_ts": self._next_ts()}
+
+    def _m_conversations_replies(self, p: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = str(p["channel"]), str(p["ts"])
+        if channel in self.not_in_channel:
+            return {"ok": False, "error": "not_in_channel"}
+        thread = self.thread(channel, ts)
+        if not thread:
+            return {"ok": False, "error": "thread_not_found"}
+        start = int(p.get("cursor") or 0)
+        size = min(int(p.get("limit") or 1000), self.replies_page_size)
+        page = thread[start : start + size]
+        more = start + size < len(thread)
+        with_metadata = str(p.get("include_all_metadata")).lower() in ("1", "true")
+        return {
+            "ok": True,
+            "messages": [self._render(m, with_metadata) for m in page],
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + size) if more else ""},
+        }
+
+    def _m_files_getUploadURLExternal(self, p: dict[str, Any]) -> dict[str, Any]:
+        file_id = f"F{next(self._file_ids):08d}"
+        self.files[file_id] = StoredFile(file_id, str(p["filename"]), int(p["length"]))
+        return {"ok": True, "file_id": file_id, "upload_url": f"{self.base_url}/upload/{file_id}"}
+
+    def _m_files_completeUploadExternal(self, p: dict[str, Any]) -> dict[str, Any]:
+        channel = p.get("channel_id")
+        if channel in self.not_in_channel:
+            return {"ok": False, "error": "not_in_channel"}
+        done = []
+        for item in p["files"]:
+            stored = self.files.get(item["id"])
+            if stored is None or stored.data is None:
+                return {"ok": False, "error": "file_not_found"}
+            stored.title = item.get("title") or stored.name
+            done.append(stored)
+        if channel:
+            self.messages.append(
+                Message(
+                    str(channel),
+                    self._next_ts(),
+                    BOT_USER,
+                    str(p.get("initial_comment") or ""),
+                    p.get("thread_ts") or None,
+                    files=[f.id for f in done],
+                )
+            )
+        return {"ok": True, "files": [{"id": f.id, "title": f.title, "name": f.name} for f in done]}
+
+    def _m_files_delete(self, p: dict[str, Any]) -> dict[str, Any]:
+        stored = self.files.get(str(p["file"]))
+        if stored is None or stored.deleted:
+            return {"ok": False, "error": "file_not_found"}
+        stored.deleted = True
+        for message in self.messages:
+            if stored.id in message.files:
+                message.files.remove(stored.id)
+        return {"ok": True}
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _next_ts(self) -> str:
+        return f"1700000000.{next(self._ts):06d}"
+
+    def _find(self, p: Mapping[str, Any]) -> Message | None:
+        return next(
+            (m for m in self.messages if m.channel == p.get("channel") and m.ts == p.get("ts")),
+            None,
+        )
+
+    def _render(self, m: Message, with_metadata: bool = True) -> dict[str, Any]:
+        rendered: dict[str, Any] = {"type": "message", "ts": m.ts, "user": m.user, "text": m.text}
+        if m.user == BOT_USER:
+            rendered["bot_id"] = BOT_ID
+        if m.thread_ts:
+            rendered["thread_ts"] = m.thread_ts
+        if m.blocks:
+            rendered["blocks"] = m.blocks
+        if m.metadata and with_metadata:
+            rendered["metadata"] = m.metadata
+        if m.files:
+            rendered["files"] = [
+                {"id": f, "name": self.files[f].name, "title": self.files[f].title} for f in m.files
+            ]
+        return rendered
+
+
+async def _params(request: web.Request) -> dict[str, Any]:
+    """Query string, form and JSON body merged, with Slack's JSON-in-a-string fields decoded."""
+    params: dict[str, Any] = dict(request.query)
+    if request.can_read_body:
+        if request.content_type == "application/json":
+            params.update(await request.json())
+        else:
+            params.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
+    for name in JSON_FIELDS:
+        if isinstance(params.get(name), str):
+            params[name] = json.loads(params[name])
+    return params

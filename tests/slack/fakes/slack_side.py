@@ -1,0 +1,186 @@
+"""Slack's side of the conversation: payloads as Slack sends them, delivered either to
+the adapter's HTTP endpoint (signed like Slack signs them) or over Socket Mode."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import urlencode
+
+import aiohttp
+
+from tests.slack.fakes.slack_api import TEAM, FakeSlack
+
+SIGNING_SECRET = "fake-signing-secret-0123456789abcdef"
+
+
+def sign(
+    body: str, *, secret: str = SIGNING_SECRET, timestamp: int | None = None
+) -> dict[str, str]:
+    """Slack's request signature: HMAC-SHA256 over ``v0:{timestamp}:{body}``."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
+
+
+def slash_payload(
+    fake: FakeSlack, text: str, *, user: str = "U1", channel: str = "C1", name: str = "slash"
+) -> dict[str, str]:
+    return {
+        "token": "legacy-verification-token",
+        "team_id": TEAM,
+        "team_domain": "fake",
+        "channel_id": channel,
+        "channel_name": "general",
+        "user_id": user,
+        "user_name": f"user-{user.lower()}",
+        "command": "/imagine",
+        "text": text,
+        "api_app_id": "A0FAKE",
+        "response_url": fake.response_url(name),
+        "trigger_id": "1.2.3",
+    }
+
+
+_event_ids = itertools.count(1)
+
+
+def mention_event(
+    text: str, *, ts: str, user: str = "U1", channel: str = "C1", thread_ts: str | None = None
+) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "type": "app_mention",
+        "user": user,
+        "text": text,
+        "ts": ts,
+        "channel": channel,
+        "team": TEAM,
+        "event_ts": ts,
+    }
+    if thread_ts is not None:
+        event["thread_ts"] = thread_ts
+    return {
+        "token": "legacy-verification-token",
+        "team_id": TEAM,
+        "api_app_id": "A0FAKE",
+        "event": event,
+        "type": "event_callback",
+        "event_id": f"Ev{next(_event_ids):08d}",
+        "event_time": int(time.time()),
+        "authorizations": [{"team_id": TEAM, "user_id": "UBOT0001", "is_bot": True}],
+    }
+
+
+def button_payload(
+    fake: FakeSlack, *, message_ts: str, action_id: str, value: str, user: str, channel: str = "C1"
+) -> dict[str, Any]:
+    message = fake.message(message_ts)
+    thread_ts = message.thread_ts if message is not None else None
+    return {
+        "type": "block_actions",
+        "user": {"id": user, "username": f"user-{user.lower()}", "team_id": TEAM},
+        "api_app_id": "A0FAKE",
+        "team": {"id": TEAM, "domain": "fake"},
+        "container": {
+            "type": "message",
+            "message_ts": message_ts,
+            "channel_id": channel,
+            "is_ephemeral": False,
+            "thread_ts": thread_ts,
+        },
+        "trigger_id": "1.2.3",
+        "channel": {"id": channel, "name": "general"},
+        "message": {"type": "message", "ts": message_ts, "thread_ts": thread_ts, "text": ""},
+        "response_url": fake.response_url(f"action-{message_ts}"),
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": "b1",
+                "value": value,
+                "action_ts": str(time.time()),
+            }
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class Ack:
+    """The adapter's answer: HTTP status (or 200 for a Socket Mode ack) and its text."""
+
+    status: int
+    text: str
+    seconds: float
+
+
+class SlackSide(Protocol):
+    async def slash(self, payload: dict[str, str]) -> Ack: ...
+
+    async def event(self, body: dict[str, Any], *, retry_num: int = 0) -> Ack: ...
+
+    async def action(self, payload: dict[str, Any]) -> Ack: ...
+
+
+class HttpSlackSide:
+    """Posts signed requests to the adapter's ``/slack/events`` endpoint."""
+
+    def __init__(self, session: aiohttp.ClientSession, port: int) -> None:
+        self._session = session
+        self.url = f"http://127.0.0.1:{port}/slack/events"
+
+    async def post(
+        self, body: str, content_type: str, *, headers: dict[str, str] | None = None
+    ) -> Ack:
+        all_headers = {
+            "Content-Type": content_type,
+            **(headers if headers is not None else sign(body)),
+        }
+        started = time.monotonic()
+        async with self._session.post(self.url, data=body, headers=all_headers) as response:
+            raw = await response.text()
+        text = raw
+        if raw.startswith("{"):
+            text = str(json.loads(raw).get("text", ""))
+        return Ack(response.status, text, time.monotonic() - started)
+
+    async def slash(self, payload: dict[str, str]) -> Ack:
+        return await self.post(urlencode(payload), "application/x-www-form-urlencoded")
+
+    async def event(self, body: dict[str, Any], *, retry_num: int = 0) -> Ack:
+        raw = json.dumps(body)
+        headers = sign(raw)
+        if retry_num:
+            headers["X-Slack-Retry-Num"] = str(retry_num)
+            headers["X-Slack-Retry-Reason"] = "http_timeout"
+        return await self.post(raw, "application/json", headers=headers)
+
+    async def action(self, payload: dict[str, Any]) -> Ack:
+        body = urlencode({"payload": json.dumps(payload)})
+        return await self.post(body, "application/x-www-form-urlencoded")
+
+
+class SocketSlackSide:
+    """Sends envelopes over the fake's Socket Mode connection and returns the acks."""
+
+    def __init__(self, fake: FakeSlack) -> None:
+        self._fake = fake
+
+    async def _send(self, kind: str, payload: dict[str, Any], retry: int = 0) -> Ack:
+        started = time.monotonic()
+        ack = await self._fake.send_envelope(kind, payload, retry_attempt=retry)
+        text = str((ack.get("payload") or {}).get("text", ""))
+        return Ack(200, text, time.monotonic() - started)
+
+    async def slash(self, payload: dict[str, str]) -> Ack:
+        return await self._send("slash_commands", payload)
+
+    async def event(self, body: dict[str, Any], *, retry_num: int = 0) -> Ack:
+        return await self._send("events_api", body, retry_num)
+
+    async def action(self, payload: dict[str, Any]) -> Ack:
+        return await self._send("interactive", payload)

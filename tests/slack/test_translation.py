@@ -1,0 +1,50 @@
+"""What users type and click, as the core will see it; settings that keep secrets out of logs."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.slack import SlackSettings
+from adapters.slack.translate import action_invocation, strip_mention
+from bot.chat import ActionKind
+from tests.slack.fakes.slack_api import FakeSlack
+from tests.slack.fakes.slack_side import button_payload
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("<@UBOT> a watercolor fox", "a watercolor fox"),
+        ("<@UBOT|imagine>   a fox --seed 3", "a fox --seed 3"),
+        ("a fox for <@U2> by <@UBOT>", "a fox for <@U2> by"),
+        ("<@UBOT>", ""),
+    ],
+)
+def test_the_bot_mention_is_removed_and_other_mentions_kept(text: str, expected: str) -> None:
+    assert strip_mention(text, "UBOT") == expected
+
+
+def test_a_button_press_names_the_job_the_clicker_and_the_result(fake_slack: FakeSlack) -> None:
+    payload = button_payload(
+        fake_slack, message_ts="17.5", action_id="imagine:delete:k3f9q2", value="F1", user="U7"
+    )
+    action = action_invocation(payload)
+    assert action is not None
+    assert (action.kind, action.job_id, action.message_id) == (
+        ActionKind.DELETE,
+        "k3f9q2",
+        "17.5/F1",
+    )
+    assert action.requester.user_id == "U7" and action.conversation.channel == "C1"
+    payload["actions"][0]["action_id"] = "someone-elses-button"
+    assert action_invocation(payload) is None
+
+
+def test_settings_hide_tokens_and_name_what_is_missing() -> None:
+    settings = SlackSettings(
+        bot_token="xoxb-secret", app_token="xapp-secret", api_base="http://x/api"
+    )
+    assert "secret" not in repr(settings)
+    assert settings.socket_mode and settings.api_base == "http://x/api/"
+    with pytest.raises(ValueError, match=r"SLACK_APP_TOKEN.*SLACK_SIGNING_SECRET"):
+        SlackSettings(bot_token="xoxb-secret")

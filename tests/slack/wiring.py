@@ -1,0 +1,123 @@
+"""The real core (emulator, client, SQLite) with the Slack adapter against the fake Slack."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, TypeVar
+
+import aiohttp
+
+from adapters.slack import SlackAdapter, SlackSettings
+from bot.config import BotConfig
+from emulator import Emulator
+from tests.slack.fakes.slack_api import APP_TOKEN, BOT_TOKEN, BOT_USER, FakeSlack, Message
+from tests.slack.fakes.slack_side import (
+    SIGNING_SECRET,
+    HttpSlackSide,
+    SlackSide,
+    SocketSlackSide,
+    button_payload,
+)
+from tests.support.harness import Harness, open_harness
+
+Mode = Literal["http", "socket"]
+T = TypeVar("T")
+
+
+@dataclass
+class SlackBot:
+    harness: Harness
+    adapter: SlackAdapter
+    side: SlackSide
+    fake: FakeSlack
+
+    def results(self, channel: str, thread: str) -> list[Message]:
+        """Button messages (one per posted result) in the thread."""
+        return [m for m in self.fake.thread(channel, thread) if m.action_ids]
+
+    def images(self, channel: str, thread: str) -> list[Message]:
+        return [m for m in self.fake.thread(channel, thread) if m.files]
+
+    async def wait_status(self, channel: str = "C1") -> Message:
+        """The job's status message at the top of the channel (posted right after the ack)."""
+
+        def statuses() -> list[Message]:
+            return [
+                m
+                for m in self.fake.messages
+                if m.channel == channel and m.thread_ts is None and m.user == BOT_USER
+            ]
+
+        await self.fake.wait_for(lambda: bool(statuses()))
+        [status] = statuses()
+        return status
+
+    async def wait_results(self, channel: str, thread: str, count: int) -> list[Message]:
+        await self.fake.wait_for(lambda: len(self.results(channel, thread)) >= count)
+        return self.results(channel, thread)
+
+    async def press(self, result: Message, kind: str, *, user: str) -> None:
+        [action_id] = [a for a in result.action_ids if a.startswith(f"imagine:{kind}:")]
+        value = result.blocks[0]["elements"][0]["value"] if result.blocks else ""
+        ack = await self.side.action(
+            button_payload(
+                self.fake,
+                message_ts=result.ts,
+                action_id=action_id,
+                value=value,
+                user=user,
+                channel=result.channel,
+            )
+        )
+        assert ack.status == 200
+
+
+async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 10.0) -> T:
+    """Poll ``check`` until it returns a value (for state that has no change signal)."""
+    async with asyncio.timeout(timeout):
+        for delay in itertools.chain([0.0], itertools.repeat(0.02)):
+            await asyncio.sleep(delay)
+            if (value := await check()) is not None:
+                return value
+    raise AssertionError("unreachable")
+
+
+@asynccontextmanager
+async def slack_bot(
+    emulator: Emulator,
+    fake: FakeSlack,
+    db_path: Path,
+    *,
+    mode: Mode = "http",
+    config: BotConfig | None = None,
+) -> AsyncIterator[SlackBot]:
+    settings = SlackSettings(
+        bot_token=BOT_TOKEN,
+        app_token=APP_TOKEN if mode == "socket" else None,
+        signing_secret=SIGNING_SECRET if mode == "http" else None,
+        http_port=0,
+        api_base=fake.api_base,
+    )
+    async with (
+        open_harness(emulator, db_path, [], config=config, start=False) as harness,
+        aiohttp.ClientSession() as session,
+    ):
+        adapter = SlackAdapter(harness.bot, settings, host="127.0.0.1")
+        await adapter.start()
+        try:
+            await harness.bot.start()
+            side: SlackSide
+            if mode == "socket":
+                await fake.socket_connected()
+                side = SocketSlackSide(fake)
+            else:
+                assert adapter.http_port is not None
+                side = HttpSlackSide(session, adapter.http_port)
+            yield SlackBot(harness, adapter, side, fake)
+        finally:
+            await adapter.aclose()
