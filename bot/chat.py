@@ -150,3 +150,21 @@ class ChatPort(Protocol):
         ...
 
     async def delete_message(self, where: Conversation, message_id: str) -> None: ...
+
+
+class ImagineCore(Protocol):
+    """What adapters call on the core (``bot.service.ImagineBot`` implements it)."""
+
+    def add_chat(self, port: ChatPort) -> None: ...
+
+    async def imagine(self, invocation: Invocation) -> str | None:
+        """Accept a command; the job id, or None when the user was told why not."""
+        ...
+
+    async def act(self, action: ActionInvocation) -> None:
+        """A button under a result was pressed."""
+        ...
+
+    async def configure(self, invocation: Invocation) -> None:
+        """``/imagine-settings``: show or change the channel's defaults (admins only)."""
+        ...

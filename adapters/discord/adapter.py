@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
-from typing import Protocol
 
 import discord
 
@@ -16,21 +15,11 @@ from adapters.discord.errors import TRANSPORT_ERRORS
 from adapters.discord.port import DiscordChatPort
 from adapters.discord.settings import DiscordSettings
 from adapters.discord.translate import conversation_of, requester_of
-from bot.chat import ActionInvocation, ActionKind, ChatPort, Invocation
+from bot.chat import ActionInvocation, ActionKind, ImagineCore, Invocation
 
 _log = logging.getLogger(__name__)
 
 INTERNAL_ERROR = "Something went wrong on my side. Please try again in a moment."
-
-
-class ImagineCore(Protocol):
-    """The part of ``bot.service.ImagineBot`` the adapter uses."""
-
-    def add_chat(self, port: ChatPort) -> None: ...
-
-    async def imagine(self, invocation: Invocation) -> str | None: ...
-
-    async def act(self, action: ActionInvocation) -> None: ...
 
 
 class DiscordAdapter:

@@ -1,12 +1,11 @@
 """Slack adapter: ``/imagine``, ``@imagine`` mentions and result buttons via slack-bolt."""
 
-from .adapter import ImagineCore, SlackAdapter, SlackStartupError
+from .adapter import SlackAdapter, SlackStartupError
 from .port import BotIdentity, SlackChatPort
 from .settings import SlackSettings
 
 __all__ = [
     "BotIdentity",
-    "ImagineCore",
     "SlackAdapter",
     "SlackChatPort",
     "SlackSettings",

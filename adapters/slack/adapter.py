@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Protocol
+from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -21,7 +21,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.chat import ActionInvocation, ChatPort, Invocation
+from bot.chat import ActionInvocation, ImagineCore, Invocation
 from bot.clock import Clock, SystemClock
 
 from .dedupe import RecentEvents
@@ -43,16 +43,6 @@ log = logging.getLogger(__name__)
 COMMAND = "/imagine"
 EVENTS_PATH = "/slack/events"
 SORRY = "Sorry — something went wrong on my side. Please try again."
-
-
-class ImagineCore(Protocol):
-    """The part of ``bot.service.ImagineBot`` the adapter calls."""
-
-    def add_chat(self, port: ChatPort) -> None: ...
-
-    async def imagine(self, invocation: Invocation) -> str | None: ...
-
-    async def act(self, action: ActionInvocation) -> None: ...
 
 
 class SlackStartupError(RuntimeError):
