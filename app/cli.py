@@ -13,13 +13,13 @@ import time
 from collections.abc import Sequence
 from contextlib import AsyncExitStack, suppress
 from pathlib import Path
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from app.config import PLATFORM_HELP, ConfigError, Settings, load_settings
 from app.logs import configure_logging
 from app.runtime import open_runtime
 from bot.backend.superduper import SuperDuperSettings
-from bot.chat import Invocation, Requester
+from bot.chat import ImagineCore, Invocation, Requester
 from bot.jobs import JobState
 
 HEARTBEAT_ENV = "IMAGINE_HEARTBEAT_PATH"
@@ -119,41 +119,70 @@ async def run(settings: Settings) -> int:
         rt = await stack.enter_async_context(
             open_runtime(service_settings(settings), settings.db_path, settings.bot)
         )
-        if settings.discord is not None:
-            from adapters.discord import DiscordAdapter, DiscordSettings
-
-            discord_adapter = DiscordAdapter(
-                rt.bot,
-                DiscordSettings(
-                    token=settings.discord.token,
-                    guild_id=settings.discord.guild_id,
-                    api_base=settings.discord.api_base,
-                    gateway_url=settings.discord.gateway_url,
-                    styles=settings.bot.defaults.styles,
-                ),
-            )
-            await discord_adapter.start()
-            stack.push_async_callback(discord_adapter.aclose)
-        if settings.slack is not None:
-            from adapters.slack import SlackAdapter, SlackSettings
-
-            api_base = {"api_base": settings.slack.api_base} if settings.slack.api_base else {}
-            slack_settings = SlackSettings(
-                bot_token=settings.slack.bot_token,
-                app_token=settings.slack.app_token,
-                signing_secret=settings.slack.signing_secret,
-                http_port=settings.slack.http_port,
-                **api_base,
-            )
-            slack_adapter = SlackAdapter(rt.bot, slack_settings)
-            await slack_adapter.start()
-            stack.push_async_callback(slack_adapter.aclose)
-        await rt.bot.start()
+        try:
+            for adapter in platform_adapters(rt.bot, settings):
+                await adapter.start()
+                stack.push_async_callback(adapter.aclose)
+        except Exception as exc:
+            if (refusal := startup_refusal(exc)) is None:
+                raise
+            print(f"imagine-bot: {refusal}", file=sys.stderr)
+            return 2
+        await rt.bot.start()  # after the adapters: resumed jobs need their ports
         while not stop.is_set():
             await asyncio.to_thread(heartbeat.write_text, str(time.time()))
             with suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), HEARTBEAT_EVERY)
     return 0
+
+
+class PlatformAdapter(Protocol):
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+def platform_adapters(bot: ImagineCore, settings: Settings) -> list[PlatformAdapter]:
+    """The configured platforms' adapters (imported only when configured)."""
+    adapters: list[PlatformAdapter] = []
+    if settings.discord is not None:
+        from adapters.discord import DiscordAdapter, DiscordSettings
+
+        discord_settings = DiscordSettings(
+            token=settings.discord.token,
+            guild_id=settings.discord.guild_id,
+            api_base=settings.discord.api_base,
+            gateway_url=settings.discord.gateway_url,
+            styles=settings.bot.defaults.styles,
+        )
+        adapters.append(DiscordAdapter(bot, discord_settings))
+    if settings.slack is not None:
+        from adapters.slack import SlackAdapter, SlackSettings
+
+        api_base = {"api_base": settings.slack.api_base} if settings.slack.api_base else {}
+        slack_settings = SlackSettings(
+            bot_token=settings.slack.bot_token,
+            app_token=settings.slack.app_token,
+            signing_secret=settings.slack.signing_secret,
+            http_port=settings.slack.http_port,
+            **api_base,
+        )
+        adapters.append(SlackAdapter(bot, slack_settings))
+    return adapters
+
+
+def startup_refusal(exc: Exception) -> str | None:
+    """A platform's "bad credentials" error at start-up, as a message naming the setting."""
+    slack = sys.modules.get("adapters.slack.adapter")
+    if slack is not None and isinstance(exc, slack.SlackStartupError):
+        return str(exc)  # names SLACK_BOT_TOKEN / SLACK_APP_TOKEN, never their values
+    discord = sys.modules.get("discord")
+    if discord is not None and isinstance(exc, discord.LoginFailure):
+        return (
+            "Discord refused DISCORD_TOKEN: use the bot token from the Developer Portal "
+            "(Bot → Reset Token)."
+        )
+    return None
 
 
 def health() -> int:

@@ -165,7 +165,7 @@ def load_settings(environ: Mapping[str, str], dotenv_path: Path | None = Path(".
             bot_token=slack_token,
             app_token=app_token,
             signing_secret=secret,
-            http_port=r.integer("SLACK_HTTP_PORT", 3000, 1, 65535),
+            http_port=r.integer("SLACK_HTTP_PORT", 3000, 0, 65535),  # 0: any free port (logged)
             api_base=api_base + "/" if api_base else None,
         )
 

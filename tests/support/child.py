@@ -52,9 +52,18 @@ class Child:
                     return line
 
     async def finish(self, timeout: float = 20.0) -> int:
-        """Close stdin (EOF) and wait for a clean exit, collecting the rest of the output."""
-        assert self.process.stdin is not None and self.process.stdout is not None
+        """Close stdin (EOF) and wait for the exit, collecting the rest of the output."""
+        assert self.process.stdin is not None
         self.process.stdin.close()
+        return await self._collect(timeout)
+
+    async def terminate(self, timeout: float = 20.0) -> int:
+        """SIGTERM (what Docker sends) and wait for the exit, collecting the output."""
+        self.process.terminate()
+        return await self._collect(timeout)
+
+    async def _collect(self, timeout: float) -> int:
+        assert self.process.stdout is not None
         async with asyncio.timeout(timeout):
             rest = await self.process.stdout.read()
             self.lines.extend(rest.decode().splitlines(keepends=True))
