@@ -145,13 +145,14 @@ class JobRunner:
         if remaining <= 0:
             return await self.fail(job, JobState.TIMED_OUT, "timed out")
         percents = [0] * len(job.file_ids)
-        last_edit = [float("-inf")]
+        last_edit = float("-inf")
 
         async def on_progress(index: int, percent: int) -> None:
+            nonlocal last_edit
             percents[index] = max(percents[index], min(100, max(0, percent)))
             now = self._clock.monotonic()
-            if now - last_edit[0] >= self._config.progress_interval:
-                last_edit[0] = now
+            if now - last_edit >= self._config.progress_interval:  # throttle status edits
+                last_edit = now
                 await self.set_status(job, messages.progress(sum(percents) // len(percents)))
 
         def progress_for(index: int) -> ProgressCallback:

@@ -330,23 +330,25 @@ class ImagineBot:
             await self._runner.run(job)
         except asyncio.CancelledError:
             raise
+        except DeliveryError as exc:  # e.g. reopening the thread of a resumed job
+            log.warning("job %s: the platform refused it: %s", job.id, exc)
+            await self._report_crash(job, JobState.UNDELIVERABLE, str(exc))
         except Exception:
             log.exception("job %s crashed", job.id)
-            await self._report_crash(job)
+            await self._report_crash(job, JobState.FAILED, messages.internal_error(job))
         finally:
             self._scheduler.release(job.id)
 
-    async def _report_crash(self, job: Job) -> None:
+    async def _report_crash(self, job: Job, state: JobState, reason: str) -> None:
         """Record and announce an unexpected failure; if even the store is failing
         (disk full, locked), still tell the requester."""
-        text = messages.internal_error(job)
         try:
             current = await self._store.get_job(job.id) or job
             if not current.state.terminal:
-                await self._runner.fail(current, JobState.FAILED, text)
+                await self._runner.fail(current, state, reason)
         except Exception:
             log.exception("job %s: could not record its failure", job.id)
-            await self._runner.notify_requester(job, text)
+            await self._runner.notify_requester(job, reason)
 
     async def _reopen_thread(self, job: Job) -> Job:
         """A job persisted before its thread was opened (crash in between)."""
