@@ -71,24 +71,24 @@ def strip_mention(text: str, bot_user_id: str) -> str:
 
 def action_invocation(body: Mapping[str, Any]) -> ActionInvocation | None:
     """A Re-roll / Delete button press, or None for anything that is not ours."""
-    actions = body.get("actions") or []
-    if not actions:
+    actions = body.get("actions")
+    if not isinstance(actions, list) or not actions:
         return None
-    action = actions[0]
+    action = _mapping(actions[0])
     parsed = parse_action_id(str(action.get("action_id", "")))
     if parsed is None:
         return None
     kind, job_id = parsed
-    message = body.get("message") or {}
-    container = body.get("container") or {}
+    message = _mapping(body.get("message"))
+    container = _mapping(body.get("container"))
     ts = str(message.get("ts") or container.get("message_ts") or "")
     thread = _str_or_none(message.get("thread_ts") or container.get("thread_ts")) or ts
-    channel = str((body.get("channel") or {}).get("id") or container.get("channel_id") or "")
+    channel = str(_mapping(body.get("channel")).get("id") or container.get("channel_id") or "")
     if not ts or not channel:
         return None
-    user = body.get("user") or {}
+    user = _mapping(body.get("user"))
     user_id = str(user.get("id", ""))
-    team = body.get("team") or {}
+    team = _mapping(body.get("team"))
     file_id = _str_or_none(action.get("value"))
     return ActionInvocation(
         conversation=Conversation(PLATFORM, str(team.get("id", "")), channel, thread),
@@ -97,6 +97,11 @@ def action_invocation(body: Mapping[str, Any]) -> ActionInvocation | None:
         job_id=job_id,
         message_id=str(MessageRef(ts, file_id)),
     )
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    """Slack payload parts we expect to be objects; anything else reads as empty."""
+    return value if isinstance(value, Mapping) else {}
 
 
 def _str_or_none(value: object) -> str | None:
