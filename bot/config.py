@@ -23,3 +23,7 @@ class BotConfig:
     delivery_attempts: int = 3
     """Tries to post a result when the platform fails transiently."""
     delivery_retry_delay: float = 2.0
+    store_attempts: int = 3
+    """Runs of a job through a database problem (locked, disk full) before giving up
+    until the next start; the job's committed state is kept."""
+    store_retry_delay: float = 2.0

@@ -111,3 +111,10 @@ def admins_only() -> str:
 
 def settings_saved(summary: str) -> str:
     return f"Saved. {summary}"
+
+
+def store_trouble(job: Job) -> str:
+    return (
+        f"I hit a database problem while working on job `{job.id}` (“{job.params.prompt}”). "
+        "It is saved and will continue once an admin fixes the problem and restarts me."
+    )

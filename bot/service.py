@@ -31,7 +31,7 @@ from bot.ids import new_job_id
 from bot.jobs import ChannelKey, ChannelSettings, Job, JobState
 from bot.projects import ProjectResolver
 from bot.runner import JobRunner
-from bot.store import JobStore
+from bot.store import JobStore, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -327,9 +327,12 @@ class ImagineBot:
             if job.state is JobState.ACCEPTED and self._scheduler.position(job.id):
                 await self._scheduler.acquire(job.id)
                 await self._runner.set_status(job, messages.starting())  # no longer queued
-            await self._runner.run(job)
+            await self._run_through_store_trouble(job)
         except asyncio.CancelledError:
             raise
+        except StoreError:
+            log.exception("job %s: the database keeps failing; it resumes at next start", job.id)
+            await self._runner.notify_requester(job, messages.store_trouble(job))
         except DeliveryError as exc:  # e.g. reopening the thread of a resumed job
             log.warning("job %s: the platform refused it: %s", job.id, exc)
             await self._report_crash(job, JobState.UNDELIVERABLE, str(exc))
@@ -338,6 +341,22 @@ class ImagineBot:
             await self._report_crash(job, JobState.FAILED, messages.internal_error(job))
         finally:
             self._scheduler.release(job.id)
+
+    async def _run_through_store_trouble(self, job: Job) -> None:
+        """Run the job; on a database error, re-read its committed state and run it again
+        from there (each step is safe to repeat: posting is deduplicated)."""
+        attempt = 1
+        while True:
+            try:
+                await self._runner.run(job)
+                return
+            except StoreError as exc:
+                if attempt >= self._config.store_attempts:
+                    raise
+                log.warning("job %s: database problem (%s); retrying", job.id, exc)
+                await asyncio.sleep(self._config.store_retry_delay * attempt)
+                attempt += 1
+                job = await self._store.get_job(job.id) or job
 
     async def _report_crash(self, job: Job, state: JobState, reason: str) -> None:
         """Record and announce an unexpected failure; if even the store is failing

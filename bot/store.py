@@ -7,6 +7,11 @@ from typing import Protocol
 from bot.jobs import ChannelKey, ChannelSettings, Job
 
 
+class StoreError(Exception):
+    """The store failed for an operational reason (locked past its timeout, disk full):
+    the job's last committed state is intact, and retrying later may work."""
+
+
 class JobStore(Protocol):
     async def get_project(self, key: ChannelKey) -> str | None: ...
 

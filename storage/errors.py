@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from bot.store import StoreError
+
 # Extra advice per SQLite primary result code name (``SQLITE_FULL_xxx`` → ``SQLITE_FULL``).
 _HINTS = {
     "SQLITE_FULL": "the disk (or the user's quota) is full; free space and retry",
@@ -21,7 +23,7 @@ _HINTS = {
 }
 
 
-class StorageError(Exception):
+class StorageError(StoreError):
     """An operational failure of the job store: disk full, locked, unreadable, ...
 
     ``path`` is the database file, ``operation`` what the store was doing, ``code`` the

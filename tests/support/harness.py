@@ -47,7 +47,9 @@ def fast_service(emulator: Emulator, **overrides: object) -> SuperDuperSettings:
 
 
 def fast_bot_config(**overrides: object) -> BotConfig:
-    knobs: dict[str, object] = dict(progress_interval=0.0, delivery_retry_delay=0.01)
+    knobs: dict[str, object] = dict(
+        progress_interval=0.0, delivery_retry_delay=0.01, store_retry_delay=0.01
+    )
     knobs.update(overrides)
     return BotConfig(**knobs)  # type: ignore[arg-type]
 
