@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import discord
 
@@ -21,9 +21,12 @@ _log = logging.getLogger(__name__)
 
 INTERNAL_ERROR = "Something went wrong on my side. Please try again in a moment."
 
+CoreCall = Callable[[Invocation], Awaitable[object]]
+"""``bot.imagine`` or ``bot.configure``."""
+
 
 class DiscordAdapter:
-    """``await start()`` logs in (syncing ``/imagine``), connects in a background task
+    """``await start()`` logs in (syncing the slash commands), connects in a background task
     and registers the port with the core; ``await wait_ready()`` waits for READY."""
 
     def __init__(self, bot: ImagineCore, settings: DiscordSettings) -> None:
@@ -88,20 +91,24 @@ class DiscordAdapter:
     async def on_imagine(
         self, interaction: discord.Interaction[discord.Client], options: Mapping[str, str | int]
     ) -> None:
-        # Defer first: Discord wants an answer within 3 s whatever the core does.
         invocation = Invocation(
             conversation_of(interaction),
             requester_of(interaction),
             options=dict(options),
             context=interaction,
         )
-        self._port.remember_limit(invocation.conversation, interaction.filesize_limit)
-        await self._port.acknowledge(invocation)
-        try:
-            await self._bot.imagine(invocation)
-        except Exception:
-            _log.exception("imagine failed")
-            await self._tell(invocation)
+        await self._run_command(interaction, invocation, self._bot.imagine)
+
+    async def on_settings(
+        self, interaction: discord.Interaction[discord.Client], changes: str | None
+    ) -> None:
+        invocation = Invocation(
+            conversation_of(interaction),
+            requester_of(interaction),
+            text=changes or "",
+            context=interaction,
+        )
+        await self._run_command(interaction, invocation, self._bot.configure)
 
     async def on_action(
         self, interaction: discord.Interaction[discord.Client], kind: ActionKind, job_id: str
@@ -131,6 +138,22 @@ class DiscordAdapter:
     def style_choices(self, current: str) -> list[str]:
         needle = current.strip().lower()
         return [name for name in self._settings.styles if needle in name.lower()]
+
+    async def _run_command(
+        self,
+        interaction: discord.Interaction[discord.Client],
+        invocation: Invocation,
+        call: CoreCall,
+    ) -> None:
+        """Defer (privately) first — Discord wants an answer within 3 s whatever the core
+        does — then hand the command to the core; its answers edit the deferred response."""
+        self._port.remember_limit(invocation.conversation, interaction.filesize_limit)
+        await self._port.acknowledge(invocation)
+        try:
+            await call(invocation)
+        except Exception:
+            _log.exception("/%s failed", interaction.command.name if interaction.command else "?")
+            await self._tell(invocation)
 
     async def _tell(self, invocation: Invocation | ActionInvocation) -> None:
         with contextlib.suppress(Exception):

@@ -6,7 +6,7 @@ import discord
 from discord import app_commands
 
 from adapters.discord.buttons import ResultButton
-from adapters.discord.commands import build_imagine_command
+from adapters.discord.commands import build_imagine_command, build_settings_command
 from adapters.discord.handler import InteractionHandler
 
 
@@ -34,8 +34,10 @@ class ImagineClient(discord.Client):
         return self._handler
 
     async def setup_hook(self) -> None:
-        """Runs inside ``login``: register the buttons and sync ``/imagine``."""
+        """Runs inside ``login``: register the buttons, sync ``/imagine`` and
+        ``/imagine-settings``."""
         self.add_dynamic_items(ResultButton)
         guild = discord.Object(id=self._guild_id) if self._guild_id is not None else None
         self.tree.add_command(build_imagine_command(), guild=guild)
+        self.tree.add_command(build_settings_command(), guild=guild)
         self.synced_commands = await self.tree.sync(guild=guild)

@@ -1,4 +1,5 @@
-"""The ``/imagine`` slash command: typed, described options mapped to the core's keys."""
+"""The slash commands: ``/imagine`` (typed, described options mapped to the core's keys)
+and ``/imagine-settings`` (a channel's defaults, admins only)."""
 
 from __future__ import annotations
 
@@ -63,3 +64,26 @@ def build_imagine_command() -> app_commands.Command[app_commands.Group, ..., Non
         return [app_commands.Choice(name=name, value=name) for name in names[:25]]
 
     return imagine
+
+
+def build_settings_command() -> app_commands.Command[app_commands.Group, ..., None]:
+    """A fresh ``/imagine-settings`` command. Discord shows it to members with Manage
+    Server by default (server admins can change that); the core still checks admins."""
+
+    @app_commands.command(
+        name="imagine-settings", description="Show or change this channel's /imagine defaults"
+    )
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_messages=True)
+    @app_commands.describe(
+        changes="e.g. size=768x768 steps=30 style=anime, or reset; empty shows the current settings"
+    )
+    async def imagine_settings(
+        interaction: discord.Interaction[discord.Client],
+        changes: app_commands.Range[str, 1, 200] | None = None,
+    ) -> None:
+        client = interaction.client
+        if isinstance(client, HasHandler):
+            await client.imagine_handler.on_settings(interaction, changes)
+
+    return imagine_settings

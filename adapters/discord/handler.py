@@ -1,4 +1,4 @@
-"""What the discord.py callbacks (slash command, buttons) hand their interaction to."""
+"""What the discord.py callbacks (slash commands, buttons) hand their interaction to."""
 
 from __future__ import annotations
 
@@ -13,6 +13,10 @@ from bot.chat import ActionKind
 class InteractionHandler(Protocol):
     async def on_imagine(
         self, interaction: discord.Interaction[discord.Client], options: Mapping[str, str | int]
+    ) -> None: ...
+
+    async def on_settings(
+        self, interaction: discord.Interaction[discord.Client], changes: str | None
     ) -> None: ...
 
     async def on_action(

@@ -1,13 +1,15 @@
 """The Slack side of the bot: a Bolt ``AsyncApp`` in Socket Mode or HTTP mode.
 
 Listeners only translate: ``/imagine`` and ``app_mention`` become an
-:class:`~bot.chat.Invocation` for ``bot.imagine``, a Re-roll/Delete button press an
+:class:`~bot.chat.Invocation` for ``bot.imagine``, ``/imagine-settings`` one for
+``bot.configure``, a Re-roll/Delete button press an
 :class:`~bot.chat.ActionInvocation` for ``bot.act``. Everything else is the core's."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -41,8 +43,13 @@ from .translate import (
 log = logging.getLogger(__name__)
 
 COMMAND = "/imagine"
+SETTINGS_COMMAND = "/imagine-settings"
 EVENTS_PATH = "/slack/events"
 SORRY = "Sorry — something went wrong on my side. Please try again."
+
+
+CoreCall = Callable[[Invocation], Awaitable[object]]
+"""``bot.imagine`` or ``bot.configure``."""
 
 
 class SlackStartupError(RuntimeError):
@@ -103,6 +110,7 @@ class SlackAdapter:
             request_verification_enabled=not self._settings.socket_mode,
         )
         app.command(COMMAND)(self._on_command)
+        app.command(SETTINGS_COMMAND)(self._on_settings)
         app.event("app_mention")(self._on_mention)
         app.action(ACTION_ID_PATTERN)(self._on_action)
         if self._settings.socket_mode:
@@ -165,9 +173,14 @@ class SlackAdapter:
     # -- listeners (Bolt injects arguments by name) ------------------------------------
 
     async def _on_command(self, ack: AsyncAck, respond: AsyncRespond, body: dict[str, Any]) -> None:
-        context = SlashContext(ack=ack, respond=respond)
-        invocation = slash_invocation(body, context)
-        self._tasks.spawn(self._imagine(invocation), name="slack-imagine")
+        invocation = slash_invocation(body, SlashContext(ack, respond))
+        self._slash(COMMAND, self._bot.imagine, invocation)
+
+    async def _on_settings(
+        self, ack: AsyncAck, respond: AsyncRespond, body: dict[str, Any]
+    ) -> None:
+        invocation = slash_invocation(body, SlashContext(ack, respond))
+        self._slash(SETTINGS_COMMAND, self._bot.configure, invocation)
 
     async def _on_mention(self, body: dict[str, Any]) -> None:
         event = body.get("event") or {}
@@ -179,7 +192,9 @@ class SlackAdapter:
             return
         team_id = str(body.get("team_id") or event.get("team") or "")
         invocation = mention_invocation(event, team_id, self.port.identity.user_id)
-        self._tasks.spawn(self._imagine(invocation), name="slack-mention")
+        self._tasks.spawn(
+            self._call_core("a mention", self._bot.imagine, invocation), name="slack-mention"
+        )
 
     async def _on_action(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
@@ -189,12 +204,17 @@ class SlackAdapter:
 
     # -- calling the core --------------------------------------------------------------
 
-    async def _imagine(self, invocation: Invocation) -> None:
+    def _slash(self, command: str, call: CoreCall, invocation: Invocation) -> None:
+        """Hand a slash command to the core in the background. Bolt holds the request
+        open until the core acks, usually with its answer as the (ephemeral) ack text."""
+        self._tasks.spawn(self._call_core(command, call, invocation), name=f"slack-{command}")
+
+    async def _call_core(self, what: str, call: CoreCall, invocation: Invocation) -> None:
         context = invocation.context
         try:
-            await self._bot.imagine(invocation)
+            await call(invocation)
         except Exception:
-            log.exception("Slack: /imagine failed inside the core")
+            log.exception("Slack: %s failed inside the core", what)
             await self._tell_sorry(invocation)
         finally:
             if isinstance(context, SlashContext) and not context.acked:

@@ -13,6 +13,7 @@ from pathlib import Path
 from PIL import Image
 
 from adapters.discord import DiscordAdapter, DiscordSettings
+from bot.config import BotConfig
 from bot.jobs import Job
 from bot.service import ImagineBot
 from emulator import Emulator
@@ -72,10 +73,15 @@ def decode(data: bytes) -> Image.Image:
 
 @asynccontextmanager
 async def discord_stack(
-    emulator: Emulator, fake: FakeDiscord, db_path: Path, *, guild: bool = True
+    emulator: Emulator,
+    fake: FakeDiscord,
+    db_path: Path,
+    *,
+    guild: bool = True,
+    config: BotConfig | None = None,
 ) -> AsyncIterator[DiscordStack]:
     """One bot process: core + adapter connected to ``fake`` (a restart = a second one)."""
-    async with open_harness(emulator, db_path, [], start=False) as harness:
+    async with open_harness(emulator, db_path, [], config=config, start=False) as harness:
         adapter = DiscordAdapter(harness.bot, settings_for(fake, guild=guild))
         await adapter.start()
         try:

@@ -14,6 +14,7 @@ from tests.discord.fake import FakeDiscord
 from tests.discord.support import discord_stack
 
 STRING, INTEGER = 3, 4
+MANAGE_MESSAGES = 1 << 13
 PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | (1 << 15)  # members, presences, message content
 
 
@@ -26,9 +27,10 @@ async def test_imagine_is_synced_to_the_guild_with_typed_described_options(
 ) -> None:
     async with discord_stack(emulator, fake, tmp_path / "bot.db"):
         assert list(fake.synced_commands) == [fake.guild_id]
-        [command] = fake.synced_commands[fake.guild_id]
+        command, _ = fake.synced_commands[fake.guild_id]
         assert command["name"] == "imagine" and command["description"]
         assert command["contexts"] == [0]  # guilds only: results go to threads
+        assert command["default_member_permissions"] is None  # everyone sees /imagine
         options = _options(command)
         assert list(options) == [
             "prompt",
@@ -58,12 +60,27 @@ async def test_imagine_is_synced_to_the_guild_with_typed_described_options(
         assert options["seed"]["type"] == INTEGER and options["seed"]["min_value"] == 0
 
 
-async def test_without_a_guild_id_the_command_is_synced_globally(
+async def test_imagine_settings_is_synced_for_server_managers_with_one_optional_option(
+    emulator: Emulator, fake: FakeDiscord, tmp_path: Path
+) -> None:
+    async with discord_stack(emulator, fake, tmp_path / "bot.db"):
+        _, command = fake.synced_commands[fake.guild_id]
+        assert command["name"] == "imagine-settings" and command["description"]
+        assert command["contexts"] == [0]
+        # Hidden by default from members without Manage Messages (1 << 13): the admins.
+        assert int(command["default_member_permissions"]) == MANAGE_MESSAGES
+        [changes] = command["options"]
+        assert changes["name"] == "changes" and changes["type"] == STRING
+        assert not changes.get("required")
+        assert "size=768x768" in changes["description"] and "reset" in changes["description"]
+
+
+async def test_without_a_guild_id_the_commands_are_synced_globally(
     emulator: Emulator, fake: FakeDiscord, tmp_path: Path
 ) -> None:
     async with discord_stack(emulator, fake, tmp_path / "bot.db", guild=False):
         assert list(fake.synced_commands) == [None]
-        assert [c["name"] for c in fake.synced_commands[None]] == ["imagine"]
+        assert [c["name"] for c in fake.synced_commands[None]] == ["imagine", "imagine-settings"]
 
 
 async def test_style_autocomplete_offers_the_configured_styles(

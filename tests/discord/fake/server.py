@@ -218,11 +218,34 @@ class FakeDiscord:
         attachment_size_limit: int | None = None,
     ) -> FakeInteraction:
         """A user runs ``/imagine`` with these options in ``channel``."""
+        return await self.slash_command(
+            user,
+            channel,
+            "imagine",
+            options,
+            app_permissions=app_permissions,
+            member_permissions=member_permissions,
+            attachment_size_limit=attachment_size_limit,
+        )
+
+    async def slash_command(
+        self,
+        user: FakeUser,
+        channel: FakeChannel,
+        name: str,
+        options: dict[str, str | int],
+        *,
+        app_permissions: int = payloads.ALL_PERMISSIONS,
+        member_permissions: int = MEMBER_PERMISSIONS,
+        attachment_size_limit: int | None = None,
+    ) -> FakeInteraction:
+        """A user runs the slash command ``name`` with these options in ``channel``."""
         scope = self.guild_id if self.guild_id in self.synced_commands else None
-        command_id = self.synced_commands.get(scope, [{}])[0].get("id", "1")
+        synced = [c for c in self.synced_commands.get(scope, []) if c.get("name") == name]
+        command_id = synced[0]["id"] if synced else "1"
         data: Json = {
             "id": str(command_id),
-            "name": "imagine",
+            "name": name,
             "type": 1,
             "options": [
                 {"name": name, "type": 4 if isinstance(value, int) else 3, "value": value}

@@ -29,7 +29,13 @@ def sign(
 
 
 def slash_payload(
-    fake: FakeSlack, text: str, *, user: str = "U1", channel: str = "C1", name: str = "slash"
+    fake: FakeSlack,
+    text: str,
+    *,
+    user: str = "U1",
+    channel: str = "C1",
+    name: str = "slash",
+    command: str = "/imagine",
 ) -> dict[str, str]:
     return {
         "token": "legacy-verification-token",
@@ -39,7 +45,7 @@ def slash_payload(
         "channel_name": "general",
         "user_id": user,
         "user_name": f"user-{user.lower()}",
-        "command": "/imagine",
+        "command": command,
         "text": text,
         "api_app_id": "A0FAKE",
         "response_url": fake.response_url(name),
