@@ -9,6 +9,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import replace
+from types import MappingProxyType
+from typing import Final
 
 from bot import messages
 from bot.backend.errors import (
@@ -37,7 +39,7 @@ from bot.store import JobStore
 
 log = logging.getLogger(__name__)
 
-FILE_EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
+FILE_EXTENSIONS: Final = MappingProxyType({"PNG": "png", "JPEG": "jpg", "WEBP": "webp"})
 
 
 def generation_request(job: Job) -> GenerationRequest:

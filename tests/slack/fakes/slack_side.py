@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import itertools
 import json
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlencode
@@ -53,9 +53,6 @@ def slash_payload(
     }
 
 
-_event_ids = itertools.count(1)
-
-
 def mention_event(
     text: str, *, ts: str, user: str = "U1", channel: str = "C1", thread_ts: str | None = None
 ) -> dict[str, Any]:
@@ -76,7 +73,7 @@ def mention_event(
         "api_app_id": "A0FAKE",
         "event": event,
         "type": "event_callback",
-        "event_id": f"Ev{next(_event_ids):08d}",
+        "event_id": f"Ev{uuid.uuid4().hex[:12].upper()}",  # unique, like Slack's
         "event_time": int(time.time()),
         "authorizations": [{"team_id": TEAM, "user_id": "UBOT0001", "is_bot": True}],
     }
