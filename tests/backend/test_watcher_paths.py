@@ -207,3 +207,68 @@ async def test_a_hanging_progress_callback_cannot_outlast_the_timeout(
 
     assert result.outcome is WaitOutcome.TIMED_OUT
     assert time.monotonic() - started < 2.0
+
+
+async def subscribed_project(emu: Emulator, backend: SuperDuperBackend) -> str:
+    """A project the watcher has subscribed to (one job already waited in it)."""
+    project = await backend.create_project(title="channel", idempotency_key="channel")
+    [first] = await backend.submit(request(), project_id=project)
+    assert (await backend.wait(first.id, project, timeout=5)).outcome is WaitOutcome.COMPLETED
+    await eventually(lambda: backend.watcher.subscription_acknowledged(project))
+    return project
+
+
+async def test_a_file_in_an_already_subscribed_project_costs_one_status_request(
+    emu: Emulator, make_backend: MakeBackend
+) -> None:
+    backend = await make_backend(expected_generation_time=0.05, safety_net_poll=30.0)
+    project = await subscribed_project(emu, backend)
+    emu.config.manual_completion = True
+    [file] = await backend.submit(request(), project_id=project)
+    polls_before = emu.counters.requests[FILE_ROUTE]
+
+    waiting = asyncio.create_task(backend.wait(file.id, project, timeout=5))
+    done, _ = await asyncio.wait({waiting}, timeout=0.3)  # six expected times pass…
+    assert not done
+    assert emu.counters.requests[FILE_ROUTE] == polls_before  # …without an early poll
+    await emu.finish(file.id)
+
+    assert (await waiting).outcome is WaitOutcome.COMPLETED
+    assert emu.counters.requests[FILE_ROUTE] == polls_before + 1  # the confirmation only
+
+
+async def test_a_completion_event_that_beats_the_wait_is_confirmed_at_once(
+    emu: Emulator, make_backend: MakeBackend
+) -> None:
+    backend = await make_backend(expected_generation_time=30.0, safety_net_poll=30.0)
+    project = await subscribed_project(emu, backend)
+    emu.config.manual_completion = True
+    [file] = await backend.submit(request(), project_id=project)
+    events_before = backend.watcher.events_received
+    await emu.finish(file.id)  # the event arrives while nobody waits for the file yet
+    await eventually(lambda: backend.watcher.events_received > events_before)
+
+    started = time.monotonic()
+    result = await backend.wait(file.id, project, timeout=5)
+
+    assert result.outcome is WaitOutcome.COMPLETED
+    assert time.monotonic() - started < 1.0  # not the 30 s first poll
+
+
+async def test_polling_alone_is_tight_around_the_expected_time(
+    emu: Emulator, make_backend: MakeBackend
+) -> None:
+    """Without events, a file finishing just after the expected time is seen within about
+    one tight interval (expected / 15), not after a long back-off."""
+    emu.config.manual_completion = True
+    backend = await make_backend(
+        expected_generation_time=0.6, poll_interval_min=0.01, poll_interval_cap=5.0
+    )
+    [file] = await backend.submit(request(), project_id=None)
+    waiting = asyncio.create_task(backend.wait(file.id, None, timeout=5))
+    await eventually(lambda: emu.counters.requests[FILE_ROUTE] >= 6)  # polling for a while
+    finished_at = time.monotonic()
+    await emu.finish(file.id)
+
+    assert (await waiting).outcome is WaitOutcome.COMPLETED
+    assert time.monotonic() - finished_at < 0.04 * 1.2 + 0.1

@@ -39,6 +39,7 @@ from bot.backend.errors import (
 from bot.backend.superduper import paths
 from bot.backend.superduper.backoff import full_jitter, parse_retry_after
 from bot.backend.superduper.settings import SuperDuperSettings
+from bot.backend.superduper.transport import AiohttpTransport
 from bot.backend.types import FileState, FileStatus, GenerationRequest, SubmittedFile
 
 logger = logging.getLogger(__name__)
@@ -56,14 +57,14 @@ class UnexpectedResponse(BackendError):
 
 
 def make_http_client(settings: SuperDuperSettings) -> httpx.AsyncClient:
-    """The process's one ``httpx.AsyncClient``: timeouts set, redirects not followed.
+    """The process's one ``httpx.AsyncClient``: timeouts set, redirects not followed, and
+    connections handled by aiohttp (see ``transport.py`` for why).
 
-    The transport retries connection failures once more on its own (they never reached the
-    service, so this is safe for every method). No auth header is set here: the client may be
-    shared, and ``SuperDuperClient`` adds the token to its own requests only."""
+    No auth header is set here: the client may be shared, and ``SuperDuperClient`` adds the
+    token to its own requests only."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(settings.request_timeout, connect=settings.connect_timeout),
-        transport=httpx.AsyncHTTPTransport(retries=1),
+        transport=AiohttpTransport(),
         follow_redirects=False,
         headers={"User-Agent": "imagine-bot"},
     )

@@ -46,6 +46,8 @@ class SuperDuperSettings:
     poll_interval_cap: float = 15.0
     safety_net_poll: float = 60.0
     """Poll interval while the WebSocket covers the file (catches dropped events)."""
+    safety_net_rate: float = 20.0
+    """Most safety-net polls per second over all files (10,000 pending: one each 500 s)."""
     reconcile_spread: float = 5.0
     """Reconciliation polls after a (re)connect are spread over this many seconds."""
 
@@ -84,6 +86,7 @@ class SuperDuperSettings:
             "poll_interval_min",
             "poll_interval_cap",
             "safety_net_poll",
+            "safety_net_rate",
             "reconnect_floor",
             "reconnect_cap",
             "auth_refused_retry",

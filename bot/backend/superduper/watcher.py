@@ -18,11 +18,14 @@ Polling, per watched file (one task, so never two status requests in flight for 
 
 * the first poll comes ``expected_generation_time`` after submission (nothing can be done
   sooner; it also catches a completion that happened before our subscription); a file this
-  process did not just submit (a wait resumed after a restart) is polled at once;
-* while the WebSocket covers the file: a safety-net poll every ``safety_net_poll`` seconds;
-* otherwise (no project, WebSocket down or refused): polls that start tight
-  (``max(poll_interval_min, expected/10)``) and grow ×1.5 up to ``poll_interval_cap``,
-  with ±20 % jitter;
+  process did not just submit (a wait resumed after a restart) is polled at once, and so is
+  one whose completion event arrived before its wait began;
+* while the WebSocket covers the file: a safety-net poll every ``safety_net_poll`` seconds,
+  stretched so that all of them together stay under ``safety_net_rate`` per second; a file
+  whose project was already subscribed when it was submitted skips the early first poll;
+* otherwise (no project, WebSocket down or refused): tight polls
+  (``max(poll_interval_min, expected/15)``) until 1.5 × the expected time, then an interval of
+  half the time overdue, capped at ``poll_interval_cap``, with ±20 % jitter;
 * after errors: full-jitter exponential backoff up to ``poll_interval_cap``;
 * after every (re)connect and every disconnect: one reconciliation poll of every file that
   was already polled, spread uniformly over ``reconcile_spread`` seconds.
@@ -97,6 +100,9 @@ class _Watch:
     last_state: FileState | None = None
     event_error: str | None = None
     event_said_terminal: bool = False
+    covered_from_start: bool = False
+    """Its project's subscription was confirmed before the wait began: every event since
+    submission reaches us, so the early first poll is not needed."""
 
 
 class HybridWatcher:
@@ -124,10 +130,14 @@ class HybridWatcher:
         self._ws_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._submitted_at: OrderedDict[str, float] = OrderedDict()
+        self._early_terminal: OrderedDict[str, None] = OrderedDict()
+        """Files whose completion/failure event came before anyone waited for them."""
         self._started = False
         self._closed = False
         self._auth_refused = False
         self.connections = 0
+        self.events_received = 0
+        """Well-formed generation events handled (for metrics and tests)."""
         """WebSocket connections opened so far (introspection for tests and metrics)."""
 
     # --- introspection ------------------------------------------------------------------------
@@ -243,6 +253,7 @@ class HybridWatcher:
         if watch is None:
             loop = asyncio.get_running_loop()
             submitted = self._submitted_at.pop(file_id, None)
+            fresh = submitted is not None
             if submitted is None:  # not submitted by us just now: look at once
                 submitted = loop.time() - self._settings.expected_generation_time
             watch = _Watch(
@@ -251,7 +262,13 @@ class HybridWatcher:
                 started=submitted,
                 result=loop.create_future(),
                 progress_changed=loop.create_future(),
+                covered_from_start=fresh
+                and project_id is not None
+                and self.subscription_acknowledged(project_id),
             )
+            if file_id in self._early_terminal:
+                del self._early_terminal[file_id]
+                watch.poll_now = True  # its event beat the wait: confirm at once
             self._watches[file_id] = watch
             self._add_project(watch)
             watch.task = self._spawn(self._run_watch(watch), name=f"watch-{file_id}")
@@ -327,12 +344,18 @@ class HybridWatcher:
             return watch.reconcile_at
         if watch.errors:
             return watch.retry_at
+        covered = self._ws_covers(watch) and not watch.event_said_terminal
+        if covered and (watch.polls or watch.covered_from_start):
+            # Events arrive: polls are only a safety net, their total rate capped.
+            interval = max(s.safety_net_poll, len(self._watches) / s.safety_net_rate)
+            return max(watch.last_poll, watch.started) + interval * watch.jitter
         if watch.polls == 0:
             return watch.started + s.expected_generation_time
-        if self._ws_covers(watch) and not watch.event_said_terminal:
-            return watch.last_poll + s.safety_net_poll * watch.jitter
-        tight = max(s.poll_interval_min, s.expected_generation_time / 10)
-        interval = min(s.poll_interval_cap, tight * _POLL_GROWTH ** min(watch.polls - 1, 60))
+        # Polling is the only signal: tight while completion is expected, then backing off
+        # in proportion to how overdue the file is.
+        tight = max(s.poll_interval_min, s.expected_generation_time / 15)
+        overdue = watch.last_poll - (watch.started + s.expected_generation_time * 1.5)
+        interval = min(s.poll_interval_cap, max(tight, overdue / 2))
         return watch.last_poll + interval * watch.jitter
 
     def _ws_covers(self, watch: _Watch) -> bool:
@@ -501,6 +524,12 @@ class HybridWatcher:
         if was_open:
             self._reconcile_all()
 
+    def _remember_early(self, file_id: str) -> None:
+        self._early_terminal[file_id] = None
+        self._early_terminal.move_to_end(file_id)
+        while len(self._early_terminal) > _MAX_REMEMBERED_SUBMISSIONS:
+            self._early_terminal.popitem(last=False)
+
     def _handle_message(self, message: str | bytes) -> None:
         try:
             event = json.loads(message)
@@ -516,7 +545,10 @@ class HybridWatcher:
         if not isinstance(kind, str) or kind not in _EVENT_TYPES:
             return  # errors and other message types carry nothing to act on
         file_id = event.get("file_id")
+        self.events_received += 1
         watch = self._watches.get(file_id) if isinstance(file_id, str) else None
+        if watch is None and isinstance(file_id, str) and kind != EVENT_PROGRESS:
+            self._remember_early(file_id)  # a wait may be about to start for it
         if watch is None or watch.result.done():
             return  # unknown, late or duplicate
         project_id = event.get("project_id")
