@@ -1,0 +1,127 @@
+"""``python -m bench run [--sizes 100,1000,10000] [--modes a,b,c,d] [--quick]`` and
+``python -m bench report`` (re-render the markdown from the JSON)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.findings import findings
+from bench.http_cost import measure_http_cost
+from bench.orchestrate import REPO, Plan, run_plans
+from bench.profiles import FAST, MODES, PROFILES, REALISTIC
+from bench.report import render_markdown
+
+DEFAULT_JSON = REPO / "bench" / "results" / "latest.json"
+DEFAULT_MARKDOWN = REPO / "docs" / "benchmarks.md"
+QUICK_JSON = REPO / "bench" / "results" / "quick.json"
+QUICK_MARKDOWN = REPO / "bench" / "results" / "quick.md"
+QUICK_SIZE = 50
+
+
+def _ints(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part]
+
+
+def _modes(text: str) -> list[str]:
+    keys = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [k for k in keys if k not in MODES]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown mode(s): {', '.join(unknown)}")
+    return keys
+
+
+def plans_for(ns: argparse.Namespace) -> list[Plan]:
+    modes = [MODES[k] for k in ns.modes]
+    if ns.quick:
+        return [Plan(FAST, modes, [ns.quick_size], timeout=60)]
+    plans = [Plan(PROFILES[ns.profile], modes, ns.sizes)] if ns.sizes and modes else []
+    if ns.realistic_sizes:
+        realistic_modes = [MODES[k] for k in ns.realistic_modes]
+        plans.append(Plan(REALISTIC, realistic_modes, ns.realistic_sizes, phases=("throughput",)))
+    return plans
+
+
+def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """``old`` with ``new``'s runs added (replacing any with the same profile, mode, N)."""
+
+    def key(run: dict[str, Any]) -> tuple[str, str, int]:
+        return (run["profile"], run["mode"], run["n"])
+
+    replaced = {key(r) for r in new["runs"]}
+    merged = dict(old)
+    merged["runs"] = [r for r in old["runs"] if key(r) not in replaced] + new["runs"]
+    merged["profiles"] = {**old["profiles"], **new["profiles"]}
+    merged["duration_s"] = old["duration_s"] + new["duration_s"]
+    merged["command"] = f"{old.get('command', 'python -m bench run')}` then `{new['command']}"
+    if "http_cost" in new:
+        merged["http_cost"] = new["http_cost"]
+    return merged
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the benchmark; write the JSON and the markdown")
+    run.add_argument("--sizes", type=_ints, default=[100, 1000, 10000])
+    run.add_argument("--modes", type=_modes, default=["a", "b", "c", "d", "a-aio"])
+    run.add_argument("--profile", choices=sorted(PROFILES), default=FAST.name)
+    run.add_argument(
+        "--realistic-sizes",
+        type=_ints,
+        default=[],
+        help="also compare polling-only hybrid and the baseline at 30-40 s generations",
+    )
+    run.add_argument(
+        "--realistic-modes",
+        type=_modes,
+        default=["a", "a-aio", "b", "b-cap2", "b-cap1.6", "d", "b-cap1.6-aio", "d-aio"],
+    )
+    run.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the other runs already in the JSON (same profile, mode and N are replaced)",
+    )
+    run.add_argument("--quick", action="store_true", help=f"N={QUICK_SIZE} per mode")
+    run.add_argument("--quick-size", type=int, default=QUICK_SIZE, help=argparse.SUPPRESS)
+    run.add_argument(
+        "--http-cost",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also measure the HTTP client's CPU per request (default: on unless --quick)",
+    )
+    run.add_argument("--json", type=Path, default=None, help=f"default: {DEFAULT_JSON}")
+    run.add_argument("--markdown", type=Path, default=None, help=f"default: {DEFAULT_MARKDOWN}")
+    report = sub.add_parser("report", help="re-render the markdown from the JSON")
+    report.add_argument("--json", type=Path, default=DEFAULT_JSON)
+    report.add_argument("--markdown", type=Path, default=DEFAULT_MARKDOWN)
+    ns = parser.parse_args(argv)
+    if ns.command == "run":
+        # A quick run never overwrites the full results.
+        ns.json = ns.json or (QUICK_JSON if ns.quick else DEFAULT_JSON)
+        ns.markdown = ns.markdown or (QUICK_MARKDOWN if ns.quick else DEFAULT_MARKDOWN)
+        results = run_plans(plans_for(ns), say=lambda line: print(line, flush=True))
+        if ns.http_cost if ns.http_cost is not None else not ns.quick:
+            results["http_cost"] = measure_http_cost()
+        command = "python -m bench " + shlex.join(argv or sys.argv[1:])
+        results["command"] = command
+        if ns.merge and ns.json.exists():
+            results = merge(json.loads(ns.json.read_text()), results)
+        ns.json.parent.mkdir(parents=True, exist_ok=True)
+        ns.json.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+        print(f"wrote {ns.json}")
+    else:
+        results = json.loads(ns.json.read_text())
+    ns.markdown.parent.mkdir(parents=True, exist_ok=True)
+    ns.markdown.write_text(render_markdown(results, findings))
+    print(f"wrote {ns.markdown}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
