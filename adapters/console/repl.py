@@ -13,7 +13,8 @@ from bot.service import ImagineBot
 
 HELP = (
     "Type /imagine <prompt> [--ar W:H] [--size WxH] [--seed N] [--steps N] "
-    '[--no "negative"] [--style NAME] [--n 1-4]; /reroll JOB, /delete JOB; /quit.'
+    '[--no "negative"] [--style NAME] [--n 1-4]; /reroll JOB, /delete JOB; '
+    "/settings [size=WxH steps=N style=NAME | reset]; /quit."
 )
 
 
