@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import struct
-import time
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +14,7 @@ from PIL import Image
 from bot.backend.superduper import SuperDuperSettings
 from bot.backend.types import GenerationRequest
 from emulator import Emulator
+from tests.support.waiting import until
 
 TOKEN = "s3cr3t-t0ken-for-tests"
 DEADLINE = 10.0
@@ -73,13 +73,7 @@ class RecordingSleep:
         await asyncio.sleep(0)
 
 
-async def eventually(condition: Callable[[], bool], *, timeout: float = DEADLINE) -> None:
-    """Wait until ``condition()`` holds, checking every few milliseconds, or fail."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await asyncio.sleep(0.005)
+eventually = until  # the project-wide deadline-bounded poll
 
 
 def png_bytes(width: int, height: int, color: str = "teal") -> bytes:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from emulator import Emulator
 from storage import SqliteJobStore
 from tests.support.child import Child
 from tests.support.harness import TOKEN, emulator_config
+from tests.support.waiting import job_in_state
 
 
 async def test_a_job_in_flight_survives_kill_9_and_is_posted_once(tmp_path: Path) -> None:
@@ -50,13 +50,5 @@ async def test_a_job_in_flight_survives_kill_9_and_is_posted_once(tmp_path: Path
 
 async def wait_until_submitted(db: Path, job_id: str) -> Job:
     """Read the child's database (WAL allows a second reader) until the job is submitted."""
-    store = await SqliteJobStore.open(db)
-    try:
-        async with asyncio.timeout(20):
-            while True:
-                job = await store.get_job(job_id)
-                if job is not None and job.state is JobState.SUBMITTED:
-                    return job
-                await asyncio.sleep(0.02)
-    finally:
-        await store.aclose()
+    async with await SqliteJobStore.open(db) as store:
+        return await job_in_state(store, job_id, JobState.SUBMITTED, timeout=20)

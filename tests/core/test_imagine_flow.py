@@ -9,16 +9,16 @@ from pathlib import Path
 from PIL import Image
 
 from bot.chat import ActionInvocation, ActionKind, Conversation, DeliveryError, Requester
-from bot.jobs import ChannelKey, ChannelSettings, Job, JobState
+from bot.jobs import ChannelKey, ChannelSettings, JobState
 from emulator import Emulator
 from tests.support.harness import (
-    Harness,
     emulator_config,
     fast_bot_config,
     invocation,
     open_harness,
 )
 from tests.support.recording_chat import RecordingChat
+from tests.support.waiting import job_in_state
 
 
 async def test_imagine_posts_the_service_image_in_the_job_thread(
@@ -127,7 +127,7 @@ async def test_jobs_over_the_per_user_limit_are_queued_with_their_position(
             ids = [await h.bot.imagine(invocation(f"fox {i}")) or "" for i in range(5)]
             other = await h.bot.imagine(invocation("someone else's fox", user="U2")) or ""
             for job_id in (*ids[:3], other):
-                await wait_for_state(h, job_id, JobState.SUBMITTED)
+                await job_in_state(h.store, job_id, JobState.SUBMITTED)
 
             first_status = [chat.status[t.status_message_id][0] for t in chat.threads]
             assert "queued, position 1" in first_status[3]
@@ -138,19 +138,9 @@ async def test_jobs_over_the_per_user_limit_are_queued_with_their_position(
             running = await h.store.get_job(ids[0])
             assert running is not None
             await emulator.finish(running.file_ids[0])  # one of U1's jobs ends…
-            await wait_for_state(h, ids[3], JobState.SUBMITTED)  # …so the first queued starts
+            await job_in_state(h.store, ids[3], JobState.SUBMITTED)  # …so the first queued starts
             last = await h.store.get_job(ids[4])
             assert last is not None and last.state is JobState.ACCEPTED
-
-
-async def wait_for_state(h: Harness, job_id: str, state: JobState) -> Job:
-    """Poll the store with a deadline until the job reaches ``state``."""
-    async with asyncio.timeout(10):
-        while True:
-            job = await h.store.get_job(job_id)
-            if job is not None and job.state is state:
-                return job
-            await asyncio.sleep(0.01)
 
 
 async def test_channel_settings_change_the_defaults(emulator: Emulator, tmp_path: Path) -> None:
@@ -245,7 +235,7 @@ async def test_unfinished_jobs_resume_after_a_restart_and_post_once(tmp_path: Pa
         async with open_harness(emulator, db, [chat]) as h:
             job_id = await h.bot.imagine(invocation("resumable fox"))
             assert job_id is not None
-            submitted = await wait_for_state(h, job_id, JobState.SUBMITTED)
+            submitted = await job_in_state(h.store, job_id, JobState.SUBMITTED)
         # the bot is gone; the file finishes while nobody is watching
         await emulator.finish(submitted.file_ids[0])
         async with open_harness(emulator, db, [chat]) as h:

@@ -13,6 +13,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
 from emulator import Emulator
+from tests.support.waiting import until
 
 TOKEN = "test-token"
 DEADLINE = 10.0
@@ -108,13 +109,7 @@ async def generate(
     return [f["id"] for f in response.json()["files"]]
 
 
-async def wait_until(predicate: Callable[[], bool]) -> None:
-    """Poll ``predicate`` until it holds or ``DEADLINE`` seconds passed."""
-    deadline = time.monotonic() + DEADLINE
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await asyncio.sleep(0.01)
+wait_until = until  # the project-wide deadline-bounded poll
 
 
 async def wait_for_status(client: httpx.AsyncClient, file_id: str, status: str) -> dict[str, Any]:
