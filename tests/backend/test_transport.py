@@ -134,3 +134,31 @@ async def test_a_connection_cut_mid_body_is_a_read_error(client: httpx.AsyncClie
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_the_proxy_from_the_environment_is_used_unless_the_host_is_excluded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[str] = []
+
+    async def proxy(request: web.Request) -> web.Response:
+        seen.append(str(request.url))  # a proxy receives the absolute URL
+        return web.Response(text="via proxy")
+
+    async def direct(request: web.Request) -> web.Response:
+        return web.Response(text="direct")
+
+    proxy_runner, proxy_base = await serve(proxy)
+    direct_runner, direct_base = await serve(direct)
+    monkeypatch.setenv("HTTP_PROXY", proxy_base)
+    monkeypatch.setenv("NO_PROXY", "localhost")
+    try:
+        async with httpx.AsyncClient(transport=AiohttpTransport(), timeout=2.0) as http:
+            proxied = await http.get("http://service.invalid/api/files/1")
+            bypassed = await http.get(direct_base.replace("127.0.0.1", "localhost") + "/x")
+        assert proxied.text == "via proxy"
+        assert seen == ["http://service.invalid/api/files/1"]
+        assert bypassed.text == "direct"
+    finally:
+        await proxy_runner.cleanup()
+        await direct_runner.cleanup()

@@ -259,7 +259,7 @@ async def test_polling_alone_is_tight_around_the_expected_time(
     emu: Emulator, make_backend: MakeBackend
 ) -> None:
     """Without events, a file finishing just after the expected time is seen within about
-    one tight interval (expected / 15), not after a long back-off."""
+    one tight interval (expected / 20), not after a long back-off."""
     emu.config.manual_completion = True
     backend = await make_backend(
         expected_generation_time=0.6, poll_interval_min=0.01, poll_interval_cap=5.0

@@ -46,6 +46,9 @@ class SuperDuperSettings:
     poll_interval_cap: float = 15.0
     safety_net_poll: float = 60.0
     """Poll interval while the WebSocket covers the file (catches dropped events)."""
+    max_poll_rate: float = 1000.0
+    """Most polling-only status requests per second over all files (WebSocket down):
+    10,000 files then poll every 10 s instead of flooding the service."""
     safety_net_rate: float = 20.0
     """Most safety-net polls per second over all files (10,000 pending: one each 500 s)."""
     reconcile_spread: float = 5.0
@@ -87,6 +90,7 @@ class SuperDuperSettings:
             "poll_interval_cap",
             "safety_net_poll",
             "safety_net_rate",
+            "max_poll_rate",
             "reconnect_floor",
             "reconnect_cap",
             "auth_refused_retry",

@@ -24,8 +24,9 @@ Polling, per watched file (one task, so never two status requests in flight for 
   stretched so that all of them together stay under ``safety_net_rate`` per second; a file
   whose project was already subscribed when it was submitted skips the early first poll;
 * otherwise (no project, WebSocket down or refused): tight polls
-  (``max(poll_interval_min, expected/15)``) until 1.5 × the expected time, then an interval of
-  half the time overdue, capped at ``poll_interval_cap``, with ±20 % jitter;
+  (``max(poll_interval_min, expected/20)``) until 1.5 × the expected time, then an interval of
+  half the time overdue, capped at ``poll_interval_cap``, with ±20 % jitter; all files together
+  stay under ``max_poll_rate`` requests per second;
 * after errors: full-jitter exponential backoff up to ``poll_interval_cap``;
 * after every (re)connect and every disconnect: one reconciliation poll of every file that
   was already polled, spread uniformly over ``reconcile_spread`` seconds.
@@ -353,9 +354,10 @@ class HybridWatcher:
             return watch.started + s.expected_generation_time
         # Polling is the only signal: tight while completion is expected, then backing off
         # in proportion to how overdue the file is.
-        tight = max(s.poll_interval_min, s.expected_generation_time / 15)
+        tight = max(s.poll_interval_min, s.expected_generation_time / 20)
         overdue = watch.last_poll - (watch.started + s.expected_generation_time * 1.5)
         interval = min(s.poll_interval_cap, max(tight, overdue / 2))
+        interval = max(interval, len(self._watches) / s.max_poll_rate)  # protect the service
         return watch.last_poll + interval * watch.jitter
 
     def _ws_covers(self, watch: _Watch) -> bool:
