@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the benchmark; write the JSON and the markdown")
     run.add_argument("--sizes", type=_ints, default=[100, 1000, 10000])
-    run.add_argument("--modes", type=_modes, default=["a", "b", "c", "d", "a-aio"])
+    run.add_argument("--modes", type=_modes, default=["a", "b", "c", "d"])
     run.add_argument("--profile", choices=sorted(PROFILES), default=FAST.name)
     run.add_argument(
         "--realistic-sizes",
@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument(
         "--realistic-modes",
         type=_modes,
-        default=["a", "a-aio", "b", "b-cap2", "b-cap1.6", "d", "b-cap1.6-aio", "d-aio"],
+        default=["a", "b", "d"],
     )
     run.add_argument(
         "--merge",

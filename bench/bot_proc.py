@@ -25,7 +25,6 @@ from typing import Any
 
 import httpx
 
-from bench.aiohttp_transport import AiohttpTransport
 from bench.baseline import FixedIntervalPollingBackend
 from bench.chat import BenchChat
 from bench.procstat import cpu_seconds, peak_rss_mib, reset_peak_rss, rss_mib
@@ -95,22 +94,10 @@ def bot_config(spec: dict[str, Any]) -> BotConfig:
     )
 
 
-def http_client(spec: dict[str, Any], settings: SuperDuperSettings) -> httpx.AsyncClient:
-    """The project's ``make_http_client``, or (experiment) the same over aiohttp."""
-    if spec.get("transport", "httpx") == "httpx":
-        return make_http_client(settings)
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.request_timeout, connect=settings.connect_timeout),
-        transport=AiohttpTransport(),
-        follow_redirects=False,
-        headers={"User-Agent": "imagine-bot"},
-    )
-
-
 @asynccontextmanager
 async def wired(spec: dict[str, Any], db: Path, chat: BenchChat) -> AsyncIterator[Wiring]:
     settings = service_settings(spec)
-    async with http_client(spec, settings) as http:
+    async with make_http_client(settings) as http:
         store = await SqliteJobStore.open(db)
         backend = SuperDuperBackend(settings, http)
         waiter: ImageBackend

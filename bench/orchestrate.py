@@ -10,13 +10,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any
 
 from bench.machine import machine_info
 from bench.profiles import Mode, Profile
 from bench.stats import summarize_restart, summarize_throughput
+from bot.backend.superduper import SuperDuperSettings
 
 REPO = Path(__file__).resolve().parent.parent
 PHASES = ("throughput", "restart")
@@ -97,6 +98,18 @@ def client_settings(plan: Plan, mode: Mode) -> dict[str, Any]:
     return {**plan.profile.client, **mode.client}
 
 
+def effective_settings(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Every ``SuperDuperSettings`` knob the bot ran with (the defaults filled in), so the
+    report can quote them; endpoints and the token are left out."""
+    settings = SuperDuperSettings(
+        base_url="http://127.0.0.1",
+        token="placeholder",  # noqa: S106 - never sent: only the defaults are read
+        **overrides,
+    )
+    skip = {"base_url", "token", "ws_url"}
+    return {f.name: getattr(settings, f.name) for f in fields(settings) if f.name not in skip}
+
+
 def run_one(
     plan: Plan, mode: Mode, n: int, workdir: Path, say: Callable[[str], None]
 ) -> dict[str, Any]:
@@ -113,7 +126,7 @@ def run_one(
         "title": mode.title,
         "n": n,
         "client": client_settings(plan, mode),
-        "transport": mode.transport,
+        "settings": effective_settings(client_settings(plan, mode)),
         "emulator": {k: v for k, v in knobs.items() if k != "seed"},
     }
     phases = [
@@ -132,7 +145,6 @@ def run_one(
                     "phase": phase,
                     "mode": mode.key,
                     "backend": mode.backend,
-                    "transport": mode.transport,
                     "client": record["client"],
                     "baseline_interval": plan.profile.baseline_interval,
                     "n": n,

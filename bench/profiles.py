@@ -19,9 +19,6 @@ class Mode:
     """``SuperDuperSettings`` overrides on top of the profile's."""
     restart: bool = True
     """Also run the restart phase (N held in flight, stop, complete, new bot)."""
-    transport: str = "httpx"
-    """``httpx``: the project's ``make_http_client``; ``aiohttp``: the experiment in
-    ``bench.aiohttp_transport`` (same client code, aiohttp's connection handling)."""
 
 
 MODES: dict[str, Mode] = {
@@ -39,43 +36,6 @@ MODES: dict[str, Mode] = {
             restart=False,
         ),
         Mode("d", "baseline: one fixed 2 s poll loop per job, no WebSocket", "fixed-poll"),
-        Mode(
-            "a-aio",
-            "(a) with the aiohttp-backed httpx transport (experiment)",
-            "hybrid",
-            restart=False,
-            transport="aiohttp",
-        ),
-        Mode(
-            "b-cap2",
-            "(b) with poll_interval_cap = 2 s (polling-only tuned for latency)",
-            "hybrid",
-            {"ws_available": False},
-            {"poll_interval_cap": 2.0},
-        ),
-        Mode(
-            "b-cap1.6",
-            "(b) with poll_interval_cap = 1.6 s (polling-only tuned for latency)",
-            "hybrid",
-            {"ws_available": False},
-            {"poll_interval_cap": 1.6},
-        ),
-        Mode(
-            "b-cap1.6-aio",
-            "(b-cap1.6) with the aiohttp-backed httpx transport (experiment)",
-            "hybrid",
-            {"ws_available": False},
-            {"poll_interval_cap": 1.6},
-            restart=False,
-            transport="aiohttp",
-        ),
-        Mode(
-            "d-aio",
-            "(d) with the aiohttp-backed httpx transport (experiment)",
-            "fixed-poll",
-            restart=False,
-            transport="aiohttp",
-        ),
     )
 }
 

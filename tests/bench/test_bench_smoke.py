@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bench.findings import findings
 from bench.orchestrate import Plan, run_plans
 from bench.profiles import FAST, MODES
 from bench.report import render_markdown
@@ -24,6 +25,7 @@ def test_quick_mode_a_reports_latency_requests_and_one_websocket() -> None:
     assert restart["reconcile_s"] > 0
     assert results["machine"]["nproc"] >= 1
 
-    page = render_markdown(results)
+    page = render_markdown(results, findings)
     assert "### (a) hybrid, WebSocket healthy" in page
     assert "| 20 | 20 |" in page
+    assert "(a) opened 1 WebSocket connection(s) at N = 20" in page
