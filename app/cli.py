@@ -47,7 +47,7 @@ def emulator_service(base_url: str, token: str) -> SuperDuperSettings:
 async def demo(prompt: str, settings: Settings, out: TextIO) -> int:
     from adapters.console import ConsoleChat
     from adapters.console.chat import console_conversation
-    from emulator import Emulator, EmulatorConfig
+    from emulator.superduper import Emulator, EmulatorConfig
 
     async with AsyncExitStack() as stack:
         db_path = settings.db_path
@@ -201,7 +201,7 @@ def health() -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from emulator.cli import add_emulator_arguments
+    from emulator.superduper.cli import add_emulator_arguments
 
     parser = argparse.ArgumentParser(
         prog="imagine-bot", description="Team image generation for Discord and Slack."
@@ -225,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "health":
         return health()
     if args.command == "emulator":
-        from emulator.cli import config_from_args, serve
+        from emulator.superduper.cli import config_from_args, serve
 
         with suppress(KeyboardInterrupt):
             asyncio.run(serve(config_from_args(args), args.host, args.port))

@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from emulator import Emulator
+from emulator.superduper import Emulator
 from tests.support.harness import emulator_config
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 from PIL import Image
 
-from emulator import Emulator
+from emulator.superduper import Emulator
 from tests.slack.fakes.slack_api import BOT_TOKEN, FakeSlack
 from tests.slack.fakes.slack_side import SIGNING_SECRET, HttpSlackSide, slash_payload
 from tests.support.child import Child

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from bot.backend.superduper import SuperDuperBackend, make_http_client
-from emulator import Emulator, EmulatorConfig
+from emulator.superduper import Emulator, EmulatorConfig
 
 from .helpers import TOKEN, fast_settings
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from bot.backend.superduper import SuperDuperSettings
 from bot.backend.types import GenerationRequest
-from emulator import Emulator
+from emulator.superduper import Emulator
 from tests.support.waiting import until
 
 TOKEN = "s3cr3t-t0ken-for-tests"

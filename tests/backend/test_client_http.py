@@ -14,7 +14,7 @@ from bot.backend.errors import (
     ProjectNotFound,
 )
 from bot.backend.superduper import SuperDuperBackend
-from emulator import Emulator
+from emulator.superduper import Emulator
 
 from .conftest import MakeBackend
 from .helpers import FILE_ROUTE, GENERATE_ROUTE, PROJECTS_ROUTE, RecordingSleep, request

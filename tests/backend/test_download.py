@@ -13,7 +13,7 @@ from bot.backend.superduper import SuperDuperBackend, SuperDuperSettings
 from bot.backend.superduper.client import SuperDuperClient
 from bot.backend.superduper.download import download_image
 from bot.backend.types import WaitOutcome
-from emulator import Emulator
+from emulator.superduper import Emulator
 
 from .conftest import MakeBackend
 from .helpers import (

@@ -8,7 +8,7 @@ import pytest
 
 from bot.backend.errors import AuthRefused
 from bot.backend.types import WaitOutcome
-from emulator import Emulator
+from emulator.superduper import Emulator
 
 from .conftest import MakeBackend
 from .helpers import TOKEN, request

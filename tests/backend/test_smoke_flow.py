@@ -6,7 +6,7 @@ import asyncio
 
 from bot.backend.superduper import SuperDuperBackend
 from bot.backend.types import FileStatus, WaitOutcome
-from emulator import Emulator
+from emulator.superduper import Emulator
 
 from .conftest import MakeBackend
 from .helpers import FILE_ROUTE, WS_ROUTE, eventually, request

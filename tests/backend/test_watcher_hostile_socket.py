@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from websockets.asyncio.server import ServerConnection, serve
 
 from bot.backend.types import WaitOutcome
-from emulator import Emulator
+from emulator.superduper import Emulator
 
 from .conftest import MakeBackend
 from .helpers import FILE_ROUTE, eventually, request

@@ -7,7 +7,7 @@ import time
 
 from bot.backend.superduper import SuperDuperBackend
 from bot.backend.types import WaitOutcome
-from emulator import Emulator
+from emulator.superduper import Emulator
 
 from .conftest import MakeBackend
 from .helpers import FILE_ROUTE, WS_ROUTE, eventually, request

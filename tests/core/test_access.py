@@ -8,7 +8,7 @@ from pathlib import Path
 from bot.access import AccessConfig
 from bot.chat import ActionInvocation, ActionKind, Requester
 from bot.jobs import ChannelKey, ChannelSettings
-from emulator import Emulator
+from emulator.superduper import Emulator
 from tests.support.harness import fast_bot_config, invocation, open_harness
 from tests.support.recording_chat import RecordingChat
 

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from bot.jobs import Job, JobState
-from emulator import Emulator
+from emulator.superduper import Emulator
 from storage import SqliteJobStore
 from tests.support.child import Child
 from tests.support.harness import TOKEN, emulator_config

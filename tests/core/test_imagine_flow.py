@@ -10,7 +10,7 @@ from PIL import Image
 
 from bot.chat import ActionInvocation, ActionKind, Conversation, DeliveryError, Requester
 from bot.jobs import ChannelKey, ChannelSettings, JobState
-from emulator import Emulator
+from emulator.superduper import Emulator
 from tests.support.harness import (
     emulator_config,
     fast_bot_config,

@@ -16,7 +16,7 @@ from adapters.discord import DiscordAdapter, DiscordSettings
 from bot.config import BotConfig
 from bot.jobs import Job
 from bot.service import ImagineBot
-from emulator import Emulator
+from emulator.superduper import Emulator
 from tests.discord.fake import FakeChannel, FakeDiscord, FakeMessage
 from tests.support.harness import Harness, open_harness
 

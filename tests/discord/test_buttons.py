@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from emulator import Emulator
+from emulator.superduper import Emulator
 from tests.discord.fake import MANAGE_MESSAGES, MEMBER_PERMISSIONS, FakeDiscord
 from tests.discord.support import discord_stack, images_in
 

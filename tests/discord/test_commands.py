@@ -9,7 +9,7 @@ import discord
 
 from adapters.discord import DiscordSettings
 from adapters.discord.endpoints import normalize_api_base
-from emulator import Emulator
+from emulator.superduper import Emulator
 from tests.discord.fake import FakeDiscord
 from tests.discord.support import discord_stack
 

@@ -9,7 +9,7 @@ import pytest
 
 from bot.chat import Action, ActionKind, DeliveryError
 from bot.jobs import Job, JobState
-from emulator import Emulator
+from emulator.superduper import Emulator
 from tests.discord.fake import FakeDiscord
 from tests.discord.support import DiscordStack, discord_stack, images_in
 

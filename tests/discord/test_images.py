@@ -9,7 +9,7 @@ from pathlib import Path
 from PIL import Image
 
 from adapters.discord.images import fit_to_limit
-from emulator import Emulator
+from emulator.superduper import Emulator
 from tests.discord.fake import FakeDiscord
 from tests.discord.support import decode, discord_stack
 

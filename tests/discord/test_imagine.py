@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.jobs import JobState
-from emulator import Emulator
+from emulator.superduper import Emulator
 from tests.discord.fake import FakeDiscord
 from tests.discord.support import decode, discord_stack, images_in
 

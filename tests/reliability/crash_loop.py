@@ -27,7 +27,7 @@ from pathlib import Path
 from PIL import Image
 
 from bot.jobs import ChannelKey, Job, JobState
-from emulator import Emulator
+from emulator.superduper import Emulator
 from storage import SqliteJobStore
 from tests.support.child import Child
 from tests.support.harness import TOKEN, emulator_config

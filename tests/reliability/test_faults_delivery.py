@@ -10,7 +10,7 @@ import pytest
 
 from bot.chat import DeliveryError
 from bot.jobs import JobState
-from emulator import Emulator
+from emulator.superduper import Emulator
 from tests.support.counting_chat import CountingChat
 from tests.support.harness import fast_bot_config, invocation, open_harness
 

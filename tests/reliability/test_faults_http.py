@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.jobs import JobState
-from emulator import Emulator
+from emulator.superduper import Emulator
 from tests.support.harness import fast_bot_config, fast_service, invocation, open_harness
 from tests.support.recording_chat import RecordingChat
 from tests.support.waiting import job_in_state, until

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.jobs import JobState
-from emulator import Emulator
+from emulator.superduper import Emulator
 from tests.backend.helpers import png_bytes, png_claiming
 from tests.support.harness import fast_service, invocation, open_harness
 from tests.support.recording_chat import RecordingChat

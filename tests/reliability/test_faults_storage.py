@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from bot.jobs import JobState
-from emulator import Emulator
+from emulator.superduper import Emulator
 from tests.support.harness import emulator_config, invocation, open_harness
 from tests.support.recording_chat import RecordingChat
 from tests.support.waiting import job_in_state, until

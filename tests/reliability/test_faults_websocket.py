@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from bot.jobs import JobState
-from emulator import Emulator
+from emulator.superduper import Emulator
 from tests.support.counting_chat import CountingChat
 from tests.support.harness import (
     Harness,

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from bot.backend.superduper import SuperDuperBackend, make_http_client
 from bot.backend.types import GenerationRequest, WaitOutcome, WaitResult
-from emulator import Emulator
+from emulator.superduper import Emulator
 from tests.support.harness import fast_service
 from tests.support.waiting import until
 from tests.support.ws_server import ScriptedSocketServer

@@ -16,7 +16,7 @@ import pytest
 
 from app.config import ConfigError, load_settings
 from bot.jobs import JobState
-from emulator import Emulator
+from emulator.superduper import Emulator
 from tests.support.child import Child
 from tests.support.harness import TOKEN, emulator_config, invocation, open_harness
 from tests.support.recording_chat import RecordingChat

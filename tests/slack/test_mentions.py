@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from emulator import Emulator
+from emulator.superduper import Emulator
 from tests.slack.fakes.slack_api import BOT_USER, FakeSlack
 from tests.slack.fakes.slack_side import mention_event
 from tests.slack.wiring import slack_bot

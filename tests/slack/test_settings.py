@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from bot.access import AccessConfig
-from emulator import Emulator
+from emulator.superduper import Emulator
 from tests.slack.fakes.slack_api import FakeSlack
 from tests.slack.fakes.slack_side import slash_payload
 from tests.slack.wiring import Mode, SlackBot, slack_bot

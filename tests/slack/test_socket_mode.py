@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.jobs import JobState
-from emulator import Emulator
+from emulator.superduper import Emulator
 from tests.slack.fakes.slack_api import APP_TOKEN, BOT_USER, FakeSlack
 from tests.slack.fakes.slack_side import mention_event, slash_payload
 from tests.slack.wiring import slack_bot

@@ -14,7 +14,7 @@ import aiohttp
 
 from adapters.slack import SlackAdapter, SlackSettings
 from bot.config import BotConfig
-from emulator import Emulator
+from emulator.superduper import Emulator
 from tests.slack.fakes.slack_api import APP_TOKEN, BOT_TOKEN, BOT_USER, FakeSlack, Message
 from tests.slack.fakes.slack_side import (
     SIGNING_SECRET,

@@ -15,7 +15,7 @@ from bot.backend.superduper import SuperDuperBackend, SuperDuperSettings, make_h
 from bot.chat import ChatPort, Conversation, Invocation, Requester
 from bot.config import BotConfig
 from bot.service import ImagineBot
-from emulator import Emulator, EmulatorConfig
+from emulator.superduper import Emulator, EmulatorConfig
 from storage import SqliteJobStore
 
 TOKEN = "test-service-token-0123456789"

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.validation import RequestInvalid, parse_generation
+from emulator.superduper.validation import RequestInvalid, parse_generation
 
 SIZE_FIELDS = st.sampled_from(["width", "height"])
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from emulator import Emulator
+from emulator.superduper import Emulator
 
 from .helpers import (
     PROJECT_BODY,

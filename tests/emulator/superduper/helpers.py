@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
-from emulator import Emulator
+from emulator.superduper import Emulator
 from tests.support.waiting import until
 
 TOKEN = "test-token"

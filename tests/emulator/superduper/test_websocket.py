@@ -8,7 +8,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection
 
-from emulator import Emulator
+from emulator.superduper import Emulator
 
 from .helpers import (
     create_project,

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from emulator import Emulator
+from emulator.superduper import Emulator
 
 from .helpers import (
     StartEmulator,

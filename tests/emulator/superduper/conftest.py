@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from emulator import Emulator, EmulatorConfig
+from emulator.superduper import Emulator, EmulatorConfig
 
 from .helpers import TOKEN, StartEmulator, http_client
 

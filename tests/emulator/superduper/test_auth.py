@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from emulator import Emulator
+from emulator.superduper import Emulator
 
 from .helpers import (
     PROJECT_BODY,

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from emulator import Emulator
+from emulator.superduper import Emulator
 
 from .helpers import (
     DEADLINE,

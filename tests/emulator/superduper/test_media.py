@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from PIL import Image
 
-from emulator import Emulator
+from emulator.superduper import Emulator
 
 from .helpers import StartEmulator, generate, http_client
 

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from emulator import Emulator
+from emulator.superduper import Emulator
 
 from .helpers import PROJECT_BODY, StartEmulator, http_client, ws_connect
 

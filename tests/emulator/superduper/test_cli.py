@@ -8,8 +8,8 @@ import asyncio
 import httpx
 import pytest
 
-from emulator import Emulator
-from emulator.cli import add_emulator_arguments, config_from_args, serve
+from emulator.superduper import Emulator
+from emulator.superduper.cli import add_emulator_arguments, config_from_args, serve
 
 
 def _parse(*argv: str) -> argparse.Namespace:

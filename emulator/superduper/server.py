@@ -15,18 +15,18 @@ from typing import Any, Final, Self
 from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.log import access_logger
 
-from emulator.config import EmulatorConfig
-from emulator.counters import EmulatorCounters
-from emulator.generation import EventSink, GenerationBoard
-from emulator.records import Event, Project
-from emulator.render import ImageCache, render_png
-from emulator.validation import (
+from emulator.superduper.config import EmulatorConfig
+from emulator.superduper.counters import EmulatorCounters
+from emulator.superduper.generation import EventSink, GenerationBoard
+from emulator.superduper.records import Event, Project
+from emulator.superduper.render import ImageCache, render_png
+from emulator.superduper.validation import (
     RequestInvalid,
     json_invalid_error,
     parse_generation,
     parse_project,
 )
-from emulator.websocket_hub import Connection, SubscriptionHub
+from emulator.superduper.websocket_hub import Connection, SubscriptionHub
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

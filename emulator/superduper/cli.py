@@ -13,8 +13,8 @@ import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
-from emulator.config import EmulatorConfig
-from emulator.server import Emulator
+from emulator.superduper.config import EmulatorConfig
+from emulator.superduper.server import Emulator
 
 DEFAULT_TOKEN = "emulator-token"  # noqa: S105 - the local dev server's public default
 REALISTIC_GEN_TIME = (30.0, 40.0)

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from emulator.config import EmulatorConfig
-from emulator.records import Event, FileRecord
-from emulator.render import ImageSpec
-from emulator.validation import GenerationParams
+from emulator.superduper.config import EmulatorConfig
+from emulator.superduper.records import Event, FileRecord
+from emulator.superduper.render import ImageSpec
+from emulator.superduper.validation import GenerationParams
 
 _STAGES: tuple[tuple[float, int], ...] = ((0.25, 25), (0.5, 50), (0.75, 75))
 """(share of the generation time, progress %) of each progress step before the end."""

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import httpx
 
-from emulator import Emulator
+from emulator.superduper import Emulator
 
 from .helpers import PROJECT_BODY
 

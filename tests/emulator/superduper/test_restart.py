@@ -6,7 +6,7 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from emulator import Emulator
+from emulator.superduper import Emulator
 
 from .helpers import create_project, generate, recv_json, subscribe, ws_connect
 

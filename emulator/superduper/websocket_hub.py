@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator.counters import EmulatorCounters
+from emulator.superduper.counters import EmulatorCounters
 
 
 class Connection:
