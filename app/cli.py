@@ -119,16 +119,18 @@ async def run(settings: Settings) -> int:
         rt = await stack.enter_async_context(
             open_runtime(service_settings(settings), settings.db_path, settings.bot)
         )
+        await rt.bot.start()  # resume first: resumed jobs wait for their ports
         try:
             for adapter in platform_adapters(rt.bot, settings):
                 await adapter.start()
+                # Closed after the bot drained (callbacks run last-in first-out).
                 stack.push_async_callback(adapter.aclose)
         except Exception as exc:
             if (refusal := startup_refusal(exc)) is None:
                 raise
             print(f"imagine-bot: {refusal}", file=sys.stderr)
             return 2
-        await rt.bot.start()  # after the adapters: resumed jobs need their ports
+        stack.push_async_callback(rt.bot.aclose)  # drain before the adapters close
         while not stop.is_set():
             await asyncio.to_thread(heartbeat.write_text, str(time.time()))
             with suppress(TimeoutError):

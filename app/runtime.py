@@ -1,12 +1,14 @@
-"""Composition root: one HTTP client, one backend (one WebSocket), one store, one bot."""
+"""Composition root: one HTTP client, the configured backends (one WebSocket each), one
+store, one bot."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.backend.protocol import ImageBackend
 from bot.backend.superduper import SuperDuperBackend, SuperDuperSettings, make_http_client
 from bot.config import BotConfig
 from bot.service import ImagineBot
@@ -17,7 +19,7 @@ from storage import SqliteJobStore
 class Runtime:
     bot: ImagineBot
     store: SqliteJobStore
-    backend: SuperDuperBackend
+    backends: dict[str, ImageBackend]
 
 
 @asynccontextmanager
@@ -26,18 +28,14 @@ async def open_runtime(
 ) -> AsyncIterator[Runtime]:
     """Create the process's long-lived resources and close them in reverse order."""
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    async with make_http_client(service) as http:
+    async with AsyncExitStack() as stack:
+        http = await stack.enter_async_context(make_http_client(service))
         store = await SqliteJobStore.open(db_path)
-        try:
-            backend = SuperDuperBackend(service, http=http)
-            await backend.start()
-            try:
-                bot = ImagineBot(store=store, backend=backend, config=config)
-                try:
-                    yield Runtime(bot=bot, store=store, backend=backend)
-                finally:
-                    await bot.aclose()
-            finally:
-                await backend.aclose()
-        finally:
-            await store.aclose()
+        stack.push_async_callback(store.aclose)
+        backend = SuperDuperBackend(service, http=http)
+        await backend.start()
+        stack.push_async_callback(backend.aclose)
+        backends: dict[str, ImageBackend] = {backend.name: backend}
+        bot = ImagineBot(store=store, backends=backends, config=config)
+        stack.push_async_callback(bot.aclose)
+        yield Runtime(bot=bot, store=store, backends=backends)

@@ -1,8 +1,8 @@
-"""Mode (d): the original notes' approach, one fixed-interval poll loop per job.
+"""Mode (d): the original notes' approach, one fixed-interval poll loop per file.
 
-It reuses the real client for everything but waiting (submit, status, the safe download):
-only the wait differs from the hybrid watcher. Never started, the ``SuperDuperBackend``
-it wraps opens no WebSocket."""
+It reuses the real backend for everything but waiting (projects, submit, the safe
+download): only the wait differs from the hybrid watcher. Never started, the
+``SuperDuperBackend`` it wraps opens no WebSocket."""
 
 from __future__ import annotations
 
@@ -10,17 +10,21 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from bot.backend.errors import AuthRefused, BackendError, FileNotFound
+from bot.backend.errors import AuthRefused, BackendError
 from bot.backend.superduper import SuperDuperBackend
+from bot.backend.superduper.backend import outcome_of
+from bot.backend.superduper.errors import FileNotFound
+from bot.backend.superduper.files import FileState, FileStatus, WaitOutcome, WaitResult
+from bot.backend.superduper.handles import Submission
 from bot.backend.types import (
-    DownloadedImage,
-    FileState,
-    FileStatus,
+    BackendStatus,
+    Capability,
     GenerationRequest,
+    Media,
+    Outcome,
+    Progress,
     ProgressCallback,
-    SubmittedFile,
-    WaitOutcome,
-    WaitResult,
+    ResultFile,
 )
 
 
@@ -40,24 +44,44 @@ class FixedIntervalPollingBackend:
         self._sleep = sleep
         self._clock = clock
 
-    async def create_project(self, *, title: str, idempotency_key: str) -> str:
-        return await self._real.create_project(title=title, idempotency_key=idempotency_key)
+    @property
+    def name(self) -> str:
+        return self._real.name
 
-    async def project_exists(self, project_id: str) -> bool:
-        return await self._real.project_exists(project_id)
+    @property
+    def label(self) -> str:
+        return self._real.label
 
-    async def submit(
-        self, request: GenerationRequest, *, project_id: str | None
-    ) -> list[SubmittedFile]:
-        return await self._real.submit(request, project_id=project_id)
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        return self._real.capabilities
+
+    async def start(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+    async def prepare(self, channel: str, *, stale: str | None = None) -> str | None:
+        return await self._real.prepare(channel, stale=stale)
+
+    async def plan(self, *, scope: str | None, client_key: str) -> str:
+        return await self._real.plan(scope=scope, client_key=client_key)
+
+    async def submit(self, request: GenerationRequest, *, ticket: str) -> str:
+        return await self._real.submit(request, ticket=ticket)
 
     async def wait(
-        self,
-        file_id: str,
-        project_id: str | None,
-        *,
-        timeout: float,
-        on_progress: ProgressCallback | None = None,
+        self, handle: str, *, timeout: float, on_progress: ProgressCallback | None = None
+    ) -> Outcome:
+        submission = Submission.from_json(handle)
+        waits = await asyncio.gather(
+            *(self._wait_file(f, timeout, on_progress) for f in submission.file_ids)
+        )
+        return outcome_of(list(waits), submission.seed)
+
+    async def _wait_file(
+        self, file_id: str, timeout: float, on_progress: ProgressCallback | None
     ) -> WaitResult:
         deadline = self._clock() + timeout
         last: FileState | None = None
@@ -73,11 +97,17 @@ class FixedIntervalPollingBackend:
             except BackendError:
                 continue
             if on_progress is not None:
-                await on_progress(last.progress)
+                await on_progress(Progress(last.progress))
             if last.status is FileStatus.COMPLETED:
                 return WaitResult(WaitOutcome.COMPLETED, last)
             if last.status is FileStatus.FAILED:
                 return WaitResult(WaitOutcome.FAILED, last, last.error or "failed")
 
-    async def download(self, url: str) -> DownloadedImage:
-        return await self._real.download(url)
+    async def download(self, result: ResultFile) -> Media:
+        return await self._real.download(result)
+
+    async def cancel(self, submission: str) -> bool:
+        return False
+
+    async def probe(self) -> BackendStatus:
+        return await self._real.probe()

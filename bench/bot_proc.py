@@ -30,6 +30,7 @@ from bench.chat import BenchChat
 from bench.procstat import cpu_seconds, peak_rss_mib, reset_peak_rss, rss_mib
 from bot.backend.protocol import ImageBackend
 from bot.backend.superduper import SuperDuperBackend, SuperDuperSettings, make_http_client
+from bot.backend.superduper.handles import Submission
 from bot.chat import Conversation, Invocation, Requester
 from bot.command import CommandDefaults
 from bot.config import BotConfig
@@ -106,7 +107,7 @@ async def wired(spec: dict[str, Any], db: Path, chat: BenchChat) -> AsyncIterato
         else:
             waiter = backend
             await backend.start()
-        bot = ImagineBot(store=store, backend=waiter, config=bot_config(spec))
+        bot = ImagineBot(store=store, backends={waiter.name: waiter}, config=bot_config(spec))
         bot.add_chat(chat)
         try:
             yield Wiring(bot, store, backend, waiter)
@@ -148,10 +149,14 @@ async def control(
     return response.json()
 
 
+def file_ids_of(job: Job) -> tuple[str, ...]:
+    return Submission.from_json(job.submission).file_ids if job.submission else ()
+
+
 def posted_by_file(jobs: list[Job], chat: BenchChat) -> dict[str, float]:
     posted: dict[str, float] = {}
     for job in jobs:
-        for index, file_id in enumerate(job.file_ids):
+        for index, file_id in enumerate(file_ids_of(job)):
             at = chat.posted_at.get(f"{job.id}:{index}")
             if at is not None:
                 posted[file_id] = at
@@ -236,7 +241,7 @@ async def restart(spec: dict[str, Any], ctl: httpx.AsyncClient) -> dict[str, Any
             in_flight = w.bot.pending
             watching = w.backend.watcher.pending
         in_flight_rss = max(peak_rss_mib(), sampler.peak_rss)
-    file_ids = [file_id for job in jobs for file_id in job.file_ids]
+    file_ids = [file_id for job in jobs for file_id in file_ids_of(job)]
     await control(ctl, spec, "POST", "/finish", {"file_ids": file_ids})
     before = await control(ctl, spec, "GET", "/stats")
     chat2 = BenchChat(PLATFORM)

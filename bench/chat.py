@@ -10,11 +10,11 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 
-from bot.chat import Action, Conversation, Invocation, ThreadHandle
+from bot.chat import Action, Conversation, Invocation, ThreadHandle, Upload
 
 
 class BenchChat:
-    """Records ``time.monotonic()`` (injectable) of every ``post_image`` by dedupe key."""
+    """Records ``time.monotonic()`` (injectable) of every ``post_media`` by dedupe key."""
 
     def __init__(self, platform: str = "bench", clock: Callable[[], float] = time.monotonic):
         self._platform = platform
@@ -37,33 +37,41 @@ class BenchChat:
     async def acknowledge(self, invocation: Invocation) -> None:
         self.calls["acknowledge"] += 1
 
-    async def open_thread(self, invocation: Invocation, status_text: str) -> ThreadHandle:
+    async def open_thread(
+        self, invocation: Invocation, status_text: str, actions: Sequence[Action] = ()
+    ) -> ThreadHandle:
         self.calls["open_thread"] += 1
         message_id = f"m{next(self._ids)}"
         thread = invocation.conversation.thread or f"t-{message_id}"
         return ThreadHandle(invocation.conversation.in_thread(thread), message_id)
 
-    async def edit_status(self, thread: ThreadHandle, text: str) -> None:
+    async def edit_status(
+        self, thread: ThreadHandle, text: str, actions: Sequence[Action] = ()
+    ) -> None:
         self.calls["edit_status"] += 1
 
-    async def post_text(self, where: Conversation, text: str) -> str:
+    async def post_text(
+        self, where: Conversation, text: str, actions: Sequence[Action] = ()
+    ) -> str:
         self.calls["post_text"] += 1
         if len(self.failure_texts) < 20:
             self.failure_texts.append(text)
         return f"m{next(self._ids)}"
 
-    async def post_image(
+    def upload_limit(self, where: Conversation) -> int:
+        return 1 << 30
+
+    async def post_media(
         self,
         where: Conversation,
-        data: bytes,
-        filename: str,
+        upload: Upload,
         caption: str,
         actions: Sequence[Action],
         dedupe_key: str,
     ) -> str:
         self.posted_at.setdefault(dedupe_key, self._clock())
         self.calls["post_image"] += 1
-        self.image_bytes += len(data)
+        self.image_bytes += len(upload.data)
         return f"img-{dedupe_key}"
 
     async def notify_user(

@@ -58,15 +58,34 @@ class Invocation:
 class ActionKind(StrEnum):
     REROLL = "reroll"
     DELETE = "delete"
+    CANCEL = "cancel"
+    VARY_SUBTLE = "vary_subtle"
+    VARY_STRONG = "vary_strong"
+    UPSCALE = "upscale"
+    REMIX = "remix"
+    ANIMATE = "animate"
 
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    """A button under a result. Adapters encode ``kind`` and ``job_id`` in its id."""
+    """A button. Adapters encode ``kind``, ``job_id`` and ``index`` in its id (so it keeps
+    working after a restart) and lay buttons out by ``row``."""
 
     kind: ActionKind
     job_id: str
     label: str
+    index: int | None = None
+    """Which image of the job the button acts on (0-based); None: the whole job."""
+    row: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A file to post: an image or a video that already fits the platform's limit."""
+
+    data: bytes = field(repr=False)
+    filename: str
+    content_type: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +97,7 @@ class ActionInvocation:
     kind: ActionKind
     job_id: str
     message_id: str
+    index: int | None = None
     context: object = field(default=None, compare=False, repr=False)
 
 
@@ -115,28 +135,38 @@ class ChatPort(Protocol):
         """Tell the platform we accepted the command (Discord defer, Slack ack)."""
         ...
 
-    async def open_thread(self, invocation: Invocation, status_text: str) -> ThreadHandle:
-        """Post the public status message and open (or reuse) the job's thread.
-
-        Invoked inside a thread: the status message goes in that thread."""
+    async def open_thread(
+        self, invocation: Invocation, status_text: str, actions: Sequence[Action] = ()
+    ) -> ThreadHandle:
+        """Post the public status message (with ``actions`` as buttons) and open (or
+        reuse) the job's thread. Invoked inside a thread: the status goes in that thread."""
         ...
 
-    async def edit_status(self, thread: ThreadHandle, text: str) -> None: ...
+    async def edit_status(
+        self, thread: ThreadHandle, text: str, actions: Sequence[Action] = ()
+    ) -> None:
+        """Replace the status message's text and buttons (no ``actions``: no buttons)."""
+        ...
 
-    async def post_text(self, where: Conversation, text: str) -> str:
+    async def post_text(
+        self, where: Conversation, text: str, actions: Sequence[Action] = ()
+    ) -> str:
         """Post a message; return its id."""
         ...
 
-    async def post_image(
+    def upload_limit(self, where: Conversation) -> int:
+        """The largest file, in bytes, the platform accepts here."""
+        ...
+
+    async def post_media(
         self,
         where: Conversation,
-        data: bytes,
-        filename: str,
+        upload: Upload,
         caption: str,
         actions: Sequence[Action],
         dedupe_key: str,
     ) -> str:
-        """Post an image with a caption and buttons; return the message id.
+        """Post an image or video with a caption and buttons; return the message id.
 
         ``dedupe_key`` is stable per result: posting twice with the same key must
         leave one message (Discord nonce, a lookup, ...)."""

@@ -4,10 +4,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.backend.types import Task
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceSource:
+    """Where a job's reference image comes from; the bytes are fetched when the job is
+    submitted (again after a restart), never stored.
+
+    Either a result of an earlier job (``job_id`` and ``index``) or a chat attachment
+    (``url``, fetched through the platform's adapter)."""
+
+    job_id: str | None = None
+    index: int = 0
+    url: str | None = None
+    filename: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.job_id is None) == (self.url is None):
+            raise ValueError("a reference is either a job result or an attachment")
+
 
 @dataclass(frozen=True, slots=True)
 class ImagineParams:
-    """A validated /imagine request. ``seed`` is None when the user gave none."""
+    """A validated request. ``seed`` is None when the user gave none (set once persisted)."""
 
     prompt: str
     width: int
@@ -18,6 +38,12 @@ class ImagineParams:
     negative_prompt: str = ""
     seed: int | None = None
     aspect_ratio: str | None = None  # as typed, e.g. "3:2", for captions
+    task: Task = Task.IMAGE
+    reference: ReferenceSource | None = None
+    reference_weight: float = 0.5
+    """0..1, how closely to follow ``reference`` (``--iw 0..2`` halved)."""
+    seconds: float | None = None
+    """Video length, for ``task`` VIDEO."""
 
 
 @dataclass(frozen=True, slots=True)

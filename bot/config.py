@@ -27,3 +27,7 @@ class BotConfig:
     """Runs of a job through a database problem (locked, disk full) before giving up
     until the next start; the job's committed state is kept."""
     store_retry_delay: float = 2.0
+    shutdown_grace: float = 20.0
+    """Seconds a shutdown waits for posts under way, so none is left unrecorded."""
+    retention_days: float = 30.0
+    """Finished jobs older than this are pruned (only ids, prompts and URLs are kept)."""

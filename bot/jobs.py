@@ -1,37 +1,71 @@
 """The persisted job state machine.
 
-``accepted → project_ready → submitted → completed → posted``, or one of the
-terminal failures ``failed`` / ``timed_out`` / ``undeliverable`` with a reason.
-An ``accepted`` job waiting for a free slot is "queued".
-"""
+``accepted → prepared → submitting → submitted → completed → posted``, or one of the
+terminal endings ``failed`` / ``timed_out`` / ``undeliverable`` / ``cancelled`` with a
+reason. An ``accepted`` job waiting for a free slot is "queued".
+
+* ``prepared``: the channel's backend scope is known (SuperDuper: its project).
+* ``submitting``: the backend's ticket (where the job runs, its idempotency key) is saved
+  *before* the service is asked, so a resume finds the earlier request instead of
+  generating again.
+* ``submitted``: the backend's handle is saved; ``completed``: the outputs are known.
+
+Every write is compare-and-set on ``version``, so a state never moves backwards and two
+writers (a runner and a Cancel press, two replicas) cannot both win."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from bot.chat import Conversation
+from bot.backend.types import ResultFile
+from bot.chat import ActionKind, Conversation
 from bot.command import ImagineParams
 
 
 class JobState(StrEnum):
     ACCEPTED = "accepted"
-    PROJECT_READY = "project_ready"
+    PREPARED = "prepared"
+    SUBMITTING = "submitting"
     SUBMITTED = "submitted"
     COMPLETED = "completed"
     POSTED = "posted"
     FAILED = "failed"
     TIMED_OUT = "timed_out"
     UNDELIVERABLE = "undeliverable"
+    CANCELLED = "cancelled"
 
     @property
     def terminal(self) -> bool:
         return self in TERMINAL_STATES
 
+    @property
+    def rank(self) -> int:
+        """Order along the happy path; every terminal state ranks last."""
+        return _RANKS.get(self, len(_RANKS))
+
 
 TERMINAL_STATES = frozenset(
-    {JobState.POSTED, JobState.FAILED, JobState.TIMED_OUT, JobState.UNDELIVERABLE}
+    {
+        JobState.POSTED,
+        JobState.FAILED,
+        JobState.TIMED_OUT,
+        JobState.UNDELIVERABLE,
+        JobState.CANCELLED,
+    }
 )
+_RANKS = {
+    state: rank
+    for rank, state in enumerate(
+        (
+            JobState.ACCEPTED,
+            JobState.PREPARED,
+            JobState.SUBMITTING,
+            JobState.SUBMITTED,
+            JobState.COMPLETED,
+        )
+    )
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +86,7 @@ class ChannelKey:
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """One /imagine request and everything needed to resume it after a crash."""
+    """One request (a command or a button press) and everything needed to resume it."""
 
     id: str  # short, human-friendly, e.g. "k3f9q2"
     platform: str
@@ -64,15 +98,28 @@ class Job:
     state: JobState
     created_at: float  # wall clock, epoch seconds
     updated_at: float
+    version: int = 0
+    """Bumped by the store on every write; a write naming an older version is refused."""
+    backend: str = "superduper"
     thread: str | None = None
     status_message_id: str | None = None
-    project_id: str | None = None
-    file_ids: tuple[str, ...] = ()
-    result_urls: tuple[str, ...] = ()
+    scope: str | None = None
+    """The backend's per-channel scope this job was prepared with (opaque)."""
+    submission: str | None = None
+    """The backend's ticket (``submitting``) or handle (``submitted`` onwards); opaque."""
+    results: tuple[ResultFile, ...] = ()
     posted_message_ids: tuple[str, ...] = ()
     attempts: int = 0
     error: str | None = None
-    parent_job_id: str | None = None  # set for a re-roll
+    notified: bool = False
+    """The ending was announced (a failure notice, a partial batch); resent on resume
+    until it was."""
+    parent_job_id: str | None = None
+    parent_index: int | None = None
+    """Which image of the parent a child job acts on (0-based)."""
+    action: ActionKind | None = None
+    """What made a child job (re-roll, vary, upscale, remix, animate)."""
+    cancelled_by: str | None = None
 
     @property
     def channel_key(self) -> ChannelKey:
@@ -81,6 +128,11 @@ class Job:
     @property
     def conversation(self) -> Conversation:
         return Conversation(self.platform, self.workspace, self.channel, self.thread)
+
+    @property
+    def needs_notice(self) -> bool:
+        """An ending (a failure, or a batch with failed images) the requester was not told of."""
+        return self.state.terminal and not self.notified
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,4 +143,5 @@ class ChannelSettings:
     height: int | None = None
     steps: int | None = None
     style: str | None = None
+    backend: str | None = None
     extra: dict[str, str] = field(default_factory=dict)

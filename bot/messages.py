@@ -41,12 +41,51 @@ def done(seconds: float) -> str:
     return f"✅ done in {seconds:.1f} s"
 
 
-def caption(job: Job, elapsed: float, index: int, total: int) -> str:
+def caption(job: Job, elapsed: float, index: int, total: int, seed: int | None) -> str:
+    """What an image is: prompt, its own seed, size, style, job and how long it took."""
     which = f" ({index + 1}/{total})" if total > 1 else ""
     negative = f" · without “{job.params.negative_prompt}”" if job.params.negative_prompt else ""
+    style = f" · style {job.params.style}" if job.params.style != "default" else ""
+    shown_seed = seed if seed is not None else job.params.seed
     return (
-        f"“{job.params.prompt}”{which}{negative} · seed {job.params.seed} · "
-        f"{job.params.width}×{job.params.height} · job `{job.id}` · {elapsed:.1f} s"
+        f"“{job.params.prompt}”{which}{negative} · seed {shown_seed} · "
+        f"{job.params.width}×{job.params.height}{style} · job `{job.id}` · {elapsed:.1f} s"
+    )
+
+
+def partial(job: Job, failed: list[tuple[int, str]], total: int) -> str:
+    """Some images of a batch failed while others were posted."""
+    lines = [f"⚠️ {len(failed)} of {total} images of job `{job.id}` could not be made:"]
+    lines += [f"• image {index + 1}: {reason}" for index, reason in failed]
+    lines.append("Press Re-roll to try the whole batch again.")
+    return "\n".join(lines)
+
+
+def cancelled(job: Job, by_mention: str) -> str:
+    return f"🚫 Job `{job.id}` was cancelled by {by_mention}."
+
+
+def not_cancellable(job: Job) -> str:
+    if job.state.terminal:
+        return f"Job `{job.id}` has already finished ({job.state.value.replace('_', ' ')})."
+    return f"Job `{job.id}` is being posted right now; it can't be cancelled any more."
+
+
+def only_owner_cancels(owner_mention: str) -> str:
+    return f"Only {owner_mention} or a moderator can cancel this job."
+
+
+def saved_for_restart(job: Job) -> str:
+    return (
+        f"I'm restarting right now. Your request is saved as job `{job.id}` and starts as "
+        "soon as I'm back — nothing to do on your side."
+    )
+
+
+def quarantined(job_id: str) -> str:
+    return (
+        f"I couldn't read my saved record of your job `{job_id}` after a restart, so I set it "
+        "aside instead of guessing. Please run the command again; an admin can look up the id."
     )
 
 
@@ -70,6 +109,10 @@ def undeliverable(job: Job, reason: str) -> str:
         f"⚠️ Your image for job `{job.id}` (“{job.params.prompt}”) is ready, but I could not "
         f"post it: {reason}"
     )
+
+
+def cancelled_status(by_mention: str) -> str:
+    return f"🚫 cancelled by {by_mention}"
 
 
 def not_yours(owner_mention: str) -> str:
@@ -117,4 +160,23 @@ def store_trouble(job: Job) -> str:
     return (
         f"I hit a database problem while working on job `{job.id}` (“{job.params.prompt}”). "
         "It is saved and will continue once an admin fixes the problem and restarts me."
+    )
+
+
+def backend_missing(name: str) -> str:
+    return (
+        f"this job was made with the {name} backend, which is not configured any more; "
+        "an admin can set it up again or pick another with /imagine-settings backend=…"
+    )
+
+
+def not_available(kind: object) -> str:
+    return "That button isn't available here yet."
+
+
+def channel_backend_missing(name: str, available: tuple[str, ...]) -> str:
+    return (
+        f"This channel is set to the {name} backend, which isn't configured. "
+        f"Ask an admin to pick one of: {', '.join(available)} "
+        "(`/imagine-settings backend=NAME`)."
     )

@@ -1,15 +1,25 @@
 """Drives one job through its persisted state machine until it is terminal.
 
-Each step writes the new state to the store before the side effect that depends on
-it, so a job resumed after a crash continues at the step it had reached."""
+Each step writes the new state to the store before the side effect that depends on it,
+so a job resumed after a crash continues at the step it had reached:
+
+* ``accepted``: the channel's backend scope is resolved → ``prepared``;
+* ``prepared``: the backend plans the submission (host, idempotency key) → ``submitting``,
+  written *before* the service is asked, so a resume recovers the earlier request;
+* ``submitting``: the request is sent → ``submitted`` with the backend's handle;
+* ``submitted``: the backend waits (events and polls) → ``completed`` with the outputs;
+* ``completed``: each output is posted and recorded in one shielded step → ``posted``.
+
+The deadline is checked before anything is paid for. Endings are announced after they
+are written, and marked ``notified`` once the requester was told, so a crash in between
+only repeats the notice."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from types import MappingProxyType
 from typing import Final
 
 from bot import messages
@@ -18,63 +28,66 @@ from bot.backend.errors import (
     BackendError,
     BackendUnavailable,
     DownloadRefused,
-    FileNotFound,
     InvalidRequest,
-    ProjectNotFound,
+    ResultLost,
+    ScopeLost,
+    Unsupported,
 )
 from bot.backend.protocol import ImageBackend
 from bot.backend.types import (
-    DownloadedImage,
     GenerationRequest,
-    ProgressCallback,
-    WaitOutcome,
-    WaitResult,
+    Media,
+    OutcomeStatus,
+    Progress,
+    ReferenceImage,
 )
-from bot.chat import Action, ActionKind, ChatPort, DeliveryError, ThreadHandle
+from bot.chat import Action, ActionKind, ChatPort, DeliveryError, ThreadHandle, Upload
 from bot.clock import Clock
 from bot.config import BotConfig
+from bot.critical import CriticalSections
 from bot.jobs import Job, JobState
-from bot.projects import ProjectResolver
+from bot.media.fit import fit_to_limit
+from bot.media.images import EXTENSIONS
+from bot.scopes import ScopeResolver
 from bot.store import JobStore
 
 log = logging.getLogger(__name__)
 
-FILE_EXTENSIONS: Final = MappingProxyType({"PNG": "png", "JPEG": "jpg", "WEBP": "webp"})
-
-
-def generation_request(job: Job) -> GenerationRequest:
-    params = job.params
-    assert params.seed is not None, "a persisted job always has a seed"
-    return GenerationRequest(
-        prompt=params.prompt,
-        negative_prompt=params.negative_prompt,
-        seed=params.seed,
-        width=params.width,
-        height=params.height,
-        steps=params.steps,
-        batch_size=params.count,
-        style_name=params.style,
-    )
+FAILURE_STATUS: Final = {
+    JobState.FAILED: "❌ failed",
+    JobState.TIMED_OUT: "⌛ timed out",
+    JobState.UNDELIVERABLE: "❌ failed",
+}
 
 
 def backend_reason(exc: BackendError) -> str:
-    """A person-readable reason for a backend failure (no secrets, no stack)."""
+    """A person-readable reason for a backend failure, naming the service and the setting
+    an admin would check (never a secret, never a stack)."""
+    service = exc.service or "the image service"
+    setting = f" (an admin can check {exc.setting})" if exc.setting else ""
     if isinstance(exc, AuthRefused):
         return (
-            "the image service refused the bot's credentials — "
-            "an admin needs to check SUPERDUPER_TOKEN."
+            f"{service} refused the bot's credentials — an admin needs to check "
+            f"{exc.setting or 'its credentials'}."
         )
     if isinstance(exc, BackendUnavailable):
-        return "the image service is not answering right now. Please try again in a few minutes."
+        return f"{service} is not answering right now{setting}. Please try again in a few minutes."
     if isinstance(exc, InvalidRequest):
-        return f"the image service rejected the request: {exc}"
-    if isinstance(exc, FileNotFound):
-        return "the image service lost track of this image (it may have been restarted)."
+        return f"{service} rejected the request: {exc}"
+    if isinstance(exc, ResultLost):
+        return f"{service} lost track of this job (it may have been restarted)."
     if isinstance(exc, DownloadRefused):
         return f"the result could not be fetched safely: {exc}"
-    if isinstance(exc, ProjectNotFound):
-        return "the image service does not know this channel's project, even after recreating it."
-    return f"the image service failed: {exc}"
+    if isinstance(exc, ScopeLost):
+        return f"{service} does not know this channel's project, even after recreating it."
+    if isinstance(exc, Unsupported):
+        return str(exc)
+    return f"{service} failed: {exc}"
+
+
+def client_key(job: Job) -> str:
+    """The idempotency key of a job's submission (a new one after its scope was replaced)."""
+    return f"imagine-bot:{job.id}" + (f":{job.attempts}" if job.attempts else "")
 
 
 class JobRunner:
@@ -82,147 +95,169 @@ class JobRunner:
         self,
         *,
         store: JobStore,
-        backend: ImageBackend,
-        projects: ProjectResolver,
+        backends: Mapping[str, ImageBackend],
+        scopes: ScopeResolver,
         config: BotConfig,
         clock: Clock,
         chat_for: Callable[[str], ChatPort],
+        critical: CriticalSections,
     ) -> None:
         self._store = store
-        self._backend = backend
-        self._projects = projects
+        self._backends = backends
+        self._scopes = scopes
         self._config = config
         self._clock = clock
         self._chat_for = chat_for
+        self._critical = critical
 
     async def save(self, job: Job, **changes: object) -> Job:
+        """Write ``job`` with ``changes`` (compare-and-set: ``StaleJob`` if it moved on)."""
         updated = replace(job, updated_at=self._clock.now(), **changes)  # type: ignore[arg-type]
-        await self._store.save_job(updated)
+        saved = await self._store.save_job(updated)
         if "state" in changes:
-            log.info("job %s → %s", job.id, updated.state.value)
-        return updated
+            log.info("job %s → %s", job.id, saved.state.value)
+        return saved
 
     async def run(self, job: Job) -> Job:
-        """Advance ``job`` until it is terminal; failures end as a message in its thread."""
+        """Advance ``job`` until it is terminal and its ending was announced."""
+        if job.state is JobState.SUBMITTING:
+            log.warning(
+                "job %s resumes a submission that may already have reached the service; "
+                "its idempotency key lets the service answer with the earlier request "
+                "(a service that ignores the key generates once more)",
+                job.id,
+            )
+        if not job.state.terminal and self.backend_of(job) is None:
+            job = await self.fail(job, JobState.FAILED, messages.backend_missing(job.backend))
         steps = {
-            JobState.ACCEPTED: self._prepare_project,
-            JobState.PROJECT_READY: self._submit,
+            JobState.ACCEPTED: self._prepare,
+            JobState.PREPARED: self._plan,
+            JobState.SUBMITTING: self._submit,
             JobState.SUBMITTED: self._watch,
             JobState.COMPLETED: self._deliver,
         }
         while not job.state.terminal:
             job = await steps[job.state](job)
+        if job.needs_notice:
+            job = await self.announce(job)
         return job
+
+    def backend_of(self, job: Job) -> ImageBackend | None:
+        return self._backends.get(job.backend)
 
     # -- steps -------------------------------------------------------------------------
 
-    async def _prepare_project(self, job: Job) -> Job:
+    async def _prepare(self, job: Job) -> Job:
+        if self._overdue(job):
+            return await self.fail(job, JobState.TIMED_OUT, "timed out")
+        backend = self._backend(job)
         try:
-            project_id = await self._projects.project_for(job.channel_key)
+            scope = await self._scopes.scope_for(backend, job.channel_key)
         except BackendError as exc:
             return await self.fail(job, JobState.FAILED, backend_reason(exc))
-        return await self.save(job, state=JobState.PROJECT_READY, project_id=project_id)
+        return await self.save(job, state=JobState.PREPARED, scope=scope)
+
+    async def _plan(self, job: Job) -> Job:
+        if self._overdue(job):  # nothing paid for yet: give up before spending
+            return await self.fail(job, JobState.TIMED_OUT, "timed out")
+        backend = self._backend(job)
+        try:
+            ticket = await backend.plan(scope=job.scope, client_key=client_key(job))
+        except BackendError as exc:
+            return await self.fail(job, JobState.FAILED, backend_reason(exc))
+        return await self.save(job, state=JobState.SUBMITTING, submission=ticket)
 
     async def _submit(self, job: Job) -> Job:
-        request = generation_request(job)
+        if self._overdue(job):
+            return await self.fail(job, JobState.TIMED_OUT, "timed out")
+        backend = self._backend(job)
+        assert job.submission is not None
         try:
+            request = await self._request(job)
             try:
-                files = await self._backend.submit(request, project_id=job.project_id)
-            except ProjectNotFound:
-                assert job.project_id is not None
-                log.warning(
-                    "job %s: project %s unknown to the service; recreating", job.id, job.project_id
-                )
-                project_id = await self._projects.replace(job.channel_key, job.project_id)
-                job = await self.save(job, project_id=project_id, attempts=job.attempts + 1)
-                files = await self._backend.submit(request, project_id=project_id)
+                handle = await backend.submit(request, ticket=job.submission)
+            except ScopeLost:
+                if job.attempts:
+                    raise
+                scope = await self._scopes.replace(backend, job.channel_key, job.scope)
+                retry = replace(job, attempts=job.attempts + 1)
+                ticket = await backend.plan(scope=scope, client_key=client_key(retry))
+                job = await self.save(job, scope=scope, submission=ticket, attempts=retry.attempts)
+                handle = await backend.submit(request, ticket=ticket)
         except BackendError as exc:
             return await self.fail(job, JobState.FAILED, backend_reason(exc))
-        if not files:
-            return await self.fail(job, JobState.FAILED, "the image service returned no image.")
-        return await self.save(job, state=JobState.SUBMITTED, file_ids=tuple(f.id for f in files))
+        return await self.save(job, state=JobState.SUBMITTED, submission=handle)
 
     async def _watch(self, job: Job) -> Job:
-        remaining = job.created_at + self._config.job_timeout - self._clock.now()
+        remaining = self._remaining(job)
         if remaining <= 0:
             return await self.fail(job, JobState.TIMED_OUT, "timed out")
-        percents = [0] * len(job.file_ids)
+        backend = self._backend(job)
+        assert job.submission is not None
         last_edit = float("-inf")
+        shown = -1
 
-        async def on_progress(index: int, percent: int) -> None:
-            nonlocal last_edit
-            percents[index] = max(percents[index], min(100, max(0, percent)))
+        async def on_progress(progress: Progress) -> None:
+            nonlocal last_edit, shown
             now = self._clock.monotonic()
-            if now - last_edit >= self._config.progress_interval:  # throttle status edits
-                last_edit = now
-                await self.set_status(job, messages.progress(sum(percents) // len(percents)))
+            percent = min(100, max(0, progress.percent))
+            if percent > shown and now - last_edit >= self._config.progress_interval:
+                last_edit, shown = now, percent  # throttled: edits stay sparse
+                await self.set_status(job, messages.progress(percent))
 
-        def progress_for(index: int) -> ProgressCallback:
-            async def report(percent: int) -> None:
-                await on_progress(index, percent)
-
-            return report
-
-        results: list[WaitResult] = await asyncio.gather(
-            *(
-                self._backend.wait(
-                    file_id,
-                    job.project_id,
-                    timeout=remaining,
-                    on_progress=progress_for(index),
-                )
-                for index, file_id in enumerate(job.file_ids)
-            )
-        )
-        urls = tuple(
-            r.file.url
-            for r in results
-            if r.outcome is WaitOutcome.COMPLETED and r.file is not None and r.file.url
-        )
-        if urls:
-            return await self.save(job, state=JobState.COMPLETED, result_urls=urls)
-        if any(r.outcome is WaitOutcome.TIMED_OUT for r in results):
+        try:
+            outcome = await backend.wait(job.submission, timeout=remaining, on_progress=on_progress)
+        except BackendError as exc:
+            return await self.fail(job, JobState.FAILED, backend_reason(exc))
+        if any(r.ok for r in outcome.results):
+            return await self.save(job, state=JobState.COMPLETED, results=outcome.results)
+        if outcome.status is OutcomeStatus.TIMED_OUT:
             return await self.fail(job, JobState.TIMED_OUT, "timed out")
-        reason = next((r.reason for r in results if r.reason), "the generation failed.")
+        reason = outcome.reason or "the generation failed."
         return await self.fail(
-            job, JobState.FAILED, f"the image service could not generate it: {reason}"
+            job, JobState.FAILED, f"{backend.label} could not generate it: {reason}"
         )
 
     async def _deliver(self, job: Job) -> Job:
         port = self._chat_for(job.platform)
-        for index, url in enumerate(job.result_urls):
-            if index < len(job.posted_message_ids):
+        backend = self._backend(job)
+        posted = [i for i, r in enumerate(job.results) if r.ok]
+        for position, index in enumerate(posted):
+            if position < len(job.posted_message_ids):
                 continue  # posted before a restart
             try:
-                image = await self._backend.download(url)
+                media = await backend.download(job.results[index])
             except BackendError as exc:
                 return await self.fail(job, JobState.FAILED, backend_reason(exc))
             try:
-                message_id = await self._post_image(port, job, image, index)
+                job = await self._critical.run(self._post_and_record(port, job, media, index))
             except DeliveryError as exc:
                 return await self.fail(job, JobState.UNDELIVERABLE, str(exc))
-            job = await self.save(job, posted_message_ids=(*job.posted_message_ids, message_id))
-        job = await self.save(job, state=JobState.POSTED)
+        complete = all(r.ok for r in job.results)
+        job = await self.save(job, state=JobState.POSTED, notified=complete)
         await self.set_status(job, messages.done(self._clock.now() - job.created_at))
         return job
 
-    async def _post_image(
-        self, port: ChatPort, job: Job, image: DownloadedImage, index: int
-    ) -> str:
-        total = len(job.result_urls)
-        caption = messages.caption(job, self._clock.now() - job.created_at, index, total)
+    async def _post_and_record(self, port: ChatPort, job: Job, media: Media, index: int) -> Job:
+        """Post one output and record it; shielded, so a shutdown never splits the two."""
+        message_id = await self._post_media(port, job, media, index)
+        return await self.save(job, posted_message_ids=(*job.posted_message_ids, message_id))
+
+    async def _post_media(self, port: ChatPort, job: Job, media: Media, index: int) -> str:
+        total = len(job.results)
+        seed = job.results[index].seed
+        caption = messages.caption(job, self._clock.now() - job.created_at, index, total, seed)
         actions = (
             Action(ActionKind.REROLL, job.id, "Re-roll"),
             Action(ActionKind.DELETE, job.id, "Delete"),
         )
-        extension = FILE_EXTENSIONS.get(image.format, "png")
-        filename = f"imagine-{job.id}-{index + 1}.{extension}"
+        upload = await self._fit(port, job, media, f"imagine-{job.id}-{index + 1}")
         attempt = 0
         while True:
             attempt += 1
             try:
-                return await port.post_image(
-                    job.conversation, image.data, filename, caption, actions, f"{job.id}:{index}"
+                return await port.post_media(
+                    job.conversation, upload, caption, actions, f"{job.id}:{index}"
                 )
             except DeliveryError as exc:
                 if exc.permanent or attempt >= self._config.delivery_attempts:
@@ -230,46 +265,126 @@ class JobRunner:
                 log.warning("job %s: posting failed (%s); retrying", job.id, exc)
                 await asyncio.sleep(self._config.delivery_retry_delay * attempt)
 
+    async def _fit(self, port: ChatPort, job: Job, media: Media, stem: str) -> Upload:
+        """The output as a file within the platform's upload limit (re-encoded when over)."""
+        extension = EXTENSIONS.get(media.format, "png")
+        limit = port.upload_limit(job.conversation)
+        if len(media.data) <= limit:
+            return Upload(media.data, f"{stem}.{extension}", media.content_type)
+        fitted = await asyncio.to_thread(fit_to_limit, media.data, f"{stem}.{extension}", limit)
+        log.info(
+            "job %s: re-encoded a %d-byte image to fit %d bytes", job.id, len(media.data), limit
+        )
+        return Upload(fitted.data, fitted.filename, fitted.content_type)
+
+    async def _request(self, job: Job) -> GenerationRequest:
+        params = job.params
+        assert params.seed is not None
+        return GenerationRequest(
+            prompt=params.prompt,
+            seed=params.seed,
+            negative_prompt=params.negative_prompt,
+            width=params.width,
+            height=params.height,
+            steps=params.steps,
+            count=params.count,
+            style=params.style,
+            task=params.task,
+            reference=await self._reference(job),
+            seconds=params.seconds,
+        )
+
+    async def _reference(self, job: Job) -> ReferenceImage | None:
+        if job.params.reference is None:
+            return None
+        raise Unsupported("image references are not available yet.")
+
     # -- telling people ----------------------------------------------------------------
 
     async def fail(self, job: Job, state: JobState, reason: str) -> Job:
-        """Persist a terminal failure, then make sure the requester hears about it."""
-        job = await self.save(job, state=state, error=reason)
-        port = self._chat_for(job.platform)
-        if state is JobState.TIMED_OUT:
-            text = messages.timed_out(job, self._config.job_timeout / 60)
-        elif state is JobState.UNDELIVERABLE:
-            text = messages.undeliverable(job, reason)
-        else:
-            text = messages.failed(job, reason)
-        await self.set_status(
-            job, "❌ failed" if state is not JobState.TIMED_OUT else "⌛ timed out"
-        )
-        if state is not JobState.UNDELIVERABLE and job.thread is not None:
-            try:
-                await port.post_text(job.conversation, text)
-                return job
-            except DeliveryError as exc:
-                log.warning("job %s: could not post the failure in its thread: %s", job.id, exc)
-        await self.notify_requester(job, text)
-        return job
+        """Persist a terminal ending, then make sure the requester hears about it."""
+        job = await self.save(job, state=state, error=reason, notified=False)
+        return await self.announce(job)
 
-    async def notify_requester(self, job: Job, text: str, invocation: object = None) -> None:
+    async def announce(self, job: Job) -> Job:
+        """Tell the requester how the job ended (in its thread, else privately) and mark it
+        notified. If no message got through, it stays unnotified and is retried on resume."""
+        port = self._chat_for(job.platform)
+        text, actions = self._notice(port, job)
+        if job.state in FAILURE_STATUS:
+            await self.set_status(job, FAILURE_STATUS[job.state])
+        elif job.state is JobState.CANCELLED:
+            by = port.mention(job.cancelled_by) if job.cancelled_by else "someone"
+            await self.set_status(job, messages.cancelled_status(by))
+        delivered = False
+        if job.state is not JobState.UNDELIVERABLE and job.thread is not None:
+            try:
+                await port.post_text(job.conversation, text, actions)
+                delivered = True
+            except DeliveryError as exc:
+                log.warning("job %s: could not post its ending in the thread: %s", job.id, exc)
+        if not delivered:
+            delivered = await self.notify_requester(job, text)
+        if not delivered:
+            return job
+        return await self.save(job, notified=True)
+
+    def _notice(self, port: ChatPort, job: Job) -> tuple[str, tuple[Action, ...]]:
+        reroll = (Action(ActionKind.REROLL, job.id, "Re-roll"),)
+        if job.state is JobState.POSTED:
+            failed = [(i, r.error or "failed") for i, r in enumerate(job.results) if not r.ok]
+            return messages.partial(job, failed, len(job.results)), reroll
+        if job.state is JobState.CANCELLED:
+            by = port.mention(job.cancelled_by) if job.cancelled_by else "someone"
+            return messages.cancelled(job, by), ()
+        if job.state is JobState.TIMED_OUT:
+            return messages.timed_out(job, self._config.job_timeout / 60), reroll
+        if job.state is JobState.UNDELIVERABLE:
+            return messages.undeliverable(job, job.error or "the platform refused it"), ()
+        return messages.failed(job, job.error or "it failed"), reroll
+
+    async def notify_requester(self, job: Job, text: str, invocation: object = None) -> bool:
+        """Tell the requester privately; True when the platform took the message."""
         port = self._chat_for(job.platform)
         try:
             await port.notify_user(job.conversation, job.requester_id, text, invocation)
         except Exception as exc:  # the last resort: never let telling someone crash a job
             log.warning("job %s: could not tell the requester privately either: %s", job.id, exc)
+            return False
+        return True
 
     async def set_status(self, job: Job, state_text: str) -> None:
-        """Edit the job's status message; best effort (a failed edit loses nothing)."""
+        """Edit the job's status message (with Cancel while it may still be cancelled);
+        best effort: a failed edit loses nothing."""
         if job.status_message_id is None:
             return
         port = self._chat_for(job.platform)
         handle = ThreadHandle(job.conversation, job.status_message_id)
         try:
             await port.edit_status(
-                handle, messages.status_line(port.mention(job.requester_id), job, state_text)
+                handle,
+                messages.status_line(port.mention(job.requester_id), job, state_text),
+                status_actions(job),
             )
         except DeliveryError as exc:
             log.info("job %s: status edit failed: %s", job.id, exc)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _backend(self, job: Job) -> ImageBackend:
+        backend = self.backend_of(job)
+        assert backend is not None, "run() fails jobs whose backend is not configured"
+        return backend
+
+    def _remaining(self, job: Job) -> float:
+        return job.created_at + self._config.job_timeout - self._clock.now()
+
+    def _overdue(self, job: Job) -> bool:
+        return self._remaining(job) <= 0
+
+
+def status_actions(job: Job) -> tuple[Action, ...]:
+    """Cancel is offered until the outputs are known (then they are being posted)."""
+    if job.state.rank < JobState.COMPLETED.rank:
+        return (Action(ActionKind.CANCEL, job.id, "Cancel"),)
+    return ()

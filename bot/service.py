@@ -1,19 +1,21 @@
-"""``ImagineBot``: the platform-agnostic entry points adapters call.
+"""``ImagineBot``: the platform- and backend-neutral entry points adapters call.
 
-``imagine`` turns a chat command into a persisted job, acknowledged and given a
-thread within a fraction of a second; the job then runs in the background. ``act``
-handles the buttons under results. ``start`` resumes every unfinished job."""
+``imagine`` turns a chat command into a persisted job, acknowledged and given a thread
+within a fraction of a second; the job then runs in the background (``supervisor.py``).
+``act`` handles the buttons; ``configure`` a channel's settings. ``start`` resumes every
+unfinished job and must run before the adapters accept commands."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 
 from bot import channel_config, messages
 from bot.backend.protocol import ImageBackend
 from bot.chat import (
+    Action,
     ActionInvocation,
     ActionKind,
     ChatPort,
@@ -26,16 +28,21 @@ from bot.clock import Clock, SystemClock
 from bot.command import CommandDefaults, CommandError, ImagineParams
 from bot.command_parser import parse_imagine
 from bot.config import BotConfig
-from bot.fairness import SlotScheduler
+from bot.critical import CriticalSections
 from bot.ids import new_job_id
 from bot.jobs import ChannelKey, ChannelSettings, Job, JobState
-from bot.projects import ProjectResolver
-from bot.runner import JobRunner
-from bot.store import JobStore, StoreError
+from bot.runner import JobRunner, status_actions
+from bot.scopes import ScopeResolver
+from bot.store import JobStore, StaleJob
+from bot.supervisor import JobSupervisor
 
 log = logging.getLogger(__name__)
 
 SEED_LIMIT = 2**32
+CANCEL_ATTEMPTS = 3
+
+Opener = Callable[[str, Sequence[Action]], Awaitable[ThreadHandle]]
+"""Posts a job's status message (text, buttons) and returns where its thread is."""
 
 
 def channel_defaults(base: CommandDefaults, settings: ChannelSettings) -> CommandDefaults:
@@ -48,92 +55,84 @@ def channel_defaults(base: CommandDefaults, settings: ChannelSettings) -> Comman
     return replace(base, **overrides)
 
 
-class UnknownPlatform(LookupError):
-    pass
-
-
 class ImagineBot:
     def __init__(
         self,
         *,
         store: JobStore,
-        backend: ImageBackend,
+        backends: Mapping[str, ImageBackend],
+        default_backend: str | None = None,
         config: BotConfig | None = None,
         clock: Clock | None = None,
         rng: random.Random | None = None,
     ) -> None:
+        if not backends:
+            raise ValueError("at least one backend is needed")
         self._store = store
+        self._backends = dict(backends)
+        self._default_backend = default_backend or next(iter(self._backends))
+        if self._default_backend not in self._backends:
+            raise ValueError(f"the default backend {self._default_backend!r} is not configured")
         self._config = config or BotConfig()
         self._clock = clock or SystemClock()
         self._rng = rng or random.Random()
-        self._chats: dict[str, ChatPort] = {}
-        self._scheduler = SlotScheduler(
-            per_user=self._config.max_jobs_per_user, overall=self._config.max_running_jobs
-        )
+        critical = CriticalSections()
+        self._supervisor: JobSupervisor
         self._runner = JobRunner(
             store=store,
-            backend=backend,
-            projects=ProjectResolver(store, backend),
+            backends=self._backends,
+            scopes=ScopeResolver(store),
             config=self._config,
             clock=self._clock,
-            chat_for=self._chat_for,
+            chat_for=lambda platform: self._supervisor.chat_for(platform),
+            critical=critical,
         )
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._supervisor = JobSupervisor(
+            store=store, runner=self._runner, config=self._config, critical=critical
+        )
 
     # -- lifecycle -----------------------------------------------------------------------
 
     def add_chat(self, port: ChatPort) -> None:
-        self._chats[port.platform] = port
+        self._supervisor.add_chat(port)
 
     async def start(self) -> int:
-        """Resume every unfinished job whose platform is connected; return how many."""
-        jobs = [j for j in await self._store.unfinished_jobs() if j.platform in self._chats]
-        for job in jobs:
-            if job.state is not JobState.ACCEPTED:
-                self._scheduler.occupy(job.id, job.requester_id)
-        for job in jobs:
-            if job.state is JobState.ACCEPTED:
-                self._scheduler.enqueue(job.id, job.requester_id)
-            self._spawn(job)
-        if jobs:
-            log.info("resumed %d unfinished job(s)", len(jobs))
-        return len(jobs)
+        """Resume every unfinished job; return how many. Run before accepting commands."""
+        return await self._supervisor.start()
 
-    async def aclose(self) -> None:
-        """Stop background work. Unfinished jobs stay in the store and resume next start."""
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    async def aclose(self, grace: float | None = None) -> None:
+        """Stop background work (posts under way get ``grace`` seconds to be recorded).
+        Unfinished jobs stay in the store and resume next start."""
+        await self._supervisor.aclose(grace)
 
     async def wait_for(self, job_id: str) -> Job | None:
-        """Wait until the job's background run ends; return its final stored state."""
-        task = self._tasks.get(job_id)
-        if task is not None:
-            await asyncio.wait({task})
-        return await self._store.get_job(job_id)
+        return await self._supervisor.wait_for(job_id)
 
     async def drain(self) -> None:
         """Wait until every job of this process (re-rolls included) has ended."""
-        while self._tasks:
-            await asyncio.wait(set(self._tasks.values()))
+        await self._supervisor.drain()
 
     @property
     def pending(self) -> int:
         """Jobs running or queued in this process."""
-        return len(self._tasks)
+        return self._supervisor.pending
+
+    @property
+    def backends(self) -> Mapping[str, ImageBackend]:
+        return self._backends
 
     # -- entry points ------------------------------------------------------------------
 
     async def imagine(self, invocation: Invocation) -> str | None:
         """Accept a command. Returns the job id, or None when the user was told why not."""
-        port = self._chat_for(invocation.conversation.platform)
+        port = self._supervisor.chat_for(invocation.conversation.platform)
         requester = invocation.requester
         key = ChannelKey.of(invocation.conversation)
         try:
             if refusal := self._config.access.refusal(invocation.conversation, requester):
                 raise CommandError(refusal)
             settings = await self._store.get_channel_settings(key)
+            backend = self._backend_for(settings)
             params = parse_imagine(
                 invocation.text,
                 channel_defaults(self._config.defaults, settings),
@@ -150,84 +149,64 @@ class ImagineBot:
             conversation_thread=invocation.conversation.thread,
             key=key,
             requester=requester,
+            backend=backend,
         )
         if job is None:
             await self._tell(port, invocation, messages.save_failed())
             return None
         await port.acknowledge(invocation)
-        position = self._scheduler.enqueue(job.id, job.requester_id)
-        try:
-            handle = await port.open_thread(
-                invocation,
-                messages.status_line(
-                    port.mention(requester.user_id), job, self._state_text(position)
-                ),
-            )
-        except DeliveryError as exc:
-            self._scheduler.release(job.id)
-            await self._record(job, state=JobState.UNDELIVERABLE, error=str(exc))
-            await self._tell(port, invocation, str(exc))
-            return None
-        job = replace(
-            job, thread=handle.conversation.thread, status_message_id=handle.status_message_id
-        )
-        await self._record(job)  # if this fails, the job's next transition writes the refs
-        self._spawn(job)
-        return job.id
+
+        async def opener(text: str, actions: Sequence[Action]) -> ThreadHandle:
+            return await port.open_thread(invocation, text, actions)
+
+        return await self._open_and_spawn(port, job, opener, invocation)
 
     async def act(self, action: ActionInvocation) -> None:
-        """A button under a result was pressed."""
-        port = self._chat_for(action.conversation.platform)
+        """A button was pressed."""
+        port = self._supervisor.chat_for(action.conversation.platform)
         job = await self._store.get_job(action.job_id)
         if job is None:
             await self._tell(port, action, messages.unknown_job(action.job_id))
             return
         if action.kind is ActionKind.DELETE:
             await self._delete(port, job, action)
-        else:
+        elif action.kind is ActionKind.CANCEL:
+            await self._cancel(port, job, action)
+        elif action.kind is ActionKind.REROLL:
             await self._reroll(port, job, action)
+        else:
+            await self._tell(port, action, messages.not_available(action.kind))
 
     async def configure(self, invocation: Invocation) -> None:
         """``/imagine-settings``: show or change the channel's defaults (admins only)."""
-        port = self._chat_for(invocation.conversation.platform)
+        port = self._supervisor.chat_for(invocation.conversation.platform)
         if not self._config.access.is_admin(invocation.requester):
             await self._tell(port, invocation, messages.admins_only())
             return
         key = ChannelKey.of(invocation.conversation)
         text = invocation.text.strip()
+        backends = tuple(self._backends)
         try:
             current = await self._store.get_channel_settings(key)
             if text in ("", "show"):
-                reply = channel_config.describe(current, self._config.defaults)
+                reply = channel_config.describe(
+                    current, self._config.defaults, self._default_backend
+                )
             else:
-                updated = channel_config.apply(text, current, self._config.defaults)
+                updated = channel_config.apply(text, current, self._config.defaults, backends)
                 await self._store.set_channel_settings(key, updated)
                 log.info("settings of %s changed by %s", key, invocation.requester.user_id)
                 reply = messages.settings_saved(
-                    channel_config.describe(updated, self._config.defaults)
+                    channel_config.describe(updated, self._config.defaults, self._default_backend)
                 )
         except CommandError as exc:
             reply = str(exc)
         await self._tell(port, invocation, reply)
 
-    # -- internals ---------------------------------------------------------------------
-
-    async def _check_rate(self, key: ChannelKey, requester: Requester) -> None:
-        access = self._config.access
-        if access.rate_limit_jobs <= 0:
-            return
-        since = self._clock.now() - access.rate_limit_window
-        if await self._store.count_jobs_since(key, requester.user_id, since) >= (
-            access.rate_limit_jobs
-        ):
-            raise CommandError(
-                messages.rate_limited(access.rate_limit_jobs, access.rate_limit_window)
-            )
+    # -- buttons -----------------------------------------------------------------------
 
     async def _delete(self, port: ChatPort, job: Job, action: ActionInvocation) -> None:
-        if action.requester.user_id != job.requester_id and not self._config.access.is_admin(
-            action.requester
-        ):
+        if not self._may_manage(job, action.requester):
             await self._tell(port, action, messages.not_yours(port.mention(job.requester_id)))
             return
         targets = dict.fromkeys((action.message_id, *job.posted_message_ids))
@@ -237,6 +216,52 @@ class ImagineBot:
             except DeliveryError as exc:
                 log.info("job %s: delete of %s failed: %s", job.id, message_id, exc)
         log.info("job %s: result deleted by %s", job.id, action.requester.user_id)
+
+    async def _cancel(self, port: ChatPort, job: Job, action: ActionInvocation) -> None:
+        """Cancel a queued or running job: written first (compare-and-set, so a result that
+        was recorded first wins and one that arrives later is never posted), then the
+        service is asked to stop where it can and the local run is stopped."""
+        if not self._may_manage(job, action.requester):
+            await self._tell(
+                port, action, messages.only_owner_cancels(port.mention(job.requester_id))
+            )
+            return
+        cancelled: Job | None = None
+        for _ in range(CANCEL_ATTEMPTS):
+            if job.state.rank >= JobState.COMPLETED.rank:
+                await self._tell(port, action, messages.not_cancellable(job))
+                return
+            try:
+                cancelled = await self._store.save_job(
+                    replace(
+                        job,
+                        state=JobState.CANCELLED,
+                        cancelled_by=action.requester.user_id,
+                        error="cancelled",
+                        notified=False,
+                        updated_at=self._clock.now(),
+                    ),
+                    fenced=False,
+                )
+                break
+            except StaleJob:
+                job = await self._store.get_job(job.id) or job
+        if cancelled is None:
+            await self._tell(port, action, messages.not_cancellable(job))
+            return
+        log.info("job %s cancelled by %s", job.id, action.requester.user_id)
+        task = self._supervisor.task_of(job.id)
+        if task is not None:
+            task.cancel()
+        self._supervisor.release(job.id)
+        backend = self._runner.backend_of(job)
+        if backend is not None and job.submission is not None:
+            try:
+                stopped = await backend.cancel(job.submission)
+                log.info("job %s: the service %s", job.id, "stopped it" if stopped else "goes on")
+            except Exception:
+                log.exception("job %s: asking the service to cancel failed", job.id)
+        await self._runner.announce(cancelled)
 
     async def _reroll(self, port: ChatPort, original: Job, action: ActionInvocation) -> None:
         try:
@@ -252,23 +277,96 @@ class ImagineBot:
             conversation_thread=original.thread,
             key=original.channel_key,
             requester=action.requester,
-            parent=original.id,
+            backend=original.backend,
+            parent=original,
+            kind=ActionKind.REROLL,
+            index=action.index,
         )
         if job is None:
             await self._tell(port, action, messages.save_failed())
             return
-        position = self._scheduler.enqueue(job.id, job.requester_id)
-        text = messages.status_line(port.mention(job.requester_id), job, self._state_text(position))
+        conversation = job.conversation
+
+        async def opener(text: str, actions: Sequence[Action]) -> ThreadHandle:
+            message_id = await port.post_text(conversation, text, actions)
+            return ThreadHandle(conversation, message_id)
+
+        await self._open_and_spawn(port, job, opener, action)
+
+    # -- internals ---------------------------------------------------------------------
+
+    async def _open_and_spawn(
+        self,
+        port: ChatPort,
+        job: Job,
+        opener: Opener,
+        answer_to: Invocation | ActionInvocation,
+    ) -> str | None:
+        """Post the job's status (its thread), record where, and start it. The slot taken
+        here is given back on any failure before the job runs."""
+        if self._supervisor.closing:
+            await self._tell(port, answer_to, messages.saved_for_restart(job))
+            return job.id
+        position = self._supervisor.enqueue(job)
+        spawned = False
         try:
-            status_id = await port.post_text(job.conversation, text)
-        except DeliveryError as exc:
-            self._scheduler.release(job.id)
-            await self._record(job, state=JobState.UNDELIVERABLE, error=str(exc))
-            await self._tell(port, action, str(exc))
+            state_text = messages.queued(position) if position else messages.starting()
+            try:
+                handle = await opener(
+                    messages.status_line(port.mention(job.requester_id), job, state_text),
+                    status_actions(job),
+                )
+            except DeliveryError as exc:
+                await self._end_unposted(port, job, answer_to, str(exc))
+                return None
+            job = replace(
+                job, thread=handle.conversation.thread, status_message_id=handle.status_message_id
+            )
+            job = await self._record(job)  # if this fails, the job's next write carries the refs
+            self._supervisor.spawn(job)
+            spawned = True
+        finally:
+            if not spawned:
+                self._supervisor.release(job.id)
+        return job.id
+
+    async def _end_unposted(
+        self, port: ChatPort, job: Job, answer_to: Invocation | ActionInvocation, reason: str
+    ) -> None:
+        """The platform refused the status message: the job ends undeliverable, and the
+        requester is told through the command itself (the adapter words the reason)."""
+        try:
+            job = await self._runner.save(
+                job, state=JobState.UNDELIVERABLE, error=reason, notified=False
+            )
+        except Exception:
+            log.exception("job %s: could not record that it was undeliverable", job.id)
+        await self._tell(port, answer_to, reason)
+        try:
+            await self._runner.save(job, notified=True)
+        except Exception:
+            log.exception("job %s: could not record its notice", job.id)
+
+    async def _check_rate(self, key: ChannelKey, requester: Requester) -> None:
+        access = self._config.access
+        if access.rate_limit_jobs <= 0:
             return
-        job = replace(job, status_message_id=status_id)
-        await self._record(job)
-        self._spawn(job)
+        since = self._clock.now() - access.rate_limit_window
+        if await self._store.count_jobs_since(key, requester.user_id, since) >= (
+            access.rate_limit_jobs
+        ):
+            raise CommandError(
+                messages.rate_limited(access.rate_limit_jobs, access.rate_limit_window)
+            )
+
+    def _backend_for(self, settings: ChannelSettings) -> str:
+        name = settings.backend or self._default_backend
+        if name not in self._backends:
+            raise CommandError(messages.channel_backend_missing(name, tuple(self._backends)))
+        return name
+
+    def _may_manage(self, job: Job, requester: Requester) -> bool:
+        return requester.user_id == job.requester_id or self._config.access.is_admin(requester)
 
     async def _persist_new(
         self,
@@ -277,7 +375,10 @@ class ImagineBot:
         conversation_thread: str | None,
         key: ChannelKey,
         requester: Requester,
-        parent: str | None = None,
+        backend: str,
+        parent: Job | None = None,
+        kind: ActionKind | None = None,
+        index: int | None = None,
     ) -> Job | None:
         if params.seed is None:
             params = replace(params, seed=self._rng.randrange(SEED_LIMIT))
@@ -294,11 +395,14 @@ class ImagineBot:
                 state=JobState.ACCEPTED,
                 created_at=now,
                 updated_at=now,
+                backend=backend,
                 thread=conversation_thread,
-                parent_job_id=parent,
+                parent_job_id=parent.id if parent is not None else None,
+                parent_index=index,
+                action=kind,
             )
             try:
-                await self._store.add_job(job)
+                job = await self._store.add_job(job)
             except KeyError:
                 continue  # id collision: draw another
             except Exception:
@@ -308,82 +412,14 @@ class ImagineBot:
             return job
         return None
 
-    async def _record(self, job: Job, **changes: object) -> None:
-        """Persist, logging instead of raising: the caller tells the user either way."""
+    async def _record(self, job: Job) -> Job:
+        """Persist the job's thread refs, logging instead of raising: the job's next write
+        carries them too (compare-and-set still holds, the version did not move)."""
         try:
-            await self._runner.save(job, **changes)
+            return await self._runner.save(job)
         except Exception:
-            log.exception("job %s: could not record %s", job.id, changes or "its thread")
-
-    def _spawn(self, job: Job) -> None:
-        task = asyncio.create_task(self._run(job), name=f"job-{job.id}")
-        self._tasks[job.id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(job.id, None))
-
-    async def _run(self, job: Job) -> None:
-        try:
-            if job.status_message_id is None:
-                job = await self._reopen_thread(job)
-            if job.state is JobState.ACCEPTED and self._scheduler.position(job.id):
-                await self._scheduler.acquire(job.id)
-                await self._runner.set_status(job, messages.starting())  # no longer queued
-            await self._run_through_store_trouble(job)
-        except asyncio.CancelledError:
-            raise
-        except StoreError:
-            log.exception("job %s: the database keeps failing; it resumes at next start", job.id)
-            await self._runner.notify_requester(job, messages.store_trouble(job))
-        except DeliveryError as exc:  # e.g. reopening the thread of a resumed job
-            log.warning("job %s: the platform refused it: %s", job.id, exc)
-            await self._report_crash(job, JobState.UNDELIVERABLE, str(exc))
-        except Exception:
-            log.exception("job %s crashed", job.id)
-            await self._report_crash(job, JobState.FAILED, messages.internal_error(job))
-        finally:
-            self._scheduler.release(job.id)
-
-    async def _run_through_store_trouble(self, job: Job) -> None:
-        """Run the job; on a database error, re-read its committed state and run it again
-        from there (each step is safe to repeat: posting is deduplicated)."""
-        attempt = 1
-        while True:
-            try:
-                await self._runner.run(job)
-                return
-            except StoreError as exc:
-                if attempt >= self._config.store_attempts:
-                    raise
-                log.warning("job %s: database problem (%s); retrying", job.id, exc)
-                await asyncio.sleep(self._config.store_retry_delay * attempt)
-                attempt += 1
-                job = await self._store.get_job(job.id) or job
-
-    async def _report_crash(self, job: Job, state: JobState, reason: str) -> None:
-        """Record and announce an unexpected failure; if even the store is failing
-        (disk full, locked), still tell the requester."""
-        try:
-            current = await self._store.get_job(job.id) or job
-            if not current.state.terminal:
-                await self._runner.fail(current, state, reason)
-        except Exception:
-            log.exception("job %s: could not record its failure", job.id)
-            await self._runner.notify_requester(job, reason)
-
-    async def _reopen_thread(self, job: Job) -> Job:
-        """A job persisted before its thread was opened (crash in between)."""
-        port = self._chat_for(job.platform)
-        invocation = Invocation(
-            conversation=job.conversation,
-            requester=Requester(job.requester_id, job.requester_name),
-            text=job.params.prompt,
-        )
-        handle: ThreadHandle = await port.open_thread(
-            invocation,
-            messages.status_line(port.mention(job.requester_id), job, messages.starting()),
-        )
-        return await self._runner.save(
-            job, thread=handle.conversation.thread, status_message_id=handle.status_message_id
-        )
+            log.exception("job %s: could not record its thread", job.id)
+            return job
 
     async def _tell(
         self, port: ChatPort, invocation: Invocation | ActionInvocation, text: str
@@ -394,12 +430,3 @@ class ImagineBot:
             )
         except DeliveryError as exc:
             log.warning("could not answer %s: %s", invocation.requester.user_id, exc)
-
-    def _state_text(self, position: int | None) -> str:
-        return messages.queued(position) if position else messages.starting()
-
-    def _chat_for(self, platform: str) -> ChatPort:
-        try:
-            return self._chats[platform]
-        except KeyError:
-            raise UnknownPlatform(f"no chat adapter registered for {platform!r}") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.jobs import ChannelKey, ChannelSettings, Job
@@ -12,31 +13,83 @@ class StoreError(Exception):
     the job's last committed state is intact, and retrying later may work."""
 
 
+class StaleJob(Exception):
+    """The job was written by someone else since it was read (a Cancel press, another
+    replica): the write was refused. Re-read it before acting again."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"job {job_id} changed since it was read")
+        self.job_id = job_id
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantinedJob:
+    """An unfinished job row that could not be read; it was set aside, not resumed.
+    The identifying columns are given when they were readable (to tell the requester)."""
+
+    id: str
+    reason: str
+    platform: str | None = None
+    workspace: str | None = None
+    channel: str | None = None
+    thread: str | None = None
+    requester_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """What a store hands a starting process: jobs to resume, oldest first."""
+
+    jobs: list[Job] = field(default_factory=list)
+    quarantined: list[QuarantinedJob] = field(default_factory=list)
+
+
 class JobStore(Protocol):
-    async def get_project(self, key: ChannelKey) -> str | None: ...
-
-    async def set_project(self, key: ChannelKey, project_id: str) -> None:
-        """Insert or replace the channel's project."""
+    async def add_job(self, job: Job) -> Job:
+        """Insert a new job (its version becomes 1). ``KeyError`` if the id is taken."""
         ...
 
-    async def add_job(self, job: Job) -> None:
-        """Insert a new job. Raises ``KeyError`` if the id is taken."""
-        ...
+    async def save_job(self, job: Job, *, fenced: bool = True) -> Job:
+        """Write ``job`` if the stored version is still ``job.version``; return it with
+        the new version. ``StaleJob`` otherwise, ``KeyError`` if it does not exist.
 
-    async def save_job(self, job: Job) -> None:
-        """Write the job's current state (durably, before the caller acts on it)."""
+        ``fenced`` writes also require that this process still holds the job (replicas);
+        an unfenced write (a Cancel press on any replica) only checks the version."""
         ...
 
     async def get_job(self, job_id: str) -> Job | None: ...
+
+    async def claim_unfinished(self) -> Claimed:
+        """Every job this process should resume: the unfinished ones and the failures
+        whose notice was not delivered. Unreadable rows are quarantined, not returned."""
+        ...
 
     async def count_jobs_since(self, key: ChannelKey, requester_id: str, since: float) -> int:
         """Jobs ``requester_id`` started in ``key``'s workspace (any channel) since ``since``."""
         ...
 
-    async def unfinished_jobs(self) -> list[Job]:
-        """Every non-terminal job, oldest first."""
+    async def recent_jobs(self, key: ChannelKey, requester_id: str, limit: int) -> list[Job]:
+        """The requester's latest jobs in ``key``'s workspace, newest first."""
+        ...
+
+    async def prune_jobs(self, before: float) -> int:
+        """Delete finished jobs created before ``before``; return how many."""
+        ...
+
+    async def get_scope(self, backend: str, key: ChannelKey) -> str | None: ...
+
+    async def set_scope(self, backend: str, key: ChannelKey, scope: str) -> None:
+        """Insert or replace the channel's scope for ``backend``."""
         ...
 
     async def get_channel_settings(self, key: ChannelKey) -> ChannelSettings: ...
 
     async def set_channel_settings(self, key: ChannelKey, settings: ChannelSettings) -> None: ...
+
+
+class ValueStore(Protocol):
+    """Small named values a backend keeps across restarts (e.g. ComfyUI's client id)."""
+
+    async def get_value(self, name: str) -> str | None: ...
+
+    async def set_value(self, name: str, value: str) -> None: ...

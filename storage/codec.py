@@ -1,8 +1,8 @@
 """Row ↔ domain object mapping for the ``jobs`` and ``channel_settings`` tables.
 
-Lists and parameters are stored as JSON text; tuples come back as tuples, the state
-as :class:`JobState`. Decoding is strict: a row that does not fit raises ``ValueError``.
-"""
+Lists, results and parameters are stored as JSON text; tuples come back as tuples, the
+state as :class:`JobState`. Decoding is strict: a row that does not fit raises
+``ValueError`` (the store quarantines such a row instead of resuming it)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from bot.command import ImagineParams
+from bot.backend.types import ResultFile, Task
+from bot.chat import ActionKind
+from bot.command import ImagineParams, ReferenceSource
 from bot.jobs import ChannelSettings, Job, JobState
 
 JOB_COLUMNS: tuple[str, ...] = (
@@ -26,28 +28,36 @@ JOB_COLUMNS: tuple[str, ...] = (
     "prompt",
     "params",
     "state",
-    "project_id",
-    "file_ids",
-    "result_urls",
+    "version",
+    "backend",
+    "scope",
+    "submission",
+    "results",
     "posted_message_ids",
     "attempts",
     "error",
+    "notified",
     "parent_job_id",
+    "parent_index",
+    "action",
+    "cancelled_by",
     "created_at",
     "updated_at",
 )
 
-SETTINGS_COLUMNS: tuple[str, ...] = ("width", "height", "steps", "style", "extra")
+SETTINGS_COLUMNS: tuple[str, ...] = ("width", "height", "steps", "style", "backend", "extra")
 
 _PARAM_FIELDS = tuple(f.name for f in dataclasses.fields(ImagineParams))
+_REFERENCE_FIELDS = tuple(f.name for f in dataclasses.fields(ReferenceSource))
+_RESULT_FIELDS = tuple(f.name for f in dataclasses.fields(ResultFile))
 
 
-def _dumps(value: object) -> str:
+def dumps(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
 def params_to_json(params: ImagineParams) -> str:
-    return _dumps(dataclasses.asdict(params))
+    return dumps(dataclasses.asdict(params))
 
 
 def params_from_json(text: str) -> ImagineParams:
@@ -55,8 +65,18 @@ def params_from_json(text: str) -> ImagineParams:
     if not isinstance(data, dict):
         raise ValueError(f"params must be a JSON object, got {type(data).__name__}")
     # Unknown keys (written by a newer version) are ignored; missing optional ones default.
+    values = {k: data[k] for k in _PARAM_FIELDS if k in data}
     try:
-        return ImagineParams(**{k: data[k] for k in _PARAM_FIELDS if k in data})
+        if "task" in values:
+            values["task"] = Task(values["task"])
+        if values.get("reference") is not None:
+            ref = values["reference"]
+            if not isinstance(ref, dict):
+                raise ValueError("params.reference must be an object")
+            values["reference"] = ReferenceSource(
+                **{k: ref[k] for k in _REFERENCE_FIELDS if k in ref}
+            )
+        return ImagineParams(**values)
     except TypeError as exc:
         raise ValueError(f"params do not fit ImagineParams: {exc}") from exc
 
@@ -68,8 +88,22 @@ def _strings_from_json(text: str, column: str) -> tuple[str, ...]:
     return tuple(data)
 
 
+def results_to_json(results: tuple[ResultFile, ...]) -> str:
+    return dumps([dataclasses.asdict(r) for r in results])
+
+
+def results_from_json(text: str) -> tuple[ResultFile, ...]:
+    data = json.loads(text)
+    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        raise ValueError("results must be a JSON list of objects")
+    try:
+        return tuple(ResultFile(**{k: d[k] for k in _RESULT_FIELDS if k in d}) for d in data)
+    except TypeError as exc:
+        raise ValueError(f"results do not fit ResultFile: {exc}") from exc
+
+
 def job_to_row(job: Job) -> dict[str, object]:
-    """Column name → SQLite value, for every column in :data:`JOB_COLUMNS`."""
+    """Column name → SQL value, for every column in :data:`JOB_COLUMNS`."""
     return {
         "id": job.id,
         "platform": job.platform,
@@ -82,13 +116,19 @@ def job_to_row(job: Job) -> dict[str, object]:
         "prompt": job.params.prompt,  # duplicated from params for operators' queries
         "params": params_to_json(job.params),
         "state": job.state.value,
-        "project_id": job.project_id,
-        "file_ids": _dumps(list(job.file_ids)),
-        "result_urls": _dumps(list(job.result_urls)),
-        "posted_message_ids": _dumps(list(job.posted_message_ids)),
+        "version": job.version,
+        "backend": job.backend,
+        "scope": job.scope,
+        "submission": job.submission,
+        "results": results_to_json(job.results),
+        "posted_message_ids": dumps(list(job.posted_message_ids)),
         "attempts": job.attempts,
         "error": job.error,
+        "notified": int(job.notified),
         "parent_job_id": job.parent_job_id,
+        "parent_index": job.parent_index,
+        "action": job.action.value if job.action is not None else None,
+        "cancelled_by": job.cancelled_by,
         "created_at": job.created_at,
         "updated_at": job.updated_at,
     }
@@ -97,6 +137,7 @@ def job_to_row(job: Job) -> dict[str, object]:
 def job_from_row(row: Mapping[str, Any]) -> Job:
     """Inverse of :func:`job_to_row`. Raises ``ValueError`` on a malformed row."""
     try:
+        parent_index = row["parent_index"]
         return Job(
             id=str(row["id"]),
             platform=row["platform"],
@@ -108,13 +149,19 @@ def job_from_row(row: Mapping[str, Any]) -> Job:
             requester_name=row["requester_name"],
             params=params_from_json(row["params"]),
             state=JobState(row["state"]),
-            project_id=row["project_id"],
-            file_ids=_strings_from_json(row["file_ids"], "file_ids"),
-            result_urls=_strings_from_json(row["result_urls"], "result_urls"),
+            version=int(row["version"]),
+            backend=str(row["backend"]),
+            scope=row["scope"],
+            submission=row["submission"],
+            results=results_from_json(row["results"]),
             posted_message_ids=_strings_from_json(row["posted_message_ids"], "posted_message_ids"),
             attempts=int(row["attempts"]),
             error=row["error"],
+            notified=bool(row["notified"]),
             parent_job_id=row["parent_job_id"],
+            parent_index=int(parent_index) if parent_index is not None else None,
+            action=ActionKind(row["action"]) if row["action"] is not None else None,
+            cancelled_by=row["cancelled_by"],
             created_at=float(row["created_at"]),
             updated_at=float(row["updated_at"]),
         )
@@ -128,7 +175,8 @@ def settings_to_row(settings: ChannelSettings) -> dict[str, object]:
         "height": settings.height,
         "steps": settings.steps,
         "style": settings.style,
-        "extra": _dumps(dict(settings.extra)),
+        "backend": settings.backend,
+        "extra": dumps(dict(settings.extra)),
     }
 
 
@@ -143,5 +191,6 @@ def settings_from_row(row: Mapping[str, Any]) -> ChannelSettings:
         height=row["height"],
         steps=row["steps"],
         style=row["style"],
+        backend=row["backend"],
         extra=extra,
     )

@@ -92,6 +92,71 @@ MIGRATIONS: tuple[Migration, ...] = (
         "index jobs by requester for the per-user rate limit",
         ("CREATE INDEX jobs_by_requester ON jobs (platform, workspace, requester_id, created_at)",),
     ),
+    Migration(
+        4,
+        "backend-neutral jobs: versions, tickets/handles, results, notices, lineage; "
+        "channel scopes per backend; backend values",
+        (
+            "ALTER TABLE jobs ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
+            "ALTER TABLE jobs ADD COLUMN backend TEXT NOT NULL DEFAULT 'superduper'",
+            "ALTER TABLE jobs ADD COLUMN scope TEXT",
+            "ALTER TABLE jobs ADD COLUMN submission TEXT",
+            "ALTER TABLE jobs ADD COLUMN results TEXT NOT NULL DEFAULT '[]'",
+            "ALTER TABLE jobs ADD COLUMN notified INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE jobs ADD COLUMN parent_index INTEGER",
+            "ALTER TABLE jobs ADD COLUMN action TEXT",
+            "ALTER TABLE jobs ADD COLUMN cancelled_by TEXT",
+            # A v3 job at project_ready had its project: now "prepared" with that scope.
+            "UPDATE jobs SET state = 'prepared' WHERE state = 'project_ready'",
+            "UPDATE jobs SET scope = project_id",
+            # Submitted SuperDuper jobs: their handle (see bot/backend/superduper/handles.py).
+            """
+            UPDATE jobs SET submission = json_object(
+                'project_id', project_id, 'key', 'imagine-bot:' || id,
+                'file_ids', json(file_ids))
+            WHERE state IN ('submitted', 'completed', 'posted')
+            """,
+            """
+            UPDATE jobs SET results = (
+                SELECT json_group_array(json_object(
+                    'url', value, 'seed', NULL, 'content_type', NULL, 'error', NULL))
+                FROM json_each(jobs.result_urls))
+            """,
+            # Finished before this version: their requester was told (or never will be).
+            "UPDATE jobs SET notified = 1 WHERE state IN "
+            "('posted', 'failed', 'timed_out', 'undeliverable')",
+            "UPDATE jobs SET action = 'reroll' WHERE parent_job_id IS NOT NULL",
+            "ALTER TABLE jobs DROP COLUMN project_id",
+            "ALTER TABLE jobs DROP COLUMN file_ids",
+            "ALTER TABLE jobs DROP COLUMN result_urls",
+            """
+            CREATE TABLE channel_scopes (
+                backend    TEXT NOT NULL,
+                platform   TEXT NOT NULL,
+                workspace  TEXT NOT NULL,
+                channel    TEXT NOT NULL,
+                scope      TEXT NOT NULL,
+                updated_at REAL NOT NULL,
+                PRIMARY KEY (backend, platform, workspace, channel)
+            )
+            """,
+            """
+            INSERT INTO channel_scopes (backend, platform, workspace, channel, scope, updated_at)
+            SELECT 'superduper', platform, workspace, channel, project_id, updated_at
+            FROM channel_projects
+            """,
+            "DROP TABLE channel_projects",
+            "ALTER TABLE channel_settings ADD COLUMN backend TEXT",
+            """
+            CREATE TABLE backend_values (
+                name       TEXT PRIMARY KEY NOT NULL,
+                value      TEXT NOT NULL,
+                updated_at REAL NOT NULL
+            )
+            """,
+            "CREATE INDEX jobs_by_parent ON jobs (parent_job_id)",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -14,7 +14,7 @@ import logging
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, Self
 
@@ -22,6 +22,7 @@ import aiosqlite
 
 from bot.clock import Clock, SystemClock
 from bot.jobs import TERMINAL_STATES, ChannelKey, ChannelSettings, Job, JobState
+from bot.store import Claimed, QuarantinedJob, StaleJob
 from storage import codec
 from storage.errors import StorageError, StoreClosedError
 from storage.migrations import migrate, schema_version
@@ -38,28 +39,38 @@ _JOB_INSERT = (
 )
 _JOB_UPDATE = (
     "UPDATE jobs SET "  # noqa: S608
-    + ", ".join(f"{c} = :{c}" for c in codec.JOB_COLUMNS if c != "id")
-    + " WHERE id = :id"
+    + ", ".join(f"{c} = :{c}" for c in codec.JOB_COLUMNS if c not in ("id", "version"))
+    + ", version = version + 1 WHERE id = :id AND version = :version"
 )
+QUARANTINED = "quarantined"
+"""The state of a job row that could not be read: kept for an operator, never resumed."""
 _UNFINISHED_STATES = tuple(sorted(s.value for s in JobState if s not in TERMINAL_STATES))
-_JOB_UNFINISHED = (
+_FINISHED_STATES = tuple(sorted(s.value for s in TERMINAL_STATES))
+_JOB_TO_RESUME = (
     f"{_JOB_SELECT} WHERE state IN ({', '.join('?' for _ in _UNFINISHED_STATES)}) "
+    f"OR (notified = 0 AND state IN ({', '.join('?' for _ in _FINISHED_STATES)})) "
     "ORDER BY created_at, rowid"
 )
-_PROJECT_UPSERT = """
-    INSERT INTO channel_projects (platform, workspace, channel, project_id, updated_at)
-    VALUES (?, ?, ?, ?, ?)
-    ON CONFLICT (platform, workspace, channel)
-    DO UPDATE SET project_id = excluded.project_id, updated_at = excluded.updated_at
+_SCOPE_UPSERT = """
+    INSERT INTO channel_scopes (backend, platform, workspace, channel, scope, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT (backend, platform, workspace, channel)
+    DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at
 """
 _SETTINGS_UPSERT = """
     INSERT INTO channel_settings
-        (platform, workspace, channel, width, height, steps, style, extra, updated_at)
+        (platform, workspace, channel, width, height, steps, style, backend, extra, updated_at)
     VALUES
-        (:platform, :workspace, :channel, :width, :height, :steps, :style, :extra, :updated_at)
+        (:platform, :workspace, :channel, :width, :height, :steps, :style, :backend, :extra,
+         :updated_at)
     ON CONFLICT (platform, workspace, channel) DO UPDATE SET
         width = excluded.width, height = excluded.height, steps = excluded.steps,
-        style = excluded.style, extra = excluded.extra, updated_at = excluded.updated_at
+        style = excluded.style, backend = excluded.backend, extra = excluded.extra,
+        updated_at = excluded.updated_at
+"""
+_VALUE_UPSERT = """
+    INSERT INTO backend_values (name, value, updated_at) VALUES (?, ?, ?)
+    ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
 """
 _KEY_WHERE = "WHERE platform = ? AND workspace = ? AND channel = ?"
 
@@ -142,25 +153,35 @@ class SqliteJobStore:
         state = "closed" if self._closed else "open"
         return f"<SqliteJobStore {self._path!r} {state}>"
 
-    # -- channel → project -------------------------------------------------------------
+    # -- channel scopes (per backend) and backend values ---------------------------------
 
-    async def get_project(self, key: ChannelKey) -> str | None:
-        with self._guard(f"get_project({key})"):
+    async def get_scope(self, backend: str, key: ChannelKey) -> str | None:
+        with self._guard(f"get_scope({backend}, {key})"):
             rows = await self._fetchall(
-                f"SELECT project_id FROM channel_projects {_KEY_WHERE}",  # noqa: S608
-                _key_params(key),
+                f"SELECT scope FROM channel_scopes {_KEY_WHERE} AND backend = ?",  # noqa: S608
+                (*_key_params(key), backend),
             )
         return str(rows[0][0]) if rows else None
 
-    async def set_project(self, key: ChannelKey, project_id: str) -> None:
-        with self._guard(f"set_project({key})"):
-            await self._write(_PROJECT_UPSERT, (*_key_params(key), project_id, self._clock.now()))
+    async def set_scope(self, backend: str, key: ChannelKey, scope: str) -> None:
+        with self._guard(f"set_scope({backend}, {key})"):
+            await self._write(_SCOPE_UPSERT, (backend, *_key_params(key), scope, self._clock.now()))
+
+    async def get_value(self, name: str) -> str | None:
+        with self._guard(f"get_value({name})"):
+            rows = await self._fetchall("SELECT value FROM backend_values WHERE name = ?", (name,))
+        return str(rows[0][0]) if rows else None
+
+    async def set_value(self, name: str, value: str) -> None:
+        with self._guard(f"set_value({name})"):
+            await self._write(_VALUE_UPSERT, (name, value, self._clock.now()))
 
     # -- jobs ----------------------------------------------------------------------------
 
-    async def add_job(self, job: Job) -> None:
-        """Insert ``job``. ``KeyError`` if its id is taken; ``ValueError`` if its
-        ``parent_job_id`` names no stored job."""
+    async def add_job(self, job: Job) -> Job:
+        """Insert ``job`` at version 1. ``KeyError`` if its id is taken; ``ValueError`` if
+        its ``parent_job_id`` names no stored job."""
+        job = replace(job, version=1)
         with self._guard(f"add_job({job.id})"):
             try:
                 await self._write(_JOB_INSERT, codec.job_to_row(job))
@@ -173,17 +194,27 @@ class SqliteJobStore:
                         f"job {job.id!r}: parent job {job.parent_job_id!r} does not exist"
                     ) from exc
                 raise
+        return job
 
-    async def save_job(self, job: Job) -> None:
-        """Overwrite the stored row with ``job`` (matched by id). ``KeyError`` if absent."""
+    async def save_job(self, job: Job, *, fenced: bool = True) -> Job:
+        """Compare-and-set on ``job.version`` (one process owns an SQLite file, so every
+        write is fenced by that). ``StaleJob`` if the row moved on; ``KeyError`` if absent."""
         with self._guard(f"save_job({job.id})"):
             changed = await self._write(_JOB_UPDATE, codec.job_to_row(job))
+            if changed == 0:
+                rows = await self._fetchall("SELECT version FROM jobs WHERE id = ?", (job.id,))
         if changed == 0:
-            raise KeyError(job.id)
+            if not rows:
+                raise KeyError(job.id)
+            raise StaleJob(job.id)
+        return replace(job, version=job.version + 1)
 
     async def get_job(self, job_id: str) -> Job | None:
+        """The job, or None when unknown or quarantined."""
         with self._guard(f"get_job({job_id})"):
-            rows = await self._fetchall(f"{_JOB_SELECT} WHERE id = ?", (job_id,))
+            rows = await self._fetchall(
+                f"{_JOB_SELECT} WHERE id = ? AND state != ?", (job_id, QUARANTINED)
+            )
         return self._decode_jobs(rows)[0] if rows else None
 
     async def count_jobs_since(self, key: ChannelKey, requester_id: str, since: float) -> int:
@@ -196,11 +227,62 @@ class SqliteJobStore:
             )
         return int(rows[0][0])
 
-    async def unfinished_jobs(self) -> list[Job]:
-        """Every job not in a terminal state, oldest ``created_at`` first."""
-        with self._guard("unfinished_jobs"):
-            rows = await self._fetchall(_JOB_UNFINISHED, _UNFINISHED_STATES)
+    async def recent_jobs(self, key: ChannelKey, requester_id: str, limit: int) -> list[Job]:
+        with self._guard(f"recent_jobs({key.platform}:{key.workspace}, {requester_id})"):
+            rows = await self._fetchall(
+                f"{_JOB_SELECT} WHERE platform = ? AND workspace = ? AND requester_id = ? "
+                "AND state != ? ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                (key.platform, key.workspace, requester_id, QUARANTINED, limit),
+            )
         return self._decode_jobs(rows)
+
+    async def prune_jobs(self, before: float) -> int:
+        """Delete jobs created before ``before`` that need nothing more (terminal and
+        announced, or quarantined)."""
+        finished = ", ".join("?" for _ in _FINISHED_STATES)
+        with self._guard("prune_jobs"):
+            return await self._write(
+                "DELETE FROM jobs WHERE created_at < ? AND ("  # noqa: S608
+                f"(notified = 1 AND state IN ({finished})) OR state = ?)",
+                (before, *_FINISHED_STATES, QUARANTINED),
+            )
+
+    async def unfinished_jobs(self) -> list[Job]:
+        """Every job not yet finished, oldest first (read-only, for tools and tests)."""
+        with self._guard("unfinished_jobs"):
+            rows = await self._fetchall(
+                f"{_JOB_SELECT} WHERE state IN ({', '.join('?' for _ in _UNFINISHED_STATES)}) "
+                "ORDER BY created_at, rowid",
+                _UNFINISHED_STATES,
+            )
+        return self._decode_jobs(rows)
+
+    async def claim_unfinished(self) -> Claimed:
+        """Every unfinished job and every ending not yet announced, oldest first. A row
+        that cannot be read is marked ``quarantined`` (with the reason in ``error``) and
+        reported, so one bad row never stops the others from resuming."""
+        with self._guard("claim_unfinished"):
+            rows = await self._fetchall(_JOB_TO_RESUME, (*_UNFINISHED_STATES, *_FINISHED_STATES))
+        claimed = Claimed()
+        for row in rows:
+            values = dict(zip(codec.JOB_COLUMNS, row, strict=True))
+            try:
+                claimed.jobs.append(codec.job_from_row(values))
+            except ValueError as exc:
+                reason = str(exc)[:500]
+                log.error(
+                    "job row %r in %r is unreadable; quarantined: %s",
+                    values["id"],
+                    self._path,
+                    reason,
+                )
+                with self._guard("quarantine"):
+                    await self._write(
+                        "UPDATE jobs SET state = ?, error = ? WHERE id = ?",
+                        (QUARANTINED, reason, values["id"]),
+                    )
+                claimed.quarantined.append(_quarantined(values, reason))
+        return claimed
 
     # -- channel settings ----------------------------------------------------------------
 
@@ -291,6 +373,22 @@ class SqliteJobStore:
 
 def _key_params(key: ChannelKey) -> tuple[str, str, str]:
     return (key.platform, key.workspace, key.channel)
+
+
+def _quarantined(values: dict[str, Any], reason: str) -> QuarantinedJob:
+    def text(name: str) -> str | None:
+        value = values.get(name)
+        return value if isinstance(value, str) and value else None
+
+    return QuarantinedJob(
+        id=str(values.get("id")),
+        reason=reason,
+        platform=text("platform"),
+        workspace=text("workspace"),
+        channel=text("channel"),
+        thread=text("thread"),
+        requester_id=text("requester_id"),
+    )
 
 
 async def _connect(path: str) -> aiosqlite.Connection:

@@ -13,11 +13,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from bot.chat import Action, Conversation, Invocation, ThreadHandle
+from bot.chat import Action, Conversation, Invocation, ThreadHandle, Upload
 
 PLATFORM = "console"
 WORKSPACE = "local"
 CHANNEL = "general"
+UPLOAD_LIMIT = 1 << 30  # files on disk: no platform limit to speak of
+
+
+def button_text(action: Action) -> str:
+    """How a button reads in the terminal: its label and the command that presses it."""
+    command = "/" + action.kind.value.replace("_", "-")
+    index = f" {action.index + 1}" if action.index is not None else ""
+    return f"[{action.label}: {command} {action.job_id}{index}]"
 
 
 def console_conversation(thread: str | None = None) -> Conversation:
@@ -47,30 +55,39 @@ class ConsoleChat:
     async def acknowledge(self, invocation: Invocation) -> None:
         return None
 
-    async def open_thread(self, invocation: Invocation, status_text: str) -> ThreadHandle:
+    async def open_thread(
+        self, invocation: Invocation, status_text: str, actions: Sequence[Action] = ()
+    ) -> ThreadHandle:
         message_id = self._new_id("m")
         thread = invocation.conversation.thread or f"thread-{message_id}"
-        self._say(invocation.conversation, status_text)
+        self._say(invocation.conversation, status_text + _buttons(actions))
         self._say(invocation.conversation, f"↳ opened thread {thread}")
         return ThreadHandle(invocation.conversation.in_thread(thread), message_id)
 
-    async def edit_status(self, thread: ThreadHandle, text: str) -> None:
+    async def edit_status(
+        self, thread: ThreadHandle, text: str, actions: Sequence[Action] = ()
+    ) -> None:
         # The status line only changes at its end ("… · generating… 40%"): show that part.
-        self._say(thread.conversation, f"(status) {text.rsplit(' · ', 1)[-1]}")
+        self._say(thread.conversation, f"(status) {text.rsplit(' · ', 1)[-1]}{_buttons(actions)}")
 
-    async def post_text(self, where: Conversation, text: str) -> str:
-        self._say(where, text)
+    async def post_text(
+        self, where: Conversation, text: str, actions: Sequence[Action] = ()
+    ) -> str:
+        self._say(where, text + _buttons(actions))
         return self._new_id("m")
 
-    async def post_image(
+    def upload_limit(self, where: Conversation) -> int:
+        return UPLOAD_LIMIT
+
+    async def post_media(
         self,
         where: Conversation,
-        data: bytes,
-        filename: str,
+        upload: Upload,
         caption: str,
         actions: Sequence[Action],
         dedupe_key: str,
     ) -> str:
+        data, filename = upload.data, upload.filename
         path = self._image_path(dedupe_key, filename)
         message_id = f"image:{path.name}"
         if path.exists():
@@ -80,7 +97,7 @@ class ConsoleChat:
         partial.write_bytes(data)
         partial.replace(path)  # atomic: a crash leaves no half image behind
         self.saved_paths.append(path)
-        buttons = "  ".join(f"[{a.label}: /{a.kind.value} {a.job_id}]" for a in actions)
+        buttons = "  ".join(button_text(a) for a in actions)
         self._say(where, f"🖼  {caption}\n    saved: {path}\n    {buttons}")
         return message_id
 
@@ -104,3 +121,7 @@ class ConsoleChat:
     def _say(self, where: Conversation, text: str) -> None:
         place = f"#{where.channel}" + (f" › {where.thread}" if where.thread else "")
         print(f"[{place}] imagine-bot: {text}", file=self._out, flush=True)
+
+
+def _buttons(actions: Sequence[Action]) -> str:
+    return ("  " + "  ".join(button_text(a) for a in actions)) if actions else ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import AsyncIterator
+from types import MappingProxyType
 from typing import TextIO
 
 from adapters.console.chat import ConsoleChat, console_conversation
@@ -13,8 +14,15 @@ from bot.service import ImagineBot
 
 HELP = (
     "Type /imagine <prompt> [--ar W:H] [--size WxH] [--seed N] [--steps N] "
-    '[--no "negative"] [--style NAME] [--n 1-4]; /reroll JOB, /delete JOB; '
+    '[--no "negative"] [--style NAME] [--n 1-4]; /reroll JOB, /delete JOB, /cancel JOB; '
     "/settings [size=WxH steps=N style=NAME | reset]; /quit."
+)
+BUTTONS = MappingProxyType(
+    {
+        "/reroll": ActionKind.REROLL,
+        "/delete": ActionKind.DELETE,
+        "/cancel": ActionKind.CANCEL,
+    }
 )
 
 
@@ -57,8 +65,8 @@ class ConsoleSession:
             await self._bot.configure(
                 Invocation(conversation=conversation, requester=self._requester, text=rest)
             )
-        elif command in ("/reroll", "/delete") and rest.strip():
-            kind = ActionKind.REROLL if command == "/reroll" else ActionKind.DELETE
+        elif command in BUTTONS and rest.strip():
+            kind = BUTTONS[command]
             job_id = rest.strip()
             await self._bot.act(
                 ActionInvocation(

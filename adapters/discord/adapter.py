@@ -111,7 +111,11 @@ class DiscordAdapter:
         await self._run_command(interaction, invocation, self._bot.configure)
 
     async def on_action(
-        self, interaction: discord.Interaction[discord.Client], kind: ActionKind, job_id: str
+        self,
+        interaction: discord.Interaction[discord.Client],
+        kind: ActionKind,
+        job_id: str,
+        index: int | None,
     ) -> None:
         message = interaction.message
         if message is None:
@@ -122,6 +126,7 @@ class DiscordAdapter:
             kind,
             job_id,
             str(message.id),
+            index=index,
             context=interaction,
         )
         self._port.remember_limit(action.conversation, interaction.filesize_limit)

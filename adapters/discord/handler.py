@@ -20,7 +20,11 @@ class InteractionHandler(Protocol):
     ) -> None: ...
 
     async def on_action(
-        self, interaction: discord.Interaction[discord.Client], kind: ActionKind, job_id: str
+        self,
+        interaction: discord.Interaction[discord.Client],
+        kind: ActionKind,
+        job_id: str,
+        index: int | None,
     ) -> None: ...
 
     def style_choices(self, current: str) -> list[str]: ...

@@ -6,7 +6,6 @@ a job resumed after a restart still delivers."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import logging
@@ -17,10 +16,9 @@ import discord
 
 from adapters.discord.buttons import result_view
 from adapters.discord.errors import TRANSPORT_ERRORS, delivery_error
-from adapters.discord.images import FittedImage, fit_to_limit
 from adapters.discord.settings import DEFAULT_UPLOAD_LIMIT
 from adapters.discord.translate import PLATFORM, missing_permissions
-from bot.chat import Action, Conversation, DeliveryError, Invocation, ThreadHandle
+from bot.chat import Action, Conversation, DeliveryError, Invocation, ThreadHandle, Upload
 
 _log = logging.getLogger(__name__)
 
@@ -83,7 +81,9 @@ class DiscordChatPort:
         except TRANSPORT_ERRORS as exc:
             _log.warning("could not defer interaction: %s", type(exc).__name__)
 
-    async def open_thread(self, invocation: Invocation, status_text: str) -> ThreadHandle:
+    async def open_thread(
+        self, invocation: Invocation, status_text: str, actions: Sequence[Action] = ()
+    ) -> ThreadHandle:
         where = invocation.conversation
         interaction = _interaction(invocation)
         in_thread = where.thread is not None
@@ -97,10 +97,10 @@ class DiscordChatPort:
                     permanent=True,
                 )
         if where.thread is not None:
-            status_id = await self.post_text(where, status_text)
+            status_id = await self.post_text(where, status_text, actions)
             handle = ThreadHandle(where, status_id)
         else:
-            status_id = await self.post_text(where, status_text)
+            status_id = await self.post_text(where, status_text, actions)
             name = _clip(str(invocation.options.get("prompt") or invocation.text or "imagine"), 90)
             try:
                 data = await self._client.http.start_thread_with_message(
@@ -122,7 +122,9 @@ class DiscordChatPort:
             )
         return handle
 
-    async def edit_status(self, thread: ThreadHandle, text: str) -> None:
+    async def edit_status(
+        self, thread: ThreadHandle, text: str, actions: Sequence[Action] = ()
+    ) -> None:
         where = thread.conversation
         # A thread started from a message has that message's id, and the message
         # itself lives in the parent channel.
@@ -131,34 +133,36 @@ class DiscordChatPort:
             int(thread.status_message_id)
         )
         try:
-            await message.edit(content=_clip(text))
+            await message.edit(content=_clip(text), view=result_view(actions))
         except TRANSPORT_ERRORS as exc:
             raise delivery_error(exc, f"<#{channel}>") from exc
 
-    async def post_text(self, where: Conversation, text: str) -> str:
+    async def post_text(
+        self, where: Conversation, text: str, actions: Sequence[Action] = ()
+    ) -> str:
         target = _target(where)
+        view = result_view(actions)
         try:
-            message = await self._messageable(where, target).send(content=_clip(text))
+            if view is None:
+                message = await self._messageable(where, target).send(content=_clip(text))
+            else:
+                message = await self._messageable(where, target).send(
+                    content=_clip(text), view=view
+                )
         except TRANSPORT_ERRORS as exc:
             raise delivery_error(exc, f"<#{target}>") from exc
         return str(message.id)
 
-    async def post_image(
+    async def post_media(
         self,
         where: Conversation,
-        data: bytes,
-        filename: str,
+        upload: Upload,
         caption: str,
         actions: Sequence[Action],
         dedupe_key: str,
     ) -> str:
-        limit = self.upload_limit(where)
-        if len(data) <= limit:
-            fitted = FittedImage(data, filename)
-        else:  # re-encoding takes a while: keep the event loop free
-            fitted = await asyncio.to_thread(fit_to_limit, data, filename, limit)
         target = _target(where)
-        file = discord.File(io.BytesIO(fitted.data), filename=fitted.filename)
+        file = discord.File(io.BytesIO(upload.data), filename=upload.filename)
         view = result_view(actions)
         try:
             if view is None:

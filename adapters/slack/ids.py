@@ -1,6 +1,6 @@
 """What the adapter writes into Slack objects so it can find its way back later.
 
-* Button ``action_id``: ``imagine:<kind>:<job_id>``; the button ``value`` is the
+* Button ``action_id``: ``imagine:<kind>:<job_id>[:<image index>]``; the button ``value`` is the
   Slack file id of the image above it. Both survive a restart (they live in Slack).
 * Result message id (what :meth:`SlackChatPort.post_image` returns and the core
   stores): ``<buttons message ts>/<file id>``. A bare ``ts`` is a plain message.
@@ -16,19 +16,23 @@ from dataclasses import dataclass
 from bot.chat import ActionKind
 
 ACTION_PREFIX = "imagine"
-ACTION_ID_PATTERN = re.compile(r"^imagine:(reroll|delete):([A-Za-z0-9_-]{1,64})$")
+_KINDS = "|".join(k.value for k in ActionKind)
+ACTION_ID_PATTERN = re.compile(rf"^imagine:({_KINDS}):([A-Za-z0-9_-]{{1,64}})(?::([0-9]{{1,2}}))?$")
 RESULT_EVENT_TYPE = "imagine_result"
 
 
-def action_id(kind: ActionKind, job_id: str) -> str:
-    return f"{ACTION_PREFIX}:{kind.value}:{job_id}"
+def action_id(kind: ActionKind, job_id: str, index: int | None = None) -> str:
+    """At most 255 characters (Slack's limit): job ids are capped at 64."""
+    suffix = f":{index}" if index is not None else ""
+    return f"{ACTION_PREFIX}:{kind.value}:{job_id}{suffix}"
 
 
-def parse_action_id(value: str) -> tuple[ActionKind, str] | None:
+def parse_action_id(value: str) -> tuple[ActionKind, str, int | None] | None:
     match = ACTION_ID_PATTERN.match(value)
     if match is None:
         return None
-    return ActionKind(match.group(1)), match.group(2)
+    index = int(match.group(3)) if match.group(3) is not None else None
+    return ActionKind(match.group(1)), match.group(2), index
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,15 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from bot.chat import Action, ActionKind, Conversation, DeliveryError, Invocation, ThreadHandle
+from bot.chat import (
+    Action,
+    ActionKind,
+    Conversation,
+    DeliveryError,
+    Invocation,
+    ThreadHandle,
+    Upload,
+)
 
 from .errors import (
     ALREADY_GONE,
@@ -31,7 +39,11 @@ from .translate import PLATFORM, MentionContext, SlashContext
 
 log = logging.getLogger(__name__)
 
-BUTTONS_TEXT = "Re-roll or delete this image."
+BUTTONS_TEXT = "What next for this image?"
+UPLOAD_LIMIT = 1 << 30
+"""Slack accepts files up to 1 GB."""
+MAX_SECTION_TEXT = 3000
+MAX_ACTIONS_PER_BLOCK = 25
 UNREADABLE_THREAD = frozenset({"missing_scope", "thread_not_found", "not_allowed_token_type"})
 """``conversations.replies`` errors after which we post without the dedupe lookup."""
 RESPOND_ERRORS: tuple[type[BaseException], ...] = (*TRANSPORT_ERRORS, SlackApiError)
@@ -73,26 +85,39 @@ class SlackChatPort:
             await context.ack()
         # Events and button presses are acknowledged when they arrive.
 
-    async def open_thread(self, invocation: Invocation, status_text: str) -> ThreadHandle:
+    async def open_thread(
+        self, invocation: Invocation, status_text: str, actions: Sequence[Action] = ()
+    ) -> ThreadHandle:
         where = invocation.conversation
-        ts = await self._post_message(where, text=status_text)
+        ts = await self._post_message(
+            where, text=status_text, blocks=text_blocks(status_text, actions)
+        )
         return ThreadHandle(where.in_thread(where.thread or ts), status_message_id=ts)
 
-    async def edit_status(self, thread: ThreadHandle, text: str) -> None:
+    async def edit_status(
+        self, thread: ThreadHandle, text: str, actions: Sequence[Action] = ()
+    ) -> None:
         await self._api(
             self._client.chat_update(
-                channel=thread.conversation.channel, ts=thread.status_message_id, text=text
+                channel=thread.conversation.channel,
+                ts=thread.status_message_id,
+                text=text,
+                blocks=text_blocks(text, actions) or [],  # [] removes earlier buttons
             )
         )
 
-    async def post_text(self, where: Conversation, text: str) -> str:
-        return await self._post_message(where, text=text)
+    async def post_text(
+        self, where: Conversation, text: str, actions: Sequence[Action] = ()
+    ) -> str:
+        return await self._post_message(where, text=text, blocks=text_blocks(text, actions))
 
-    async def post_image(
+    def upload_limit(self, where: Conversation) -> int:
+        return UPLOAD_LIMIT
+
+    async def post_media(
         self,
         where: Conversation,
-        data: bytes,
-        filename: str,
+        upload: Upload,
         caption: str,
         actions: Sequence[Action],
         dedupe_key: str,
@@ -102,18 +127,18 @@ class SlackChatPort:
             if existing is not None:
                 log.info("result %s already in the thread; not posting it again", dedupe_key)
                 return str(existing)
-            upload = await self._api(
+            uploaded = await self._api(
                 self._client.files_upload_v2(
                     channel=where.channel,
                     thread_ts=where.thread,
-                    file=data,
-                    filename=filename,
-                    title=filename,
+                    file=upload.data,
+                    filename=upload.filename,
+                    title=upload.filename,
                     initial_comment=caption,
                 ),
                 uploading=True,
             )
-            file_id = str(upload["file"]["id"])
+            file_id = str(uploaded["file"]["id"])
             try:
                 ts = await self._post_message(
                     where,
@@ -294,23 +319,48 @@ class SlackChatPort:
                 self._posting[key] = (lock, users - 1)
 
 
+def text_blocks(text: str, actions: Sequence[Action]) -> list[dict[str, Any]] | None:
+    """A message's text and buttons as blocks (None: plain text, no buttons)."""
+    if not actions:
+        return None
+    clipped = text if len(text) <= MAX_SECTION_TEXT else text[: MAX_SECTION_TEXT - 1] + "…"
+    section = {"type": "section", "text": {"type": "mrkdwn", "text": clipped}}
+    return [section, *result_blocks(actions, "")]
+
+
 def result_blocks(actions: Sequence[Action], file_id: str) -> list[dict[str, Any]]:
-    """The Block Kit buttons under a result; each encodes its kind and job id."""
-    elements: list[dict[str, Any]] = []
+    """The Block Kit buttons (one actions block per row, at most 25 buttons each); each
+    button's ``action_id`` encodes its kind, job id and image index."""
+    rows: dict[int, list[dict[str, Any]]] = {}
     for action in actions:
-        button: dict[str, Any] = {
-            "type": "button",
-            "action_id": action_id(action.kind, action.job_id),
-            "text": {"type": "plain_text", "text": action.label},
-            "value": file_id,
+        elements = rows.setdefault(action.row, [])
+        if len(elements) >= MAX_ACTIONS_PER_BLOCK:
+            log.warning("no room for the %s button of job %s", action.kind, action.job_id)
+            continue
+        elements.append(_button(action, file_id))
+    return [
+        {"type": "actions", "block_id": f"imagine-row-{row}", "elements": elements}
+        for row, elements in sorted(rows.items())
+    ]
+
+
+def _button(action: Action, file_id: str) -> dict[str, Any]:
+    button: dict[str, Any] = {
+        "type": "button",
+        "action_id": action_id(action.kind, action.job_id, action.index),
+        "text": {"type": "plain_text", "text": action.label},
+    }
+    if file_id:
+        button["value"] = file_id
+    if action.kind is ActionKind.UPSCALE:
+        button["style"] = "primary"
+    if action.kind in (ActionKind.DELETE, ActionKind.CANCEL):
+        button["style"] = "danger"
+    if action.kind is ActionKind.DELETE:
+        button["confirm"] = {
+            "title": {"type": "plain_text", "text": "Delete this image?"},
+            "text": {"type": "plain_text", "text": "It disappears for everyone."},
+            "confirm": {"type": "plain_text", "text": "Delete"},
+            "deny": {"type": "plain_text", "text": "Keep"},
         }
-        if action.kind is ActionKind.DELETE:
-            button["style"] = "danger"
-            button["confirm"] = {
-                "title": {"type": "plain_text", "text": "Delete this image?"},
-                "text": {"type": "plain_text", "text": "It disappears for everyone."},
-                "confirm": {"type": "plain_text", "text": "Delete"},
-                "deny": {"type": "plain_text", "text": "Keep"},
-            }
-        elements.append(button)
-    return [{"type": "actions", "elements": elements}]
+    return button

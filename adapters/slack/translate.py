@@ -78,7 +78,7 @@ def action_invocation(body: Mapping[str, Any]) -> ActionInvocation | None:
     parsed = parse_action_id(str(action.get("action_id", "")))
     if parsed is None:
         return None
-    kind, job_id = parsed
+    kind, job_id, index = parsed
     message = _mapping(body.get("message"))
     container = _mapping(body.get("container"))
     ts = str(message.get("ts") or container.get("message_ts") or "")
@@ -96,6 +96,7 @@ def action_invocation(body: Mapping[str, Any]) -> ActionInvocation | None:
         kind=kind,
         job_id=job_id,
         message_id=str(MessageRef(ts, file_id)),
+        index=index,
     )
 
 

@@ -1,44 +1,83 @@
-"""The one interface the core uses to talk to an image-generation service."""
+"""The one interface the core uses to talk to an image-generation service.
+
+A submission goes through two persisted steps, so that a crash at any point never makes
+the service generate twice where it can deduplicate:
+
+1. ``plan`` decides where and how the job will run (which host, which idempotency key)
+   and returns a *ticket*; the core writes it with the ``submitting`` state.
+2. ``submit`` sends the work described by the ticket and returns a *handle*; the core
+   writes it with the ``submitted`` state. Called again with the same ticket (a resume
+   from ``submitting``), it must find the earlier submission where the service allows it
+   instead of starting a new one.
+
+Tickets and handles are opaque text (JSON) that only the backend reads; both survive a
+restart. A per-channel *scope* (SuperDuper: the channel's project) is likewise opaque:
+the core persists it per (backend, channel) and hands it back to ``plan``."""
 
 from __future__ import annotations
 
 from typing import Protocol
 
 from bot.backend.types import (
-    DownloadedImage,
+    BackendStatus,
+    Capability,
     GenerationRequest,
+    Media,
+    Outcome,
     ProgressCallback,
-    SubmittedFile,
-    WaitResult,
+    ResultFile,
 )
 
 
 class ImageBackend(Protocol):
-    async def create_project(self, *, title: str, idempotency_key: str) -> str:
-        """Create a project with the minimal payload; return its id.
-
-        The same ``idempotency_key`` must yield the same project on a retry."""
+    @property
+    def name(self) -> str:
+        """Registry name, stored with every job (``superduper``, ``comfyui``)."""
         ...
 
-    async def project_exists(self, project_id: str) -> bool: ...
+    @property
+    def label(self) -> str:
+        """For people: the service and where it is ("SuperDuper at api.example.com")."""
+        ...
 
-    async def submit(
-        self, request: GenerationRequest, *, project_id: str | None
-    ) -> list[SubmittedFile]:
-        """Start a generation. Raises ``ProjectNotFound`` for an unknown project."""
+    @property
+    def capabilities(self) -> frozenset[Capability]: ...
+
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    async def prepare(self, channel: str, *, stale: str | None = None) -> str | None:
+        """The scope every submission from ``channel`` carries, or None when the backend
+        needs none. Called once per channel (the core persists the answer), and again
+        with ``stale`` after a submission raised ``ScopeLost`` for that scope. Must be
+        idempotent per ``(channel, stale)``: replicas may call it concurrently."""
+        ...
+
+    async def plan(self, *, scope: str | None, client_key: str) -> str:
+        """The ticket for a new submission; cheap, no work started at the service."""
+        ...
+
+    async def submit(self, request: GenerationRequest, *, ticket: str) -> str:
+        """Start (or, on a resume, find) the work; return the handle to wait on.
+
+        Raises ``ScopeLost`` when the ticket's scope is unknown to the service."""
         ...
 
     async def wait(
-        self,
-        file_id: str,
-        project_id: str | None,
-        *,
-        timeout: float,
-        on_progress: ProgressCallback | None = None,
-    ) -> WaitResult:
-        """Wait until the file is terminal or ``timeout`` seconds passed. Never hangs."""
+        self, handle: str, *, timeout: float, on_progress: ProgressCallback | None = None
+    ) -> Outcome:
+        """Wait until every output is terminal or ``timeout`` seconds passed. Never hangs."""
         ...
 
-    async def download(self, url: str) -> DownloadedImage:
-        """Fetch a result image, refusing anything unsafe (``DownloadRefused``)."""
+    async def download(self, result: ResultFile) -> Media:
+        """Fetch an output, refusing anything unsafe (``DownloadRefused``)."""
+        ...
+
+    async def cancel(self, submission: str) -> bool:
+        """Stop the work of a ticket or handle; True when the service stopped it."""
+        ...
+
+    async def probe(self) -> BackendStatus:
+        """Check once whether the service answers (health and the start-up log)."""
         ...

@@ -1,29 +1,51 @@
-"""Plain, typed values exchanged with an image-generation backend."""
+"""Plain, typed values exchanged with any image-generation backend (no service vocabulary)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
 
-class FileStatus(StrEnum):
-    """Status of one generated file, as the service reports it."""
+class Capability(StrEnum):
+    """What a backend can do; the core offers users only what the channel's backend declares."""
 
-    PENDING = "pending"
-    PROCESSING = "processing"
-    COMPLETED = "completed"
-    FAILED = "failed"
+    PROGRESS = "progress"
+    """Reports progress while generating (percentages)."""
+    PREVIEWS = "previews"
+    """Sends live preview images while generating."""
+    IMAGE_REFERENCES = "image_references"
+    """Takes an image as a reference: image prompts, variations, image-to-image upscales."""
+    UPSCALE = "upscale"
+    """Has a dedicated upscale (otherwise the core asks for an image-to-image pass at 2x)."""
+    CANCEL = "cancel"
+    """Can stop work at the service (otherwise a cancel only stops waiting)."""
+    VIDEO = "video"
+    """Makes short videos."""
 
-    @property
-    def terminal(self) -> bool:
-        return self in (FileStatus.COMPLETED, FileStatus.FAILED)
+
+class Task(StrEnum):
+    IMAGE = "image"
+    UPSCALE = "upscale"
+    VIDEO = "video"
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceImage:
+    """An image the generation starts from (checked bytes, never stored by the bot)."""
+
+    data: bytes = field(repr=False)
+    content_type: str
+    width: int
+    height: int
+    weight: float = 0.5
+    """0..1: how closely the result follows the reference (1 = as close as possible)."""
 
 
 @dataclass(frozen=True, slots=True)
 class GenerationRequest:
-    """One image generation, in the service's own field names (minus ``project_id``)."""
+    """One generation, in neutral terms. ``seed`` is the first image's; image ``k`` of a
+    batch uses ``seed + k`` unless the backend reports its own."""
 
     prompt: str
     seed: int
@@ -31,82 +53,84 @@ class GenerationRequest:
     width: int = 1024
     height: int = 1024
     steps: int = 20
-    batch_size: int = 1
-    style_name: str = "default"
-    shot_size: str = "Medium Shot"
-    generation_config_name: str = "comfyui/flux"
-    references: tuple[str, ...] = ()
-    entity_ids: tuple[str, ...] = ()
-    model_type: str | None = None
-
-    def to_json(self, project_id: str | None) -> dict[str, Any]:
-        return {
-            "prompt": self.prompt,
-            "negative_prompt": self.negative_prompt,
-            "width": self.width,
-            "height": self.height,
-            "steps": self.steps,
-            "seed": self.seed,
-            "batch_size": self.batch_size,
-            "style_name": self.style_name,
-            "shot_size": self.shot_size,
-            "generation_config_name": self.generation_config_name,
-            "references": list(self.references),
-            "entity_ids": list(self.entity_ids),
-            "model_type": self.model_type,
-            "project_id": project_id,
-        }
+    count: int = 1
+    style: str = "default"
+    task: Task = Task.IMAGE
+    reference: ReferenceImage | None = None
+    seconds: float | None = None
+    """Length of a video (``task`` VIDEO)."""
 
 
 @dataclass(frozen=True, slots=True)
-class SubmittedFile:
-    """A file the service created for a generation request."""
+class ResultFile:
+    """One output of a generation: where to download it, or why it failed."""
 
-    id: str
-    status: FileStatus
-    project_id: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class FileState:
-    """The service's answer to ``GET /api/files/{id}``."""
-
-    id: str
-    status: FileStatus
-    project_id: str | None = None
-    progress: int = 0
-    url: str | None = None
-    error: str | None = None
+    url: str | None
+    seed: int | None = None
     content_type: str | None = None
-    width: int | None = None
-    height: int | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.url is not None and self.error is None
 
 
-class WaitOutcome(StrEnum):
+class OutcomeStatus(StrEnum):
     COMPLETED = "completed"
+    """Every output is terminal and at least one succeeded."""
     FAILED = "failed"
+    """Every output failed (``reason`` says why)."""
     TIMED_OUT = "timed_out"
+    """The wait ended first; outputs that finished are in ``results``."""
 
 
 @dataclass(frozen=True, slots=True)
-class WaitResult:
-    """How waiting for one file ended. ``file`` is the last status seen over HTTP."""
+class Outcome:
+    """How waiting for a submission ended."""
 
-    outcome: WaitOutcome
-    file: FileState | None
+    status: OutcomeStatus
+    results: tuple[ResultFile, ...] = ()
     reason: str = ""
+    retryable: bool = True
+    """False when resubmitting the same request cannot help (e.g. an invalid workflow)."""
 
 
 @dataclass(frozen=True, slots=True)
-class DownloadedImage:
-    """Image bytes that passed the origin, size, type and pixel checks."""
+class Media:
+    """Downloaded bytes that passed the origin, size, type and pixel checks."""
 
     data: bytes = field(repr=False)
     content_type: str
-    format: str  # "PNG" | "JPEG" | "WEBP"
+    format: str
+    """``PNG`` | ``JPEG`` | ``WEBP`` | ``GIF`` | ``MP4`` | ``WEBM``."""
     width: int
     height: int
+    duration: float | None = None
+    """Seconds, for videos."""
+
+    @property
+    def is_video(self) -> bool:
+        return self.content_type.startswith("video/")
 
 
-ProgressCallback = Callable[[int], Awaitable[None]]
-"""Called with a progress percentage (0-100) while a file is being generated."""
+@dataclass(frozen=True, slots=True)
+class Progress:
+    percent: int
+    """0..100."""
+    preview: bytes | None = field(default=None, repr=False)
+    """A live preview image (PNG/JPEG bytes) when the backend sends them."""
+
+
+ProgressCallback = Callable[[Progress], Awaitable[None]]
+"""Called while a submission is being generated."""
+
+
+@dataclass(frozen=True, slots=True)
+class BackendStatus:
+    """What a probe of the service found, worded for an operator."""
+
+    reachable: bool
+    realtime: bool
+    """Live events flow (a WebSocket is up); when False the backend is polling."""
+    detail: str
+    """One line naming the service and the setting to check, never a secret."""

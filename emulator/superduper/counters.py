@@ -16,3 +16,7 @@ class EmulatorCounters:
     """WebSocket connections open right now."""
     ws_messages_sent: int = 0
     """Frames the server sent over WebSockets (acks, errors and events, duplicates included)."""
+    deduplicated_generations: int = 0
+    """Generation requests answered from an earlier request's Idempotency-Key (no new work)."""
+    generations: Counter[str] = field(default_factory=Counter)
+    """New generations started, by prompt (deduplicated requests not counted)."""

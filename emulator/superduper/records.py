@@ -65,6 +65,7 @@ class FileRecord:
             "url": self.url,
             "error": self.error,
             "content_type": self.content_type,
+            "seed": self.spec.seed + self.spec.index,
             "width": self.spec.width,
             "height": self.spec.height,
         }

@@ -70,6 +70,8 @@ class Emulator:
         )
         self._projects: dict[str, Project] = {}
         self._idempotency: dict[str, str] = {}
+        self._generations: dict[str, list[dict[str, Any]]] = {}
+        """Idempotency-Key of a generation → the files it created."""
         self._images = ImageCache()
         self._runner: web.AppRunner | None = None
         self._host = "127.0.0.1"
@@ -126,6 +128,7 @@ class Emulator:
         self._board.clear()
         self._projects.clear()
         self._idempotency.clear()
+        self._generations.clear()
         await self._close_websockets(WSCloseCode.SERVICE_RESTART, "service restart")
 
     async def __aenter__(self) -> Self:
@@ -291,16 +294,24 @@ class Emulator:
         return web.json_response(project.to_json())
 
     async def _generate_image(self, request: web.Request) -> web.Response:
+        key = request.headers.get("Idempotency-Key")
         try:
             params = parse_generation(await self._json_body(request))
         except RequestInvalid as exc:
             return _detail(422, exc.errors)
+        if key is not None and key in self._generations:
+            # The same key again (a client resuming after a crash): the same files, and no
+            # new generation. A request that failed (422, 500) was not remembered.
+            self.counters.deduplicated_generations += 1
+            return web.json_response({"files": self._generations[key]})
         if params.project_id is not None and params.project_id not in self._projects:
             return _detail(500, _FK_VIOLATION.format(project_id=params.project_id))
         files = self._board.submit(params, params.project_id)
-        return web.json_response(
-            {"files": [{"id": f.id, "status": f.status, "project_id": f.project_id} for f in files]}
-        )
+        self.counters.generations[params.prompt] += 1
+        body = [{"id": f.id, "status": "pending", "project_id": f.project_id} for f in files]
+        if key is not None:
+            self._generations[key] = body
+        return web.json_response({"files": body})
 
     async def _get_file(self, request: web.Request) -> web.Response:
         record = self._board.files.get(request.match_info["id"])

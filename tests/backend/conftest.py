@@ -11,10 +11,11 @@ import pytest
 
 from bot.backend.superduper import SuperDuperBackend, make_http_client
 from emulator.superduper import Emulator, EmulatorConfig
+from tests.support.superduper import FileApi
 
 from .helpers import TOKEN, fast_settings
 
-MakeBackend = Callable[..., Awaitable[SuperDuperBackend]]
+MakeBackend = Callable[..., Awaitable[FileApi]]
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ async def make_backend(emu: Emulator) -> AsyncIterator[MakeBackend]:
         sleep: Callable[[float], Awaitable[None]] | None = None,
         wall_clock: Callable[[], float] | None = None,
         **overrides: Any,
-    ) -> SuperDuperBackend:
+    ) -> FileApi:
         settings = fast_settings(emu, **overrides)
         http = make_http_client(settings)
         backend = SuperDuperBackend(
@@ -43,7 +44,7 @@ async def make_backend(emu: Emulator) -> AsyncIterator[MakeBackend]:
         )
         opened.append((backend, http))
         await backend.start()
-        return backend
+        return FileApi(backend)
 
     yield make
     for backend, http in opened:
@@ -52,5 +53,5 @@ async def make_backend(emu: Emulator) -> AsyncIterator[MakeBackend]:
 
 
 @pytest.fixture
-async def backend(make_backend: MakeBackend) -> SuperDuperBackend:
+async def backend(make_backend: MakeBackend) -> FileApi:
     return await make_backend()

@@ -7,21 +7,17 @@ from email.utils import format_datetime
 
 import pytest
 
-from bot.backend.errors import (
-    AuthRefused,
-    BackendUnavailable,
-    InvalidRequest,
-    ProjectNotFound,
-)
-from bot.backend.superduper import SuperDuperBackend
+from bot.backend.errors import AuthRefused, BackendUnavailable, InvalidRequest
+from bot.backend.superduper.errors import ProjectNotFound
 from emulator.superduper import Emulator
+from tests.support.superduper import FileApi
 
 from .conftest import MakeBackend
 from .helpers import FILE_ROUTE, GENERATE_ROUTE, PROJECTS_ROUTE, RecordingSleep, request
 
 
 async def test_the_same_idempotency_key_yields_the_same_project(
-    emu: Emulator, backend: SuperDuperBackend
+    emu: Emulator, backend: FileApi
 ) -> None:
     first = await backend.create_project(title="#art", idempotency_key="slack:T1:C1")
     again = await backend.create_project(title="#art", idempotency_key="slack:T1:C1")
@@ -33,15 +29,15 @@ async def test_the_same_idempotency_key_yields_the_same_project(
     assert not await backend.project_exists("00000000-0000-4000-8000-000000000000")
 
 
-async def test_a_batch_submission_returns_every_file(backend: SuperDuperBackend) -> None:
-    files = await backend.submit(request(batch_size=3), project_id=None)
+async def test_a_batch_submission_returns_every_file(backend: FileApi) -> None:
+    files = await backend.submit(request(count=3), project_id=None)
 
     assert len({f.id for f in files}) == 3
     assert all(f.project_id is None for f in files)
 
 
 async def test_a_deleted_project_raises_project_not_found_without_retrying(
-    emu: Emulator, backend: SuperDuperBackend
+    emu: Emulator, backend: FileApi
 ) -> None:
     project_id = await backend.create_project(title="t", idempotency_key="k")
     emu.delete_project(project_id)
@@ -53,7 +49,7 @@ async def test_a_deleted_project_raises_project_not_found_without_retrying(
 
 
 async def test_invalid_fields_raise_invalid_request_with_the_service_message(
-    emu: Emulator, backend: SuperDuperBackend
+    emu: Emulator, backend: FileApi
 ) -> None:
     with pytest.raises(InvalidRequest) as caught:
         await backend.submit(request(width=10, steps=0), project_id=None)
@@ -64,9 +60,7 @@ async def test_invalid_fields_raise_invalid_request_with_the_service_message(
     assert emu.counters.requests[GENERATE_ROUTE] == 1
 
 
-async def test_a_wrong_token_raises_auth_refused_at_once(
-    emu: Emulator, backend: SuperDuperBackend
-) -> None:
+async def test_a_wrong_token_raises_auth_refused_at_once(emu: Emulator, backend: FileApi) -> None:
     emu.config.token = "rotated"
 
     with pytest.raises(AuthRefused) as caught:

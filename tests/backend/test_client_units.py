@@ -7,10 +7,12 @@ import random
 import httpx
 import pytest
 
-from bot.backend.errors import BackendUnavailable, ProjectNotFound
+from bot.backend.errors import BackendUnavailable
 from bot.backend.superduper import SuperDuperSettings, ws_url_for
 from bot.backend.superduper.backoff import parse_retry_after
 from bot.backend.superduper.client import SuperDuperClient
+from bot.backend.superduper.errors import ProjectNotFound
+from bot.backend.superduper.payloads import generation_payload
 
 from .helpers import TOKEN, RecordingSleep, request
 
@@ -34,7 +36,7 @@ async def test_a_500_on_generation_is_not_retried_to_avoid_a_double_submission()
     client = client_with(httpx.MockTransport(handler), sleep)
 
     with pytest.raises(BackendUnavailable) as caught:
-        await client.submit(request(), project_id=None)
+        await client.submit(generation_payload(request(), None), idempotency_key="k1")
     assert seen == ["/api/generation/image"]
     assert sleep.delays == []
     assert "may have started" in str(caught.value)
@@ -51,7 +53,7 @@ async def test_a_read_timeout_on_generation_is_not_retried() -> None:
     client = client_with(httpx.MockTransport(handler), RecordingSleep())
 
     with pytest.raises(BackendUnavailable):
-        await client.submit(request(), project_id=None)
+        await client.submit(generation_payload(request(), None), idempotency_key="k1")
     assert calls == 1
 
 
@@ -68,7 +70,7 @@ async def test_a_connect_error_on_generation_is_retried() -> None:
     sleep = RecordingSleep()
     client = client_with(httpx.MockTransport(handler), sleep)
 
-    [file] = await client.submit(request(), project_id=None)
+    [file] = await client.submit(generation_payload(request(), None), idempotency_key="k1")
     assert file.id == "f1"
     assert calls == 3 and len(sleep.delays) == 2
 
@@ -96,7 +98,7 @@ async def test_the_foreign_key_500_means_project_not_found() -> None:
     client = client_with(httpx.MockTransport(handler), RecordingSleep())
 
     with pytest.raises(ProjectNotFound):
-        await client.submit(request(), project_id="p-gone")
+        await client.submit(generation_payload(request(), "p-gone"), idempotency_key="k1")
 
 
 async def test_the_token_travels_only_in_the_authorization_header() -> None:

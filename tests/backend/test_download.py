@@ -9,11 +9,12 @@ import httpx
 import pytest
 
 from bot.backend.errors import DownloadRefused
-from bot.backend.superduper import SuperDuperBackend, SuperDuperSettings
+from bot.backend.superduper import SuperDuperSettings
 from bot.backend.superduper.client import SuperDuperClient
 from bot.backend.superduper.download import download_image
-from bot.backend.types import WaitOutcome
+from bot.backend.superduper.files import WaitOutcome
 from emulator.superduper import Emulator
+from tests.support.superduper import FileApi
 
 from .conftest import MakeBackend
 from .helpers import (
@@ -27,7 +28,7 @@ from .helpers import (
 )
 
 
-async def completed_url(backend: SuperDuperBackend) -> str:
+async def completed_url(backend: FileApi) -> str:
     [file] = await backend.submit(request(), project_id=None)
     result = await backend.wait(file.id, None, timeout=5)
     assert result.outcome is WaitOutcome.COMPLETED
@@ -35,7 +36,7 @@ async def completed_url(backend: SuperDuperBackend) -> str:
     return result.file.url
 
 
-async def test_the_bytes_are_the_services_image(emu: Emulator, backend: SuperDuperBackend) -> None:
+async def test_the_bytes_are_the_services_image(emu: Emulator, backend: FileApi) -> None:
     served = png_bytes(320, 200)
     emu.config.image_override = served
     url = await completed_url(backend)
@@ -51,9 +52,7 @@ async def test_the_bytes_are_the_services_image(emu: Emulator, backend: SuperDup
     )
 
 
-async def test_a_jpeg_declared_as_jpeg_is_accepted(
-    emu: Emulator, backend: SuperDuperBackend
-) -> None:
+async def test_a_jpeg_declared_as_jpeg_is_accepted(emu: Emulator, backend: FileApi) -> None:
     emu.config.image_override = jpeg_bytes(64, 48)
     emu.config.image_content_type = "image/jpeg"
 
@@ -74,7 +73,7 @@ async def test_a_jpeg_declared_as_jpeg_is_accepted(
     ],
 )
 async def test_urls_off_the_service_origin_are_refused_without_a_request(
-    emu: Emulator, backend: SuperDuperBackend, url: str
+    emu: Emulator, backend: FileApi, url: str
 ) -> None:
     with pytest.raises(DownloadRefused):
         await backend.download(url.format(host="127.0.0.1", port=emu.port))
@@ -82,7 +81,7 @@ async def test_urls_off_the_service_origin_are_refused_without_a_request(
 
 
 async def test_a_result_url_on_another_host_name_is_refused(
-    emu: Emulator, backend: SuperDuperBackend
+    emu: Emulator, backend: FileApi
 ) -> None:
     emu.config.result_url_base = f"http://localhost:{emu.port}"  # same server, other origin
     url = await completed_url(backend)
@@ -93,7 +92,7 @@ async def test_a_result_url_on_another_host_name_is_refused(
 
 
 async def test_a_relative_result_url_resolves_against_the_service(
-    emu: Emulator, backend: SuperDuperBackend
+    emu: Emulator, backend: FileApi
 ) -> None:
     url = await completed_url(backend)
 
@@ -102,9 +101,7 @@ async def test_a_relative_result_url_resolves_against_the_service(
     assert image.format == "PNG"
 
 
-async def test_a_redirect_off_the_origin_is_refused(
-    emu: Emulator, backend: SuperDuperBackend
-) -> None:
+async def test_a_redirect_off_the_origin_is_refused(emu: Emulator, backend: FileApi) -> None:
     emu.config.redirect_media_to = "http://169.254.169.254/latest/meta-data"
     url = await completed_url(backend)
 
@@ -133,7 +130,7 @@ async def test_an_oversized_body_is_refused(emu: Emulator, make_backend: MakeBac
         await backend.download(await completed_url(backend))
 
 
-async def test_a_pixel_bomb_is_refused(emu: Emulator, backend: SuperDuperBackend) -> None:
+async def test_a_pixel_bomb_is_refused(emu: Emulator, backend: FileApi) -> None:
     emu.config.image_override = png_claiming(100_000, 100_000)  # 10 GP in a few bytes
 
     with pytest.raises(DownloadRefused, match="bomb"):
@@ -141,7 +138,7 @@ async def test_a_pixel_bomb_is_refused(emu: Emulator, backend: SuperDuperBackend
 
 
 async def test_an_image_in_pillows_warning_band_is_refused_without_a_warning(
-    emu: Emulator, backend: SuperDuperBackend
+    emu: Emulator, backend: FileApi
 ) -> None:
     emu.config.image_override = png_claiming(10_000, 10_000)  # 100 MP: Pillow only warns
 
@@ -169,7 +166,7 @@ async def test_an_image_over_the_pixel_cap_is_refused(
     ],
 )
 async def test_wrong_content_is_refused(
-    emu: Emulator, backend: SuperDuperBackend, body: bytes, content_type: str
+    emu: Emulator, backend: FileApi, body: bytes, content_type: str
 ) -> None:
     emu.config.image_override = body
     emu.config.image_content_type = content_type
@@ -178,7 +175,7 @@ async def test_wrong_content_is_refused(
         await backend.download(await completed_url(backend))
 
 
-async def test_a_truncated_image_is_refused(emu: Emulator, backend: SuperDuperBackend) -> None:
+async def test_a_truncated_image_is_refused(emu: Emulator, backend: FileApi) -> None:
     emu.config.image_override = png_bytes(300, 300, "purple")[:-40]
 
     with pytest.raises(DownloadRefused):

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from bot.backend.errors import AuthRefused
-from bot.backend.types import WaitOutcome
+from bot.backend.superduper.files import WaitOutcome
 from emulator.superduper import Emulator
 
 from .conftest import MakeBackend

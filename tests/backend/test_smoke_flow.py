@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.backend.superduper import SuperDuperBackend
-from bot.backend.types import FileStatus, WaitOutcome
+from bot.backend.superduper.files import FileStatus, WaitOutcome
 from emulator.superduper import Emulator
+from tests.support.superduper import FileApi
 
 from .conftest import MakeBackend
 from .helpers import FILE_ROUTE, WS_ROUTE, eventually, request
 
 
 async def test_a_project_generation_completes_and_downloads(
-    emu: Emulator, backend: SuperDuperBackend
+    emu: Emulator, backend: FileApi
 ) -> None:
     project_id = await backend.create_project(title="#general", idempotency_key="chan-1")
     [file] = await backend.submit(request(), project_id=project_id)

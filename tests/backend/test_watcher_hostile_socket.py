@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 
 from websockets.asyncio.server import ServerConnection, serve
 
-from bot.backend.types import WaitOutcome
+from bot.backend.superduper.files import WaitOutcome
 from emulator.superduper import Emulator
 
 from .conftest import MakeBackend

@@ -5,16 +5,16 @@ from __future__ import annotations
 import asyncio
 import time
 
-from bot.backend.superduper import SuperDuperBackend
-from bot.backend.types import WaitOutcome
+from bot.backend.superduper.files import WaitOutcome
 from emulator.superduper import Emulator
+from tests.support.superduper import FileApi
 
 from .conftest import MakeBackend
 from .helpers import FILE_ROUTE, WS_ROUTE, eventually, request
 
 
 async def test_without_a_project_polling_alone_delivers_and_no_websocket_opens(
-    emu: Emulator, backend: SuperDuperBackend
+    emu: Emulator, backend: FileApi
 ) -> None:
     [file] = await backend.submit(request(), project_id=None)
 
@@ -49,7 +49,7 @@ async def test_polling_waits_for_the_expected_time_then_backs_off_to_the_cap(
 
 
 async def test_a_failed_generation_ends_failed_with_the_service_reason(
-    emu: Emulator, backend: SuperDuperBackend
+    emu: Emulator, backend: FileApi
 ) -> None:
     emu.config.failure_rate = 1.0
     project_id = await backend.create_project(title="t", idempotency_key="k")
@@ -66,9 +66,7 @@ async def test_a_failed_generation_ends_failed_with_the_service_reason(
         assert result.reason.startswith("Generation failed: ")
 
 
-async def test_a_timeout_ends_timed_out_and_never_hangs(
-    emu: Emulator, backend: SuperDuperBackend
-) -> None:
+async def test_a_timeout_ends_timed_out_and_never_hangs(emu: Emulator, backend: FileApi) -> None:
     emu.config.manual_completion = True
     project_id = await backend.create_project(title="t", idempotency_key="k")
     [file] = await backend.submit(request(), project_id=project_id)
@@ -133,7 +131,7 @@ async def test_progress_is_monotonic_despite_duplicated_and_reordered_events(
 
 
 async def test_a_failing_progress_callback_does_not_end_the_wait(
-    emu: Emulator, backend: SuperDuperBackend
+    emu: Emulator, backend: FileApi
 ) -> None:
     project_id = await backend.create_project(title="t", idempotency_key="k")
     [file] = await backend.submit(request(), project_id=project_id)
@@ -159,7 +157,7 @@ async def test_a_thousand_waits_share_one_websocket(
         await backend.create_project(title=f"c{i}", idempotency_key=f"k{i}") for i in range(10)
     ]
     submissions = await asyncio.gather(
-        *(backend.submit(request(batch_size=4), project_id=projects[i % 10]) for i in range(250))
+        *(backend.submit(request(count=4), project_id=projects[i % 10]) for i in range(250))
     )
     files = [f for batch in submissions for f in batch]
     assert len(files) == 1000
@@ -177,7 +175,7 @@ async def test_a_thousand_waits_share_one_websocket(
 
 
 async def test_a_resumed_wait_on_a_finished_file_polls_at_once(
-    emu: Emulator, backend: SuperDuperBackend, make_backend: MakeBackend
+    emu: Emulator, backend: FileApi, make_backend: MakeBackend
 ) -> None:
     [file] = await backend.submit(request(), project_id=None)
     assert (await backend.wait(file.id, None, timeout=5)).outcome is WaitOutcome.COMPLETED
@@ -194,7 +192,7 @@ async def test_a_resumed_wait_on_a_finished_file_polls_at_once(
 
 
 async def test_a_hanging_progress_callback_cannot_outlast_the_timeout(
-    emu: Emulator, backend: SuperDuperBackend
+    emu: Emulator, backend: FileApi
 ) -> None:
     emu.config.manual_completion = True
     [file] = await backend.submit(request(), project_id=None)
@@ -209,7 +207,7 @@ async def test_a_hanging_progress_callback_cannot_outlast_the_timeout(
     assert time.monotonic() - started < 2.0
 
 
-async def subscribed_project(emu: Emulator, backend: SuperDuperBackend) -> str:
+async def subscribed_project(emu: Emulator, backend: FileApi) -> str:
     """A project the watcher has subscribed to (one job already waited in it)."""
     project = await backend.create_project(title="channel", idempotency_key="channel")
     [first] = await backend.submit(request(), project_id=project)

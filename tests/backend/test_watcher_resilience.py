@@ -5,16 +5,16 @@ from __future__ import annotations
 import asyncio
 import time
 
-from bot.backend.superduper import SuperDuperBackend
-from bot.backend.types import WaitOutcome
+from bot.backend.superduper.files import WaitOutcome
 from emulator.superduper import Emulator
+from tests.support.superduper import FileApi
 
 from .conftest import MakeBackend
 from .helpers import FILE_ROUTE, WS_ROUTE, eventually, request
 
 
 async def test_with_the_websocket_down_from_the_start_polling_delivers(
-    emu: Emulator, backend: SuperDuperBackend
+    emu: Emulator, backend: FileApi
 ) -> None:
     emu.config.ws_available = False
     project_id = await backend.create_project(title="t", idempotency_key="k")
@@ -92,9 +92,7 @@ async def test_a_server_that_accepts_then_closes_gets_no_reconnect_storm(
     assert 2 <= emu.counters.ws_connections <= 3
 
 
-async def test_a_401_at_handshake_falls_back_to_polling(
-    emu: Emulator, backend: SuperDuperBackend
-) -> None:
+async def test_a_401_at_handshake_falls_back_to_polling(emu: Emulator, backend: FileApi) -> None:
     emu.config.ws_reject_401 = True
     project_id = await backend.create_project(title="t", idempotency_key="k")
     [file] = await backend.submit(request(), project_id=project_id)
@@ -122,7 +120,7 @@ async def test_an_oversized_message_costs_the_connection_not_the_watcher(
 
 
 async def test_a_restarted_service_that_forgot_the_file_ends_failed_with_a_reason(
-    emu: Emulator, backend: SuperDuperBackend
+    emu: Emulator, backend: FileApi
 ) -> None:
     emu.config.manual_completion = True
     project_id = await backend.create_project(title="t", idempotency_key="k")
@@ -138,7 +136,7 @@ async def test_a_restarted_service_that_forgot_the_file_ends_failed_with_a_reaso
 
 
 async def test_credentials_refused_while_polling_end_failed_with_a_reason(
-    emu: Emulator, backend: SuperDuperBackend
+    emu: Emulator, backend: FileApi
 ) -> None:
     emu.config.manual_completion = True
     [file] = await backend.submit(request(), project_id=None)
@@ -152,7 +150,7 @@ async def test_credentials_refused_while_polling_end_failed_with_a_reason(
 
 
 async def test_5xx_during_polling_is_backed_off_and_recovered(
-    emu: Emulator, backend: SuperDuperBackend
+    emu: Emulator, backend: FileApi
 ) -> None:
     [file] = await backend.submit(request(), project_id=None)
     emu.config.http_5xx_rate = 1.0

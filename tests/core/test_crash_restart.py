@@ -10,6 +10,7 @@ from emulator.superduper import Emulator
 from storage import SqliteJobStore
 from tests.support.child import Child
 from tests.support.harness import TOKEN, emulator_config
+from tests.support.superduper import file_ids
 from tests.support.waiting import job_in_state
 
 
@@ -30,7 +31,7 @@ async def test_a_job_in_flight_survives_kill_9_and_is_posted_once(tmp_path: Path
         job_id = match.group(1)
         # in flight: submitted, and the service is still generating the file
         submitted = await wait_until_submitted(tmp_path / "bot.db", job_id)
-        [file_id] = submitted.file_ids
+        [file_id] = file_ids(submitted)
         assert emulator.file_status(file_id) in ("pending", "processing")
         await first.kill()
 

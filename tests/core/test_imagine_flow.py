@@ -18,6 +18,7 @@ from tests.support.harness import (
     open_harness,
 )
 from tests.support.recording_chat import RecordingChat
+from tests.support.superduper import file_ids, project_of, result_url
 from tests.support.waiting import job_in_state
 
 
@@ -35,7 +36,7 @@ async def test_imagine_posts_the_service_image_in_the_job_thread(
         [thread] = chat.threads
         [image] = chat.images
         assert image.where == thread.conversation  # in the job's thread, not the channel
-        assert image.data == await h.image_bytes(job.result_urls[0])
+        assert image.data == await h.image_bytes(result_url(job, 0))
         with Image.open(io.BytesIO(image.data)) as decoded:
             assert decoded.size == (job.params.width, job.params.height)
             assert decoded.width > decoded.height  # 3:2
@@ -74,7 +75,7 @@ async def test_twenty_concurrent_commands_in_a_new_channel_share_one_project(
         assert len(jobs) == 20
         assert all(j is not None and j.state is JobState.POSTED for j in jobs)
         assert emulator.counters.requests["POST /api/projects"] == 1
-        assert len({j.project_id for j in jobs if j is not None}) == 1
+        assert len({project_of(j) for j in jobs if j is not None}) == 1
         assert len(chat.images) == 20
 
 
@@ -84,13 +85,15 @@ async def test_a_project_the_service_forgot_is_recreated_and_the_job_succeeds(
     chat = RecordingChat()
     async with open_harness(emulator, tmp_path / "bot.db", [chat]) as h:
         first = await h.bot.wait_for(await h.bot.imagine(invocation("first fox")) or "")
-        assert first is not None and first.project_id is not None
-        emulator.delete_project(first.project_id)
+        assert first is not None and project_of(first) is not None
+        emulator.delete_project(project_of(first))
 
         second = await h.bot.wait_for(await h.bot.imagine(invocation("second fox")) or "")
         assert second is not None and second.state is JobState.POSTED
-        assert second.project_id != first.project_id
-        assert await h.store.get_project(ChannelKey("test", "W1", "C1")) == second.project_id
+        assert project_of(second) != project_of(first)
+        assert await h.store.get_scope("superduper", ChannelKey("test", "W1", "C1")) == project_of(
+            second
+        )
         assert len(chat.images) == 2
 
 
@@ -137,7 +140,7 @@ async def test_jobs_over_the_per_user_limit_are_queued_with_their_position(
 
             running = await h.store.get_job(ids[0])
             assert running is not None
-            await emulator.finish(running.file_ids[0])  # one of U1's jobs ends…
+            await emulator.finish(file_ids(running)[0])  # one of U1's jobs ends…
             await job_in_state(h.store, ids[3], JobState.SUBMITTED)  # …so the first queued starts
             last = await h.store.get_job(ids[4])
             assert last is not None and last.state is JobState.ACCEPTED
@@ -203,7 +206,7 @@ async def test_reroll_posts_a_new_image_in_the_same_thread_with_a_new_seed(
         second = chat.images[1]
         assert second.where == where
         assert second.data != chat.images[0].data
-        assert "seed 7" not in second.caption and "fox" in second.caption
+        assert "seed 7 " not in second.caption and "fox" in second.caption
 
 
 async def test_only_the_requester_or_a_moderator_can_delete(
@@ -237,7 +240,7 @@ async def test_unfinished_jobs_resume_after_a_restart_and_post_once(tmp_path: Pa
             assert job_id is not None
             submitted = await job_in_state(h.store, job_id, JobState.SUBMITTED)
         # the bot is gone; the file finishes while nobody is watching
-        await emulator.finish(submitted.file_ids[0])
+        await emulator.finish(file_ids(submitted)[0])
         async with open_harness(emulator, db, [chat]) as h:
             job = await h.bot.wait_for(job_id)
             assert job is not None and job.state is JobState.POSTED

@@ -20,7 +20,7 @@ from emulator.superduper import Emulator
 from tests.discord.fake import FakeChannel, FakeDiscord, FakeMessage
 from tests.support.harness import Harness, open_harness
 
-JOB_IN_CUSTOM_ID = re.compile(r"imagine:(?:reroll|delete):(?P<job>.+)")
+JOB_IN_CUSTOM_ID = re.compile(r"imagine:[a-z_]+:(?P<job>[^:]+)(?::[0-9]+)?")
 
 
 def settings_for(fake: FakeDiscord, *, guild: bool = True) -> DiscordSettings:

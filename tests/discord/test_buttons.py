@@ -7,6 +7,7 @@ from pathlib import Path
 from emulator.superduper import Emulator
 from tests.discord.fake import MANAGE_MESSAGES, MEMBER_PERMISSIONS, FakeDiscord
 from tests.discord.support import discord_stack, images_in
+from tests.support.superduper import result_url
 
 DEFERRED_UPDATE_MESSAGE = 6
 
@@ -31,7 +32,7 @@ async def test_reroll_posts_a_new_image_in_the_same_thread_with_a_new_seed(
         assert rerolled.parent_job_id == original.id and rerolled.id != original.id
         assert rerolled.params.prompt == "a fox" and rerolled.params.seed != 5
         assert second.attachments[0].data == await stack.harness.image_bytes(
-            rerolled.result_urls[0]
+            result_url(rerolled, 0)
         )
         assert len(fake.threads_of(fake.general)) == 1
 

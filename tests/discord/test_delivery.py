@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.chat import Action, ActionKind, DeliveryError
+from bot.chat import Action, ActionKind, DeliveryError, Upload
 from bot.jobs import Job, JobState
 from emulator.superduper import Emulator
 from tests.discord.fake import FakeDiscord
 from tests.discord.support import DiscordStack, discord_stack, images_in
+from tests.support.superduper import file_ids
 
 
 async def _started_job(stack: DiscordStack, deadline: float = 10.0) -> Job:
@@ -19,7 +20,7 @@ async def _started_job(stack: DiscordStack, deadline: float = 10.0) -> Job:
     async with asyncio.timeout(deadline):
         while True:
             jobs = await stack.harness.store.unfinished_jobs()
-            if jobs and jobs[0].file_ids and jobs[0].thread:
+            if jobs and file_ids(jobs[0]) and jobs[0].thread:
                 return jobs[0]
             await asyncio.sleep(0.02)
 
@@ -31,15 +32,12 @@ async def test_the_same_dedupe_key_posted_twice_leaves_one_message(
     async with discord_stack(emulator, fake, tmp_path / "bot.db") as stack:
         where = stack.adapter.port.conversation(fake.guild_id, thread.parent_id, thread.id)
         actions = [Action(ActionKind.REROLL, "job1", "Re-roll")]
-        first = await stack.adapter.port.post_image(
-            where, b"\x89PNG one", "a.png", "one", actions, "job1:0"
-        )
-        again = await stack.adapter.port.post_image(
-            where, b"\x89PNG one", "a.png", "one", actions, "job1:0"
-        )
-        other = await stack.adapter.port.post_image(
-            where, b"\x89PNG two", "b.png", "two", actions, "job1:1"
-        )
+        one = Upload(b"\x89PNG one", "a.png", "image/png")
+        two = Upload(b"\x89PNG two", "b.png", "image/png")
+        port = stack.adapter.port
+        first = await port.post_media(where, one, "one", actions, "job1:0")
+        again = await port.post_media(where, one, "one", actions, "job1:0")
+        other = await port.post_media(where, two, "two", actions, "job1:1")
 
         assert first == again != other
         assert [m.content for m in images_in(fake, thread)] == ["one", "two"]
@@ -55,11 +53,15 @@ async def test_a_result_posted_before_a_crash_is_not_posted_twice(
         await fake.slash_imagine(alice, fake.general, {"prompt": "a fox"})
         job = await _started_job(stack)
         thread = int(job.thread or 0)
-        posted_earlier = await stack.adapter.port.post_image(
-            job.conversation, b"\x89PNG earlier", "fox.png", "earlier", [], f"{job.id}:0"
+        posted_earlier = await stack.adapter.port.post_media(
+            job.conversation,
+            Upload(b"\x89PNG earlier", "fox.png", "image/png"),
+            "earlier",
+            [],
+            f"{job.id}:0",
         )
 
-        await emulator.finish(job.file_ids[0])
+        await emulator.finish(file_ids(job)[0])
         await stack.bot.drain()
 
         done = await stack.harness.store.get_job(job.id)

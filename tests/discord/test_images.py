@@ -8,7 +8,6 @@ from pathlib import Path
 
 from PIL import Image
 
-from adapters.discord.images import fit_to_limit
 from emulator.superduper import Emulator
 from tests.discord.fake import FakeDiscord
 from tests.discord.support import decode, discord_stack
@@ -57,27 +56,3 @@ async def test_the_limit_an_interaction_reports_is_remembered_for_the_channel(
 
         assert len(result.attachments[0].data) <= 200 * 1024
         assert decode(result.attachments[0].data).size[0] > 0
-
-
-def test_small_images_pass_through_untouched() -> None:
-    data = noisy_png(64, 64)
-    fitted = fit_to_limit(data, "job.png", len(data))
-    assert (fitted.data, fitted.filename) == (data, "job.png")
-
-
-def test_a_tight_limit_falls_back_to_a_downscaled_jpeg() -> None:
-    data = noisy_png(512, 512)
-    fitted = fit_to_limit(data, "job.png", 20 * 1024)
-    assert len(fitted.data) <= 20 * 1024
-    image = decode(fitted.data)
-    assert fitted.filename == "job.jpg" and image.format == "JPEG"
-    assert image.width < 512 and image.width == image.height  # aspect ratio kept
-
-
-def test_transparency_survives_as_webp() -> None:
-    image = Image.frombytes("RGBA", (256, 256), os.urandom(256 * 256 * 4))
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    fitted = fit_to_limit(out.getvalue(), "job.png", len(out.getvalue()) - 1)
-    assert fitted.filename == "job.webp"
-    assert decode(fitted.data).mode == "RGBA"

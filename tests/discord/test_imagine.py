@@ -8,6 +8,7 @@ from bot.jobs import JobState
 from emulator.superduper import Emulator
 from tests.discord.fake import FakeDiscord
 from tests.discord.support import decode, discord_stack, images_in
+from tests.support.superduper import result_url
 
 EPHEMERAL = 64
 DEFERRED_CHANNEL_MESSAGE = 5
@@ -44,7 +45,7 @@ async def test_imagine_defers_then_posts_the_service_image_in_a_new_thread(
         job = await stack.job_of(result)
         assert job.state is JobState.POSTED and job.thread == str(thread.id)
         [attachment] = result.attachments
-        assert attachment.data == await stack.harness.image_bytes(job.result_urls[0])
+        assert attachment.data == await stack.harness.image_bytes(result_url(job, 0))
         image = decode(attachment.data)
         assert image.width > image.height  # 16:9
         assert "seed 7" in result.content and job.id in result.content

@@ -15,6 +15,7 @@ from bot.jobs import JobState
 from emulator.superduper import Emulator
 from tests.support.harness import fast_bot_config, fast_service, invocation, open_harness
 from tests.support.recording_chat import RecordingChat
+from tests.support.superduper import file_ids, project_of
 from tests.support.waiting import job_in_state, until
 
 FILE_ROUTE = "GET /api/files/{id}"
@@ -93,7 +94,7 @@ async def test_status_requests_failing_for_a_while_do_not_cost_the_image(
             emulator.config.http_5xx_rate = 1.0
         else:
             emulator.config.response_delay = 1.0  # every answer comes after the 0.3 s timeout
-        await emulator.finish(job.file_ids[0])
+        await emulator.finish(file_ids(job)[0])
         await until(lambda: emulator.counters.requests[FILE_ROUTE] >= before + 6)
         assert chat.images == []
         emulator.config.http_5xx_rate = 0.0
@@ -144,5 +145,5 @@ async def test_a_service_restart_that_lost_the_file_is_a_clear_failure_in_the_th
         emulator.config.manual_completion = False
         again = await h.bot.wait_for(await h.bot.imagine(invocation("a new fox")) or "")
         assert again is not None and again.state is JobState.POSTED
-        assert again.project_id != job.project_id
+        assert project_of(again) != project_of(job)
         assert len(chat.images) == 1

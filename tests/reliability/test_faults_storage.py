@@ -26,6 +26,7 @@ from bot.jobs import JobState
 from emulator.superduper import Emulator
 from tests.support.harness import emulator_config, invocation, open_harness
 from tests.support.recording_chat import RecordingChat
+from tests.support.superduper import file_ids
 from tests.support.waiting import job_in_state, until
 
 GENERATE_ROUTE = "POST /api/generation/image"
@@ -139,7 +140,7 @@ async def test_a_disk_full_in_mid_job_keeps_the_job_for_the_next_start(
             job_id = await h.bot.imagine(invocation("a fox on a full disk")) or ""
             submitted = await job_in_state(h.store, job_id, JobState.SUBMITTED)
             with disk_full(db):
-                await emulator.finish(submitted.file_ids[0])
+                await emulator.finish(file_ids(submitted)[0])
                 await until(lambda: h.bot.pending == 0)  # the run gave up on the write
             stored = await h.store.get_job(job_id)
             assert stored == submitted  # the last committed step, intact

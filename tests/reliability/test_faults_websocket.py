@@ -21,6 +21,7 @@ from tests.support.harness import (
     open_harness,
 )
 from tests.support.recording_chat import RecordingChat
+from tests.support.superduper import file_ids, project_of, result_url
 from tests.support.tcp import TcpProxy
 from tests.support.waiting import job_in_state, until
 from tests.support.ws_server import ScriptedSocketServer
@@ -34,7 +35,7 @@ async def posted_once(h: Harness, chat: RecordingChat, job_id: str) -> None:
     job = await h.bot.wait_for(job_id)
     assert job is not None and job.state is JobState.POSTED, job
     [image] = [i for i in chat.images if i.dedupe_key.startswith(f"{job_id}:")]
-    assert image.data == await h.image_bytes(job.result_urls[0])
+    assert image.data == await h.image_bytes(result_url(job, 0))
     assert image.where.thread == job.thread is not None
     assert not [text for _, text in chat.texts if job_id in text and "failed" in text]
 
@@ -55,7 +56,7 @@ async def test_a_socket_that_accepts_then_closes_gets_spaced_reconnects_and_the_
             await until(lambda: emulator.counters.ws_connections >= 3)
             # three connections need two reconnect delays of at least the 0.3 s floor
             assert time.monotonic() - first >= 0.55
-            await emulator.finish(job.file_ids[0])
+            await emulator.finish(file_ids(job)[0])
             await posted_once(h, chat, job_id)
 
 
@@ -94,8 +95,8 @@ async def test_a_half_open_socket_is_detected_within_the_keepalive_window(
             assert job_id is not None
             job = await job_in_state(h.store, job_id, JobState.SUBMITTED)
             watcher = h.backend.watcher
-            assert job.project_id is not None
-            project = job.project_id
+            assert project_of(job) is not None
+            project = project_of(job)
             await until(lambda: watcher.subscription_acknowledged(project))
 
             proxy.blackhole()  # the peer vanishes without a FIN: only keepalive can tell
@@ -107,7 +108,7 @@ async def test_a_half_open_socket_is_detected_within_the_keepalive_window(
             await until(lambda: watcher.subscription_acknowledged(project))  # a new socket
             assert proxy.connections == 2
             finished = time.monotonic()
-            await emulator.finish(job.file_ids[0])
+            await emulator.finish(file_ids(job)[0])
             await posted_once(h, chat, job_id)
             assert time.monotonic() - finished < 3.0  # the event, not the 30 s safety net
 
@@ -126,14 +127,14 @@ async def test_a_job_finishing_while_the_socket_is_down_is_posted_when_it_return
         assert job_id is not None
         job = await job_in_state(h.store, job_id, JobState.SUBMITTED)
         watcher = h.backend.watcher
-        await until(lambda: job.project_id is not None and watcher.is_subscribed(job.project_id))
+        await until(lambda: project_of(job) is not None and watcher.is_subscribed(project_of(job)))
         await until(lambda: emulator.counters.requests[FILE_ROUTE] >= 1)
 
         emulator.config.ws_available = False
         await emulator.drop_websockets()
         await until(lambda: not watcher.connected)
         await until(lambda: emulator.counters.requests[FILE_ROUTE] >= 2)  # poll on the drop
-        await emulator.finish(job.file_ids[0])  # nobody is subscribed: the event is lost
+        await emulator.finish(file_ids(job)[0])  # nobody is subscribed: the event is lost
         assert chat.images == []
         back = time.monotonic()
         emulator.config.ws_available = True
@@ -155,10 +156,10 @@ async def test_completion_by_event_and_by_poll_at_the_same_moment_posts_once(
     async with open_harness(emulator, db, [chat], service=service, config=config) as h:
         ids = [await h.bot.imagine(invocation(f"fox {i} seen twice")) for i in range(8)]
         jobs = [await job_in_state(h.store, i or "", JobState.SUBMITTED) for i in ids]
-        project = jobs[0].project_id or ""
+        project = project_of(jobs[0]) or ""
         await until(lambda: h.backend.watcher.subscription_acknowledged(project))
         for job in jobs:
-            await emulator.finish(job.file_ids[0])
+            await emulator.finish(file_ids(job)[0])
         await h.bot.drain()
 
         for job in jobs:
@@ -181,9 +182,9 @@ async def test_malformed_and_unknown_id_messages_change_nothing_the_user_sees(
             await socket.wait_for(lambda: bool(socket.received))
             assert json.loads(socket.received[0]) == {
                 "type": "subscribe",
-                "project_id": job.project_id,
+                "project_id": project_of(job),
             }
-            event = {"project_id": job.project_id, "file_id": job.file_ids[0]}
+            event = {"project_id": project_of(job), "file_id": file_ids(job)[0]}
             for junk in (
                 "{not json",
                 b"\x00\xff binary",
@@ -205,7 +206,7 @@ async def test_malformed_and_unknown_id_messages_change_nothing_the_user_sees(
             assert chat.images == [] and chat.texts == []  # the service still says processing
             stored = await h.store.get_job(job_id)
             assert stored is not None and stored.state is JobState.SUBMITTED
-            await emulator.finish(job.file_ids[0])
+            await emulator.finish(file_ids(job)[0])
             await socket.send(json.dumps({"type": "generation.completed", **event}))
             await posted_once(h, chat, job_id)  # the service's bytes, not evil.test's
             assert socket.connections == 1  # junk never cost the connection
@@ -225,5 +226,5 @@ async def test_an_oversized_message_costs_the_connection_not_the_job(
             await socket.wait_for(lambda: socket.connections == 1 and bool(socket.received))
             await socket.send("x" * 100_000)
             await socket.wait_for(lambda: socket.connections == 2)  # dropped, reconnected
-            await emulator.finish(job.file_ids[0])
+            await emulator.finish(file_ids(job)[0])
             await posted_once(h, chat, job_id)

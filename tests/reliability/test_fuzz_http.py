@@ -18,10 +18,13 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from bot.backend.errors import BackendError, DownloadRefused
+from bot.backend.fetch import checked_url, origin_of
 from bot.backend.superduper import SuperDuperClient, SuperDuperSettings, make_http_client
 from bot.backend.superduper.backoff import parse_retry_after
-from bot.backend.superduper.download import checked_url, inspect_image, origin_of
-from bot.backend.types import FileStatus, GenerationRequest
+from bot.backend.superduper.files import FileStatus
+from bot.backend.superduper.payloads import generation_payload
+from bot.backend.types import GenerationRequest
+from bot.media.images import inspect_image
 
 SHARED = [HealthCheck.function_scoped_fixture]
 JSON_SCALARS = (
@@ -134,7 +137,9 @@ async def test_any_submission_or_project_answer_is_a_value_or_a_backend_error(
     service.answer.status, service.answer.body = status, body
     request = GenerationRequest(prompt="p", seed=1)
     try:
-        files = await service.client.submit(request, project_id=None)
+        files = await service.client.submit(
+            generation_payload(request, None), idempotency_key="fuzz"
+        )
     except BackendError:
         pass
     else:

@@ -21,9 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.backend.superduper import SuperDuperBackend, make_http_client
-from bot.backend.types import GenerationRequest, WaitOutcome, WaitResult
+from bot.backend.superduper.files import WaitOutcome, WaitResult
+from bot.backend.types import GenerationRequest
 from emulator.superduper import Emulator
 from tests.support.harness import fast_service
+from tests.support.superduper import FileApi
 from tests.support.waiting import until
 from tests.support.ws_server import ScriptedSocketServer
 
@@ -32,7 +34,7 @@ EVENT_TYPES = ["generation.progress", "generation.completed", "generation.failed
 
 @dataclass
 class Watched:
-    backend: SuperDuperBackend
+    backend: FileApi
     socket: ScriptedSocketServer
     emulator: Emulator
     file_id: str
@@ -48,8 +50,8 @@ async def watched(emulator: Emulator) -> AsyncIterator[Watched]:
     async with ScriptedSocketServer() as socket:
         service = fast_service(emulator, ws_url=socket.url, safety_net_poll=60.0)
         async with make_http_client(service) as http:
-            backend = SuperDuperBackend(service, http)
-            await backend.start()
+            backend = FileApi(SuperDuperBackend(service, http))
+            await backend.backend.start()
             project_id = await backend.create_project(title="fuzz", idempotency_key="fuzz")
             [file] = await backend.submit(
                 GenerationRequest(prompt="fuzz", seed=1, width=64, height=64),

@@ -10,6 +10,7 @@ from tests.slack.fakes.slack_api import FakeSlack, Message
 from tests.slack.fakes.slack_side import slash_payload
 from tests.slack.wiring import SlackBot, eventually, slack_bot
 from tests.support.harness import emulator_config
+from tests.support.superduper import file_ids, result_url
 
 
 async def _first_result(run: SlackBot, fake: FakeSlack, text: str) -> tuple[Message, Message]:
@@ -90,18 +91,18 @@ async def test_a_job_in_flight_during_a_restart_lands_in_its_thread(
 
             async def submitted() -> Job | None:
                 job = await run.harness.store.get_job(job_id)
-                return job if job is not None and job.file_ids else None
+                return job if job is not None and file_ids(job) else None
 
             job = await eventually(submitted)
 
         async with slack_bot(emulator, fake_slack, db) as restarted:
-            for file_id in job.file_ids:
+            for file_id in file_ids(job):
                 await emulator.finish(file_id)
             [result] = await restarted.wait_results("C1", status.ts, 1)
             final = await restarted.harness.bot.wait_for(job_id)
             assert final is not None and final.state is JobState.POSTED
             [image] = restarted.images("C1", status.ts)
             assert fake_slack.files[image.files[0]].data == await restarted.harness.image_bytes(
-                final.result_urls[0]
+                result_url(final, 0)
             )
             assert job_id in result.action_ids[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.chat import Action, ActionKind, Conversation
+from bot.chat import Action, ActionKind, Conversation, Upload
 from emulator.superduper import Emulator
 from tests.slack.fakes.slack_api import TEAM, FakeSlack
 from tests.slack.fakes.slack_side import slash_payload
@@ -59,9 +59,11 @@ async def test_posting_the_same_result_twice_leaves_one(
             Action(ActionKind.DELETE, "job1", "Delete"),
         ]
 
-        first = await port.post_image(where, b"png-1", "a.png", "caption", actions, "job1:0")
-        again = await port.post_image(where, b"png-1", "a.png", "caption", actions, "job1:0")
-        other = await port.post_image(where, b"png-2", "b.png", "caption 2", actions, "job1:1")
+        one = Upload(b"png-1", "a.png", "image/png")
+        two = Upload(b"png-2", "b.png", "image/png")
+        first = await port.post_media(where, one, "caption", actions, "job1:0")
+        again = await port.post_media(where, one, "caption", actions, "job1:0")
+        other = await port.post_media(where, two, "caption 2", actions, "job1:1")
 
         assert again == first and other != first
         assert [f.data for f in fake_slack.live_files()] == [b"png-1", b"png-2"]

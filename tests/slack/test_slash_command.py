@@ -10,6 +10,7 @@ from tests.slack.fakes.slack_api import BOT_TOKEN, FakeSlack
 from tests.slack.fakes.slack_side import HttpSlackSide, sign, slash_payload
 from tests.slack.wiring import slack_bot
 from tests.support.harness import emulator_config
+from tests.support.superduper import result_url
 
 
 async def test_slash_command_posts_the_service_image_in_the_status_thread(
@@ -32,7 +33,7 @@ async def test_slash_command_posts_the_service_image_in_the_status_thread(
         assert image_message.thread_ts == status.ts
         [file_id] = image_message.files
         uploaded = fake_slack.files[file_id]
-        assert uploaded.data == await run.harness.image_bytes(job.result_urls[0])
+        assert uploaded.data == await run.harness.image_bytes(result_url(job, 0))
         for expected in ("a watercolor fox", "seed 7", job.id):
             assert expected in image_message.text  # the caption is the upload's comment
         assert result.thread_ts == status.ts

@@ -9,6 +9,7 @@ from emulator.superduper import Emulator
 from tests.slack.fakes.slack_api import APP_TOKEN, BOT_USER, FakeSlack
 from tests.slack.fakes.slack_side import mention_event, slash_payload
 from tests.slack.wiring import slack_bot
+from tests.support.superduper import result_url
 
 
 async def test_slash_command_and_buttons_over_socket_mode(
@@ -30,7 +31,7 @@ async def test_slash_command_and_buttons_over_socket_mode(
         job = await run.harness.store.get_job(result.action_ids[0].rsplit(":", 1)[1])
         assert job is not None and job.state is JobState.POSTED
         assert fake_slack.files[image.files[0]].data == await run.harness.image_bytes(
-            job.result_urls[0]
+            result_url(job, 0)
         )
 
         await run.press(result, "delete", user="U2")

@@ -38,7 +38,11 @@ class SlackBot:
 
     def results(self, channel: str, thread: str) -> list[Message]:
         """Button messages (one per posted result) in the thread."""
-        return [m for m in self.fake.thread(channel, thread) if m.action_ids]
+        return [
+            m
+            for m in self.fake.thread(channel, thread)
+            if (m.metadata or {}).get("event_type") == "imagine_result"
+        ]
 
     def images(self, channel: str, thread: str) -> list[Message]:
         return [m for m in self.fake.thread(channel, thread) if m.files]

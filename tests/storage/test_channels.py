@@ -1,4 +1,5 @@
-"""Per-channel data: the channel→project map and the channel settings."""
+"""Per-channel data: each backend's channel scope (SuperDuper's project), channel settings,
+and the small values backends keep."""
 
 from __future__ import annotations
 
@@ -14,30 +15,35 @@ NEIGHBOURS = (
 )
 
 
-async def test_unknown_channel_has_no_project(store: SqliteJobStore) -> None:
-    assert await store.get_project(KEY) is None
+async def test_unknown_channel_has_no_scope(store: SqliteJobStore) -> None:
+    assert await store.get_scope("superduper", KEY) is None
 
 
-async def test_set_project_inserts_then_replaces(store: SqliteJobStore) -> None:
-    await store.set_project(KEY, "proj-1")
-    assert await store.get_project(KEY) == "proj-1"
+async def test_set_scope_inserts_then_replaces(store: SqliteJobStore) -> None:
+    await store.set_scope("superduper", KEY, "proj-1")
+    assert await store.get_scope("superduper", KEY) == "proj-1"
 
-    await store.set_project(KEY, "proj-2")
-    assert await store.get_project(KEY) == "proj-2"
+    await store.set_scope("superduper", KEY, "proj-2")
+    assert await store.get_scope("superduper", KEY) == "proj-2"
 
 
-async def test_projects_are_isolated_per_platform_workspace_channel(
+async def test_scopes_are_isolated_per_backend_platform_workspace_channel(
     store: SqliteJobStore,
 ) -> None:
-    await store.set_project(KEY, "proj-main")
+    await store.set_scope("superduper", KEY, "proj-main")
+    assert await store.get_scope("comfyui", KEY) is None
     for n, key in enumerate(NEIGHBOURS):
-        assert await store.get_project(key) is None
-        await store.set_project(key, f"proj-{n}")
+        assert await store.get_scope("superduper", key) is None
+        await store.set_scope("superduper", key, f"proj-{n}")
 
-    await store.set_project(KEY, "proj-main-2")
+    await store.set_scope("superduper", KEY, "proj-main-2")
 
-    assert await store.get_project(KEY) == "proj-main-2"
-    assert [await store.get_project(k) for k in NEIGHBOURS] == ["proj-0", "proj-1", "proj-2"]
+    assert await store.get_scope("superduper", KEY) == "proj-main-2"
+    assert [await store.get_scope("superduper", k) for k in NEIGHBOURS] == [
+        "proj-0",
+        "proj-1",
+        "proj-2",
+    ]
 
 
 async def test_channel_settings_default_to_empty(store: SqliteJobStore) -> None:
@@ -46,7 +52,12 @@ async def test_channel_settings_default_to_empty(store: SqliteJobStore) -> None:
 
 async def test_channel_settings_set_get_replace(store: SqliteJobStore) -> None:
     settings = ChannelSettings(
-        width=512, height=768, steps=12, style="anime", extra={"nsfw": "off", "lang": "日本語"}
+        width=512,
+        height=768,
+        steps=12,
+        style="anime",
+        backend="comfyui",
+        extra={"nsfw": "off", "lang": "日本語"},
     )
     await store.set_channel_settings(KEY, settings)
     assert await store.get_channel_settings(KEY) == settings
@@ -60,3 +71,10 @@ async def test_channel_settings_are_isolated(store: SqliteJobStore) -> None:
     await store.set_channel_settings(KEY, ChannelSettings(steps=50))
     for key in NEIGHBOURS:
         assert await store.get_channel_settings(key) == ChannelSettings()
+
+
+async def test_backend_values_are_kept_and_replaced(store: SqliteJobStore) -> None:
+    assert await store.get_value("comfyui.client_id") is None
+    await store.set_value("comfyui.client_id", "abc")
+    await store.set_value("comfyui.client_id", "def")
+    assert await store.get_value("comfyui.client_id") == "def"

@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.command import ImagineParams
+from bot.backend.types import ResultFile, Task
+from bot.chat import ActionKind
+from bot.command import ImagineParams, ReferenceSource
 from bot.jobs import ChannelSettings, Job, JobState
 from storage import codec
 
@@ -27,7 +29,23 @@ params = st.builds(
     negative_prompt=text,
     seed=st.none() | st.integers(0, 2**64),
     aspect_ratio=optional_text,
+    task=st.sampled_from(Task),
+    reference=st.none()
+    | st.builds(ReferenceSource, job_id=text, index=st.integers(0, 3))
+    | st.builds(ReferenceSource, url=text, filename=optional_text),
+    reference_weight=st.floats(0, 1),
+    seconds=st.none() | st.floats(1, 8),
 )
+results = st.lists(
+    st.builds(
+        ResultFile,
+        url=optional_text,
+        seed=st.none() | st.integers(0, 2**40),
+        content_type=optional_text,
+        error=optional_text,
+    ),
+    max_size=4,
+).map(tuple)
 timestamps = st.floats(0, 4e9, allow_nan=False)
 jobs = st.builds(
     Job,
@@ -43,13 +61,19 @@ jobs = st.builds(
     updated_at=timestamps,
     thread=optional_text,
     status_message_id=optional_text,
-    project_id=optional_text,
-    file_ids=strings,
-    result_urls=strings,
+    version=st.integers(0, 10**6),
+    backend=text,
+    scope=optional_text,
+    submission=optional_text,
+    results=results,
     posted_message_ids=strings,
     attempts=st.integers(0, 1000),
     error=optional_text,
+    notified=st.booleans(),
     parent_job_id=optional_text,
+    parent_index=st.none() | st.integers(0, 3),
+    action=st.none() | st.sampled_from(ActionKind),
+    cancelled_by=optional_text,
 )
 
 
@@ -72,6 +96,10 @@ def test_params_json_holds_every_field() -> None:
         "negative_prompt": "dog",
         "seed": 42,
         "aspect_ratio": "1:1",
+        "task": "image",
+        "reference": None,
+        "reference_weight": 0.5,
+        "seconds": None,
     }
 
 
@@ -88,8 +116,10 @@ def test_params_from_older_or_newer_writers() -> None:
     [
         ("state", "exploded", "exploded"),
         ("params", '{"prompt": "only"}', "ImagineParams"),
-        ("file_ids", '"not-a-list"', "file_ids"),
-        ("result_urls", "[1, 2]", "result_urls"),
+        ("posted_message_ids", '"not-a-list"', "posted_message_ids"),
+        ("results", "[1, 2]", "results"),
+        ("results", '[{"seed": 1}]', "ResultFile"),
+        ("action", "levitate", "levitate"),
     ],
 )
 def test_malformed_rows_raise_value_error(column: str, value: str, fragment: str) -> None:
@@ -114,5 +144,7 @@ def test_malformed_rows_raise_value_error(column: str, value: str, fragment: str
 
 
 def test_settings_round_trip() -> None:
-    settings = ChannelSettings(width=1, height=None, steps=3, style=None, extra={"k": "v"})
+    settings = ChannelSettings(
+        width=1, height=None, steps=3, style=None, backend="comfyui", extra={"k": "v"}
+    )
     assert codec.settings_from_row(codec.settings_to_row(settings)) == settings

@@ -40,20 +40,18 @@ async def test_busy_timeout_is_configurable(db_path: Path) -> None:
 async def test_fifty_concurrent_writes_on_one_store_all_land(
     store: SqliteJobStore, make_job: MakeJob
 ) -> None:
-    existing = [make_job(f"old{i:02}") for i in range(25)]
-    for job in existing:
-        await store.add_job(job)
+    existing = [await store.add_job(make_job(f"old{i:02}")) for i in range(25)]
     fresh = [make_job(f"new{i:02}", created_at=2000.0 + i) for i in range(25)]
     updated = [
         dataclasses.replace(job, state=JobState.SUBMITTED, attempts=i + 1)
         for i, job in enumerate(existing)
     ]
 
-    await asyncio.gather(
+    written = await asyncio.gather(
         *(store.add_job(job) for job in fresh), *(store.save_job(job) for job in updated)
     )
 
-    for job in [*fresh, *updated]:
+    for job in written:
         assert await store.get_job(job.id) == job
     assert len(await store.unfinished_jobs()) == 50
 
@@ -67,8 +65,8 @@ async def test_two_stores_on_one_file_write_concurrently(db_path: Path, make_job
 
         async def write(store: SqliteJobStore, jobs: list[Job]) -> None:
             for job in jobs:
-                await store.add_job(job)
-                await store.save_job(dataclasses.replace(job, attempts=1))
+                added = await store.add_job(job)
+                await store.save_job(dataclasses.replace(added, attempts=1))
 
         await asyncio.gather(write(a, jobs_a), write(b, jobs_b))
 
@@ -84,12 +82,12 @@ async def test_lock_held_past_busy_timeout_is_a_clear_storage_error(
     db_path: Path, make_job: MakeJob
 ) -> None:
     async with await SqliteJobStore.open(db_path, busy_timeout_ms=50) as store:
-        await store.add_job(make_job("job001"))
+        added = await store.add_job(make_job("job001"))
         blocker = sqlite3.connect(db_path, isolation_level=None)
         try:
             blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
             with pytest.raises(StorageError) as info:
-                await store.save_job(make_job("job001", attempts=9))
+                await store.save_job(dataclasses.replace(added, attempts=9))
         finally:
             blocker.execute("ROLLBACK")
             blocker.close()
@@ -100,7 +98,7 @@ async def test_lock_held_past_busy_timeout_is_a_clear_storage_error(
         assert str(db_path) in str(info.value)
         assert "another connection" in str(info.value)
         # Once the lock is gone, the same store works again.
-        await store.save_job(make_job("job001", attempts=9))
+        await store.save_job(dataclasses.replace(added, attempts=9))
         job = await store.get_job("job001")
         assert job is not None
         assert job.attempts == 9

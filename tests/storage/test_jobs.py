@@ -1,16 +1,20 @@
-"""Jobs: round-trip, duplicates, updates, resume order, durability across reopen."""
+"""Jobs: round-trip, duplicates, compare-and-set writes, what a start resumes (and what it
+quarantines), history, pruning, durability across reopen."""
 
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from bot.command import ImagineParams
+from bot.backend.types import ResultFile, Task
+from bot.chat import ActionKind
+from bot.command import ImagineParams, ReferenceSource
 from bot.jobs import TERMINAL_STATES, ChannelKey, ChannelSettings, Job, JobState
-from bot.store import JobStore
+from bot.store import JobStore, StaleJob
 from storage import SqliteJobStore, StoreClosedError
 
 MakeJob = Callable[..., Job]
@@ -37,17 +41,31 @@ def full_job() -> Job:
             negative_prompt="blurry, text",
             seed=2**53 + 1,
             aspect_ratio="3:2",
+            task=Task.UPSCALE,
+            reference=ReferenceSource(job_id="parent", index=2),
+            reference_weight=0.8,
+            seconds=4.5,
         ),
         state=JobState.COMPLETED,
         created_at=1_700_000_000.123456,
         updated_at=1_700_000_042.654321,
-        project_id="proj-9",
-        file_ids=("file-a", "file-b", "file-c"),
-        result_urls=("https://cdn.example/a.png", "https://cdn.example/b.png?x=1&y=2"),
+        version=1,
+        backend="comfyui",
+        scope="proj-9",
+        submission='{"host": "http://gpu1:8188", "prompt_id": "p-1"}',
+        results=(
+            ResultFile("https://cdn.example/a.png", 11, "image/png"),
+            ResultFile(None, 12, None, error="CUDA out of memory"),
+            ResultFile("https://cdn.example/b.png?x=1&y=2", 13, "image/webp"),
+        ),
         posted_message_ids=("m1", "m2"),
         attempts=3,
         error="backend said: 503 \n retrying",
+        notified=True,
         parent_job_id="parent",
+        parent_index=2,
+        action=ActionKind.UPSCALE,
+        cancelled_by="U0004",
     )
 
 
@@ -62,10 +80,17 @@ async def test_job_with_every_field_round_trips(store: SqliteJobStore, make_job:
     assert loaded == job
     assert loaded is not None
     assert isinstance(loaded.state, JobState)
-    assert isinstance(loaded.file_ids, tuple)
-    assert isinstance(loaded.result_urls, tuple)
+    assert isinstance(loaded.action, ActionKind)
+    assert isinstance(loaded.params.task, Task)
+    assert isinstance(loaded.results, tuple)
     assert isinstance(loaded.posted_message_ids, tuple)
     assert loaded.params.seed == 2**53 + 1
+
+
+async def test_a_new_job_starts_at_version_1(store: SqliteJobStore, make_job: MakeJob) -> None:
+    added = await store.add_job(make_job("fresh1"))
+    assert added.version == 1
+    assert await store.get_job("fresh1") == added
 
 
 async def test_missing_job_is_none(store: SqliteJobStore) -> None:
@@ -75,8 +100,7 @@ async def test_missing_job_is_none(store: SqliteJobStore) -> None:
 async def test_duplicate_id_raises_key_error_and_keeps_first(
     store: SqliteJobStore, make_job: MakeJob
 ) -> None:
-    first = make_job("dup111", requester_name="first")
-    await store.add_job(first)
+    first = await store.add_job(make_job("dup111", requester_name="first"))
 
     with pytest.raises(KeyError):
         await store.add_job(make_job("dup111", requester_name="second"))
@@ -92,20 +116,37 @@ async def test_save_job_overwrites_every_field(store: SqliteJobStore, make_job: 
     await store.add_job(make_job("k3f9q2"))
     updated = full_job()
 
-    await store.save_job(updated)
+    saved = await store.save_job(updated)
 
-    assert await store.get_job("k3f9q2") == updated
+    assert saved == dataclasses.replace(updated, version=2)
+    assert await store.get_job("k3f9q2") == saved
     # ...and can clear optional fields again.
     cleared = dataclasses.replace(
-        updated, thread=None, error=None, file_ids=(), parent_job_id=None, project_id=None
+        saved, thread=None, error=None, results=(), parent_job_id=None, scope=None, action=None
     )
-    await store.save_job(cleared)
-    assert await store.get_job("k3f9q2") == cleared
+    assert await store.save_job(cleared) == dataclasses.replace(cleared, version=3)
+    assert await store.get_job("k3f9q2") == dataclasses.replace(cleared, version=3)
+
+
+async def test_a_write_from_an_older_version_is_refused(
+    store: SqliteJobStore, make_job: MakeJob
+) -> None:
+    """Compare-and-set: of two writers that read the same version, only the first wins,
+    so a state can never move backwards."""
+    read = await store.add_job(make_job("race01"))
+    cancelled = await store.save_job(
+        dataclasses.replace(read, state=JobState.CANCELLED), fenced=False
+    )
+
+    with pytest.raises(StaleJob):
+        await store.save_job(dataclasses.replace(read, state=JobState.SUBMITTED))
+
+    assert await store.get_job("race01") == cancelled
 
 
 async def test_save_unknown_job_raises_key_error(store: SqliteJobStore, make_job: MakeJob) -> None:
     with pytest.raises(KeyError):
-        await store.save_job(make_job("ghost1"))
+        await store.save_job(make_job("ghost1", version=1))
     assert await store.get_job("ghost1") is None
 
 
@@ -118,10 +159,10 @@ async def test_reroll_of_unknown_parent_is_refused(
     assert await store.get_job("child1") is None
 
 
-async def test_unfinished_jobs_are_non_terminal_oldest_first(
+async def test_a_start_claims_unfinished_jobs_and_untold_endings_oldest_first(
     store: SqliteJobStore, make_job: MakeJob
 ) -> None:
-    # Insert out of creation order, one job per state.
+    # Insert out of creation order, one job per state; endings told or not.
     created = {
         JobState.SUBMITTED: 30.0,
         JobState.POSTED: 5.0,
@@ -129,33 +170,68 @@ async def test_unfinished_jobs_are_non_terminal_oldest_first(
         JobState.FAILED: 1.0,
         JobState.COMPLETED: 10.0,
         JobState.TIMED_OUT: 2.0,
-        JobState.PROJECT_READY: 40.0,
+        JobState.PREPARED: 40.0,
+        JobState.SUBMITTING: 45.0,
         JobState.UNDELIVERABLE: 3.0,
+        JobState.CANCELLED: 4.0,
     }
     for state, at in created.items():
-        await store.add_job(make_job(f"j-{state.value}", created_at=at, state=state))
+        await store.add_job(make_job(f"j-{state.value}", created_at=at, state=state, notified=True))
+    await store.add_job(
+        make_job("untold", created_at=0.5, state=JobState.FAILED, error="boom", notified=False)
+    )
 
-    unfinished = await store.unfinished_jobs()
+    claimed = await store.claim_unfinished()
 
-    assert [j.id for j in unfinished] == [
+    assert [j.id for j in claimed.jobs] == [
+        "untold",
         "j-completed",
         "j-accepted",
         "j-submitted",
-        "j-project_ready",
+        "j-prepared",
+        "j-submitting",
     ]
-    assert all(j.state not in TERMINAL_STATES for j in unfinished)
+    assert claimed.quarantined == []
+    assert [j.id for j in await store.unfinished_jobs()] == [
+        j.id for j in claimed.jobs if j.state not in TERMINAL_STATES
+    ]
+
+
+async def test_an_unreadable_row_is_quarantined_and_the_rest_resume(
+    store: SqliteJobStore, db_path: Path, make_job: MakeJob
+) -> None:
+    await store.add_job(make_job("good01", created_at=1.0))
+    await store.add_job(make_job("bad001", created_at=2.0, thread="T9"))
+    await store.add_job(make_job("good02", created_at=3.0))
+    await _raw_update(db_path, "UPDATE jobs SET params = '{not json' WHERE id = 'bad001'")
+
+    claimed = await store.claim_unfinished()
+
+    assert [j.id for j in claimed.jobs] == ["good01", "good02"]
+    [bad] = claimed.quarantined
+    assert (bad.id, bad.platform, bad.channel, bad.thread, bad.requester_id) == (
+        "bad001",
+        "discord",
+        "chan-1",
+        "T9",
+        "u-1",
+    )
+    assert "params" in bad.reason or "JSON" in bad.reason or "Expecting" in bad.reason
+    # Set aside for good: not claimed again, and unknown to lookups.
+    again = await store.claim_unfinished()
+    assert [j.id for j in again.jobs] == ["good01", "good02"] and again.quarantined == []
+    assert await store.get_job("bad001") is None
 
 
 async def test_finishing_a_job_removes_it_from_unfinished(
     store: SqliteJobStore, make_job: MakeJob
 ) -> None:
-    job = make_job("done01", state=JobState.COMPLETED)
-    await store.add_job(job)
-    assert [j.id for j in await store.unfinished_jobs()] == ["done01"]
+    job = await store.add_job(make_job("done01", state=JobState.COMPLETED))
+    assert [j.id for j in (await store.claim_unfinished()).jobs] == ["done01"]
 
-    await store.save_job(dataclasses.replace(job, state=JobState.POSTED))
+    await store.save_job(dataclasses.replace(job, state=JobState.POSTED, notified=True))
 
-    assert await store.unfinished_jobs() == []
+    assert (await store.claim_unfinished()).jobs == []
 
 
 async def test_same_created_at_keeps_insertion_order(
@@ -163,7 +239,46 @@ async def test_same_created_at_keeps_insertion_order(
 ) -> None:
     for job_id in ["c", "a", "b"]:
         await store.add_job(make_job(job_id, created_at=7.0))
-    assert [j.id for j in await store.unfinished_jobs()] == ["c", "a", "b"]
+    assert [j.id for j in (await store.claim_unfinished()).jobs] == ["c", "a", "b"]
+
+
+async def test_recent_jobs_are_the_requesters_newest_first(
+    store: SqliteJobStore, make_job: MakeJob
+) -> None:
+    for n in range(12):
+        await store.add_job(make_job(f"mine{n:02}", created_at=float(n)))
+    await store.add_job(make_job("theirs", created_at=50.0, requester_id="u-2"))
+    await store.add_job(make_job("elsewh", created_at=60.0, workspace="guild-2"))
+
+    recent = await store.recent_jobs(ChannelKey("discord", "guild-1", "any"), "u-1", 10)
+
+    assert [j.id for j in recent] == [f"mine{n:02}" for n in range(11, 1, -1)]
+
+
+async def test_pruning_removes_only_old_jobs_that_need_nothing_more(
+    store: SqliteJobStore, make_job: MakeJob
+) -> None:
+    await store.add_job(make_job("oldpst", created_at=1.0, state=JobState.POSTED, notified=True))
+    await store.add_job(make_job("oldfai", created_at=1.0, state=JobState.FAILED, notified=True))
+    await store.add_job(make_job("untold", created_at=1.0, state=JobState.FAILED))
+    await store.add_job(make_job("oldrun", created_at=1.0, state=JobState.SUBMITTED))
+    await store.add_job(make_job("newpst", created_at=9.0, state=JobState.POSTED, notified=True))
+
+    assert await store.prune_jobs(before=5.0) == 2
+
+    left = {j: await store.get_job(j) is not None for j in ("oldpst", "oldfai", "untold")}
+    assert left == {"oldpst": False, "oldfai": False, "untold": True}
+    assert await store.get_job("oldrun") is not None and await store.get_job("newpst")
+
+
+async def _raw_update(db_path: Path, sql: str) -> None:
+    """Damage a row behind the store's back (another process, a bad manual edit)."""
+    conn = sqlite3.connect(db_path)
+    try:
+        conn.execute(sql)
+        conn.commit()
+    finally:
+        conn.close()
 
 
 async def test_data_survives_close_and_reopen(db_path: Path, make_job: MakeJob) -> None:
@@ -171,12 +286,12 @@ async def test_data_survives_close_and_reopen(db_path: Path, make_job: MakeJob) 
     async with await SqliteJobStore.open(db_path) as first:
         await first.add_job(make_job("parent"))
         await first.add_job(full_job())
-        await first.set_project(key, "proj-1")
+        await first.set_scope("superduper", key, "proj-1")
         await first.set_channel_settings(key, ChannelSettings(steps=8))
 
     async with await SqliteJobStore.open(db_path) as second:
         assert await second.get_job("k3f9q2") == full_job()
-        assert await second.get_project(key) == "proj-1"
+        assert await second.get_scope("superduper", key) == "proj-1"
         assert await second.get_channel_settings(key) == ChannelSettings(steps=8)
 
 

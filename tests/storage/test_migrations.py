@@ -11,9 +11,10 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
+from bot.backend.superduper.handles import Submission
+from bot.chat import ActionKind
 from bot.jobs import ChannelKey, ChannelSettings, Job, JobState
 from storage import SchemaVersionError, SqliteJobStore, StorageError
-from storage.codec import JOB_COLUMNS, job_to_row
 from storage.migrations import LATEST_VERSION, MIGRATIONS, Migration, migrate
 
 MakeJob = Callable[..., Job]
@@ -59,16 +60,65 @@ async def test_empty_file_upgrades_to_latest(empty_file: Path, db_path: Path) ->
         assert (await store.diagnostics()).schema_version == LATEST_VERSION
 
     assert user_version(db_path) == LATEST_VERSION
-    assert {"jobs", "channel_projects", "channel_settings", "jobs_by_state"} <= objects(db_path)
+    assert {"jobs", "channel_scopes", "channel_settings", "backend_values", "jobs_by_state"} <= (
+        objects(db_path)
+    )
+    assert "channel_projects" not in objects(db_path)
 
 
-async def test_v1_file_with_data_upgrades_and_keeps_it(db_path: Path, make_job: MakeJob) -> None:
-    job = make_job("old001", state=JobState.SUBMITTED, project_id="p-1", file_ids=("f1",))
+V1_COLUMNS = (
+    "id, platform, workspace, channel, thread, status_message_id, requester_id, "
+    "requester_name, prompt, params, state, project_id, file_ids, result_urls, "
+    "posted_message_ids, attempts, error, parent_job_id, created_at, updated_at"
+)
+PARAMS = (
+    '{"prompt": "a fox", "width": 512, "height": 512, "steps": 20, "style": "default", "seed": 7}'
+)
+
+
+def v1_row(job_id: str, state: str, **values: object) -> tuple[object, ...]:
+    row: dict[str, object] = {
+        "thread": "T1",
+        "status_message_id": "S1",
+        "project_id": None,
+        "file_ids": "[]",
+        "result_urls": "[]",
+        "posted_message_ids": "[]",
+        "error": None,
+        "parent_job_id": None,
+        **values,
+    }
+    return (
+        job_id, "discord", "guild-1", "chan-1", row["thread"], row["status_message_id"], "u-1",
+        "Ada", "a fox", PARAMS, state, row["project_id"], row["file_ids"], row["result_urls"],
+        row["posted_message_ids"], 0, row["error"], row["parent_job_id"], 1.0, 2.0,
+    )  # fmt: skip
+
+
+async def test_a_v1_file_with_data_upgrades_to_neutral_jobs_and_keeps_them(
+    db_path: Path,
+) -> None:
+    """Every v1-v3 job keeps its place: project_ready becomes prepared with its project as
+    scope; submitted jobs get the SuperDuper handle their file ids belong to; results
+    keep their URLs; old endings count as told; the channel map becomes scopes."""
     async with aiosqlite.connect(db_path, isolation_level=None) as db:
         assert await migrate(db, path=str(db_path), target=1) == 1
-        columns = ", ".join(JOB_COLUMNS)
-        marks = ", ".join(f":{c}" for c in JOB_COLUMNS)
-        await db.execute(f"INSERT INTO jobs ({columns}) VALUES ({marks})", job_to_row(job))  # noqa: S608
+        rows = [
+            v1_row("ready1", "project_ready", project_id="p-1"),
+            v1_row("subm01", "submitted", project_id="p-1", file_ids='["f1", "f2"]'),
+            v1_row(
+                "done01",
+                "completed",
+                project_id="p-1",
+                file_ids='["f3"]',
+                result_urls='["http://svc/media/f3.png"]',
+            ),
+            v1_row("post01", "posted", posted_message_ids='["m1"]'),
+            v1_row("fail01", "failed", error="boom"),
+            v1_row("rrol01", "accepted", parent_job_id="post01"),
+        ]
+        marks = ", ".join("?" for _ in range(20))
+        await db.executemany(f"INSERT INTO jobs ({V1_COLUMNS}) VALUES ({marks})", rows)  # noqa: S608
         await db.execute(
             "INSERT INTO channel_projects VALUES ('discord', 'guild-1', 'chan-1', 'p-1', 1.0)"
         )
@@ -77,10 +127,22 @@ async def test_v1_file_with_data_upgrades_and_keeps_it(db_path: Path, make_job: 
 
     async with await SqliteJobStore.open(db_path) as store:
         assert (await store.diagnostics()).schema_version == LATEST_VERSION
-        assert await store.get_job("old001") == job
-        assert [j.id for j in await store.unfinished_jobs()] == ["old001"]
+        jobs = {j: await store.get_job(j) for j in ("ready1", "subm01", "done01", "post01")}
+        ready, submitted, done, posted = (jobs[j] for j in jobs)
+        assert ready is not None and (ready.state, ready.scope) == (JobState.PREPARED, "p-1")
+        assert submitted is not None and submitted.state is JobState.SUBMITTED
+        handle = Submission.from_json(submitted.submission or "")
+        assert (handle.project_id, handle.file_ids) == ("p-1", ("f1", "f2"))
+        assert handle.key == "imagine-bot:subm01"
+        assert done is not None and [r.url for r in done.results] == ["http://svc/media/f3.png"]
+        assert posted is not None and posted.notified and posted.posted_message_ids == ("m1",)
+        reroll = await store.get_job("rrol01")
+        assert reroll is not None and reroll.action is ActionKind.REROLL
+        assert reroll.parent_job_id == "post01" and reroll.version == 1
+        claimed = await store.claim_unfinished()
+        assert [j.id for j in claimed.jobs] == ["ready1", "subm01", "done01", "rrol01"]
         key = ChannelKey("discord", "guild-1", "chan-1")
-        assert await store.get_project(key) == "p-1"
+        assert await store.get_scope("superduper", key) == "p-1"
         # The v2 table works on the upgraded file.
         await store.set_channel_settings(key, ChannelSettings(width=640))
         assert await store.get_channel_settings(key) == ChannelSettings(width=640)

@@ -6,23 +6,22 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from bot.chat import Action, Conversation, DeliveryError
+from bot.chat import Action, Conversation, DeliveryError, Upload
 from tests.support.recording_chat import RecordingChat
 
 
 @dataclass
 class CountingChat(RecordingChat):
-    """``post_attempts[dedupe_key]`` counts calls to ``post_image`` (a retry storm shows up
+    """``post_attempts[dedupe_key]`` counts calls to ``post_media`` (a retry storm shows up
     here); ``refuse_posts`` makes every post fail with that error, for as long as it is set."""
 
     post_attempts: Counter[str] = field(default_factory=Counter)
     refuse_posts: DeliveryError | None = None
 
-    async def post_image(
+    async def post_media(
         self,
         where: Conversation,
-        data: bytes,
-        filename: str,
+        upload: Upload,
         caption: str,
         actions: Sequence[Action],
         dedupe_key: str,
@@ -30,4 +29,4 @@ class CountingChat(RecordingChat):
         self.post_attempts[dedupe_key] += 1
         if self.refuse_posts is not None:
             raise self.refuse_posts
-        return await super().post_image(where, data, filename, caption, actions, dedupe_key)
+        return await super().post_media(where, upload, caption, actions, dedupe_key)

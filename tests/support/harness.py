@@ -104,7 +104,9 @@ async def open_harness(
         store = await SqliteJobStore.open(db_path)
         backend = SuperDuperBackend(settings, http=http)
         await backend.start()
-        bot = ImagineBot(store=store, backend=backend, config=config or fast_bot_config())
+        bot = ImagineBot(
+            store=store, backends={backend.name: backend}, config=config or fast_bot_config()
+        )
         for chat in chats:
             bot.add_chat(chat)
         try:

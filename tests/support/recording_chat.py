@@ -1,4 +1,8 @@
-"""A ``ChatPort`` that records what a user would see, for core tests."""
+"""A ``ChatPort`` that records what a user would see, for core tests.
+
+It records *every* call, duplicates included: a post repeated with the same dedupe key
+shows up twice in ``images``, so an "exactly once" assertion can fail. (Real platforms
+deduplicate with the key; the adapters' own tests cover that against fakes of them.)"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from bot.chat import Action, Conversation, DeliveryError, Invocation, ThreadHandle
+from bot.chat import Action, Conversation, DeliveryError, Invocation, ThreadHandle, Upload
 
 
 @dataclass(frozen=True)
@@ -18,6 +22,15 @@ class PostedImage:
     caption: str
     actions: tuple[Action, ...]
     dedupe_key: str
+    message_id: str
+    content_type: str = "image/png"
+
+
+@dataclass(frozen=True)
+class PostedText:
+    where: Conversation
+    text: str
+    actions: tuple[Action, ...]
     message_id: str
 
 
@@ -33,19 +46,21 @@ class Note:
 @dataclass
 class RecordingChat:
     platform_name: str = "test"
+    limit: int = 1 << 30
     acknowledged: list[Invocation] = field(default_factory=list)
     threads: list[ThreadHandle] = field(default_factory=list)
     status: dict[str, list[str]] = field(default_factory=dict)  # status message id -> texts
+    status_actions: dict[str, list[tuple[Action, ...]]] = field(default_factory=dict)
     texts: list[tuple[Conversation, str]] = field(default_factory=list)
+    posts: list[PostedText] = field(default_factory=list)
     images: list[PostedImage] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     fail_open_thread: DeliveryError | None = None
     fail_post_image: list[DeliveryError] = field(default_factory=list)
-    """Raised (first one first) by the next post_image calls."""
+    """Raised (first one first) by the next post_media calls."""
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
-    _by_dedupe: dict[str, PostedImage] = field(default_factory=dict)
 
     @property
     def platform(self) -> str:
@@ -58,7 +73,9 @@ class RecordingChat:
         self.acknowledged.append(invocation)
         await self._notify()
 
-    async def open_thread(self, invocation: Invocation, status_text: str) -> ThreadHandle:
+    async def open_thread(
+        self, invocation: Invocation, status_text: str, actions: Sequence[Action] = ()
+    ) -> ThreadHandle:
         if self.fail_open_thread is not None:
             raise self.fail_open_thread
         message_id = f"msg-{next(self._ids)}"
@@ -66,37 +83,51 @@ class RecordingChat:
         handle = ThreadHandle(invocation.conversation.in_thread(thread), message_id)
         self.threads.append(handle)
         self.status[message_id] = [status_text]
+        self.status_actions[message_id] = [tuple(actions)]
         await self._notify()
         return handle
 
-    async def edit_status(self, thread: ThreadHandle, text: str) -> None:
+    async def edit_status(
+        self, thread: ThreadHandle, text: str, actions: Sequence[Action] = ()
+    ) -> None:
         self.status.setdefault(thread.status_message_id, []).append(text)
+        self.status_actions.setdefault(thread.status_message_id, []).append(tuple(actions))
         await self._notify()
 
-    async def post_text(self, where: Conversation, text: str) -> str:
+    async def post_text(
+        self, where: Conversation, text: str, actions: Sequence[Action] = ()
+    ) -> str:
         message_id = f"msg-{next(self._ids)}"
         self.texts.append((where, text))
+        self.posts.append(PostedText(where, text, tuple(actions), message_id))
         self.status[message_id] = [text]
+        self.status_actions[message_id] = [tuple(actions)]
         await self._notify()
         return message_id
 
-    async def post_image(
+    def upload_limit(self, where: Conversation) -> int:
+        return self.limit
+
+    async def post_media(
         self,
         where: Conversation,
-        data: bytes,
-        filename: str,
+        upload: Upload,
         caption: str,
         actions: Sequence[Action],
         dedupe_key: str,
     ) -> str:
         if self.fail_post_image:
             raise self.fail_post_image.pop(0)
-        if dedupe_key in self._by_dedupe:
-            return self._by_dedupe[dedupe_key].message_id
         image = PostedImage(
-            where, data, filename, caption, tuple(actions), dedupe_key, f"img-{next(self._ids)}"
+            where,
+            upload.data,
+            upload.filename,
+            caption,
+            tuple(actions),
+            dedupe_key,
+            f"img-{next(self._ids)}",
+            upload.content_type,
         )
-        self._by_dedupe[dedupe_key] = image
         self.images.append(image)
         await self._notify()
         return image.message_id

@@ -5,13 +5,14 @@ backoff, ``Retry-After`` honoured and capped):
 
 * Idempotent calls (every GET, and ``POST /api/projects`` which carries the caller's
   ``Idempotency-Key``) are retried on connection errors, timeouts, 5xx and 429.
-* ``POST /api/generation/image`` is *not* idempotent: a retry after the service received it
-  could start a second generation (double cost, two images). It is retried only when the
-  request provably did not start work: the connection was never made (connect error/timeout,
-  pool timeout), or the answer was 429 (rate-limited before processing) or 503 (unavailable,
-  refused before processing). Any other 5xx, a read timeout or a dropped connection after
-  sending raise ``BackendUnavailable`` at once; the caller decides (the job layer can mark
-  the job failed with a reason rather than risk a duplicate).
+* ``POST /api/generation/image`` carries an ``Idempotency-Key`` derived from the job, so a
+  resumed job gets its earlier files back where the service honours the key. The service may
+  ignore it, so within one call it is still treated as *not* idempotent: a retry after the
+  service received it could start a second generation (double cost, two images). It is
+  retried only when the request provably did not start work: the connection was never made
+  (connect error/timeout, pool timeout), or the answer was 429 (rate-limited before
+  processing) or 503 (unavailable, refused before processing). Any other 5xx, a read timeout
+  or a dropped connection after sending raise ``BackendUnavailable`` at once.
 
 The bearer token is only ever put in the ``Authorization`` header of the request being sent,
 never in a URL, a log line or an exception message.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -28,19 +30,14 @@ from typing import Any
 
 import httpx
 
-from bot.backend.errors import (
-    AuthRefused,
-    BackendError,
-    BackendUnavailable,
-    FileNotFound,
-    InvalidRequest,
-    ProjectNotFound,
-)
+from bot.backend.errors import AuthRefused, BackendUnavailable, InvalidRequest
 from bot.backend.superduper import paths
 from bot.backend.superduper.backoff import full_jitter, parse_retry_after
+from bot.backend.superduper.errors import FileNotFound, ProjectNotFound, UnexpectedResponse
+from bot.backend.superduper.files import FileState, FileStatus, SubmittedFile
+from bot.backend.superduper.payloads import minimal_project_payload
 from bot.backend.superduper.settings import SuperDuperSettings
 from bot.backend.superduper.transport import AiohttpTransport
-from bot.backend.types import FileState, FileStatus, GenerationRequest, SubmittedFile
 
 logger = logging.getLogger(__name__)
 
@@ -50,10 +47,6 @@ WallClock = Callable[[], float]
 FK_VIOLATION_MARKER = "ForeignKeyViolationError"
 _NOT_STARTED_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _RETRYABLE_BEFORE_PROCESSING = frozenset({429, 503})
-
-
-class UnexpectedResponse(BackendError):
-    """The service answered something this client cannot read (bad JSON, missing fields)."""
 
 
 def make_http_client(settings: SuperDuperSettings) -> httpx.AsyncClient:
@@ -68,29 +61,6 @@ def make_http_client(settings: SuperDuperSettings) -> httpx.AsyncClient:
         follow_redirects=False,
         headers={"User-Agent": "imagine-bot"},
     )
-
-
-def minimal_project_payload(title: str) -> dict[str, Any]:
-    """The smallest body the service accepts for a project; the title goes in as its prompt."""
-    return {
-        "type": "image",
-        "template_name": None,
-        "config": {
-            "prompt": title,
-            "negative_prompt": "",
-            "width": 1024,
-            "height": 1024,
-            "steps": 20,
-            "shot_size": "Medium Shot",
-            "seed": 123456789,
-            "generation_config_name": "comfyui/flux",
-            "batch_size": 1,
-            "style_name": "real_estate",
-            "references": [],
-            "entity_ids": [],
-            "model_type": None,
-        },
-    }
 
 
 class SuperDuperClient:
@@ -148,10 +118,16 @@ class SuperDuperClient:
         return await self.get_project(project_id) is not None
 
     async def submit(
-        self, request: GenerationRequest, *, project_id: str | None
+        self, payload: dict[str, Any], *, idempotency_key: str, path: str = paths.GENERATE_IMAGE
     ) -> list[SubmittedFile]:
+        """Start a generation (``payloads.generation_payload``); the key makes a repeat of
+        the same request return the same files where the service honours it."""
         response = await self.send(
-            "POST", paths.GENERATE_IMAGE, json=request.to_json(project_id), idempotent=False
+            "POST",
+            path,
+            json=payload,
+            headers={"Idempotency-Key": idempotency_key},
+            idempotent=False,
         )
         if response.status_code == 404:
             raise ProjectNotFound("the service does not know this project")
@@ -296,6 +272,12 @@ def parse_file_state(data: Mapping[str, Any]) -> FileState:
             return None
         return int(value)
 
+    def opt_float(name: str) -> float | None:
+        value = data.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        return float(value) if math.isfinite(value) else None
+
     progress = opt_int("progress") or 0
     return FileState(
         id=_string_field(data, "id"),
@@ -307,6 +289,8 @@ def parse_file_state(data: Mapping[str, Any]) -> FileState:
         content_type=opt_str("content_type"),
         width=opt_int("width"),
         height=opt_int("height"),
+        seed=opt_int("seed"),
+        duration=opt_float("duration"),
     )
 
 

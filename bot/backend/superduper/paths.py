@@ -9,8 +9,11 @@ from __future__ import annotations
 from typing import Final
 from urllib.parse import quote
 
+from bot.backend.types import Task
+
 PROJECTS: Final = "/api/projects"
 GENERATE_IMAGE: Final = "/api/generation/image"
+GENERATE_VIDEO: Final = "/api/generation/video"
 WEBSOCKET: Final = "/ws"
 
 
@@ -20,3 +23,8 @@ def project(project_id: str) -> str:
 
 def file(file_id: str) -> str:
     return f"/api/files/{quote(file_id, safe='')}"
+
+
+def generation(task: Task) -> str:
+    """Videos have their own route; upscales are image generations with a reference."""
+    return GENERATE_VIDEO if task is Task.VIDEO else GENERATE_IMAGE

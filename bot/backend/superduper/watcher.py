@@ -52,18 +52,19 @@ from typing import Any, Final, TypeGuard
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus, WebSocketException
 
-from bot.backend.errors import AuthRefused, BackendError, BackendUnavailable, FileNotFound
+from bot.backend.errors import AuthRefused, BackendError, BackendUnavailable
 from bot.backend.superduper.backoff import floored_jitter
 from bot.backend.superduper.client import SuperDuperClient
-from bot.backend.superduper.logs import HeaderRedactingAdapter
-from bot.backend.superduper.settings import SuperDuperSettings, ws_url_for
-from bot.backend.types import (
+from bot.backend.superduper.errors import FileNotFound
+from bot.backend.superduper.files import (
     FileState,
     FileStatus,
-    ProgressCallback,
+    PercentCallback,
     WaitOutcome,
     WaitResult,
 )
+from bot.backend.superduper.logs import HeaderRedactingAdapter
+from bot.backend.superduper.settings import SuperDuperSettings, ws_url_for
 
 logger = logging.getLogger(__name__)
 
@@ -216,7 +217,7 @@ class HybridWatcher:
         project_id: str | None,
         *,
         timeout: float,
-        on_progress: ProgressCallback | None = None,
+        on_progress: PercentCallback | None = None,
     ) -> WaitResult:
         """Wait until ``file_id`` is terminal (confirmed over HTTP) or ``timeout`` passed."""
         if self._closed:
@@ -570,7 +571,7 @@ class HybridWatcher:
 
 
 async def _call_progress(
-    callback: ProgressCallback, percent: int, file_id: str, deadline: float
+    callback: PercentCallback, percent: int, file_id: str, deadline: float
 ) -> None:
     """Run a progress callback; its failures are logged, and it cannot outlast the wait."""
     try:

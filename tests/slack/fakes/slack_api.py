@@ -311,6 +311,8 @@ class FakeSlack:
             return {"ok": False, "error": "message_not_found"}
         message.edits.append(message.text)
         message.text = str(p.get("text", ""))
+        if "blocks" in p:  # like Slack: given blocks replace the old ones ([] removes them)
+            message.blocks = p["blocks"] or None
         return {"ok": True, "channel": message.channel, "ts": message.ts}
 
     def _m_chat_delete(self, p: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Make a result image fit Discord's upload limit (re-encode, never drop)."""
+"""Make a result image fit a platform's upload limit (re-encode, never drop)."""
 
 from __future__ import annotations
 
@@ -18,14 +18,13 @@ _MIN_SIDE = 64
 class FittedImage:
     data: bytes = field(repr=False)
     filename: str
+    content_type: str
 
 
 def fit_to_limit(data: bytes, filename: str, limit: int) -> FittedImage:
-    """Return ``data`` unchanged when it fits in ``limit`` bytes, else a re-encoding
-    that does: WebP at falling quality, then JPEG at falling quality, then JPEG of a
-    repeatedly downscaled copy. CPU-bound: call it in a worker thread."""
-    if len(data) <= limit:
-        return FittedImage(data, filename)
+    """A re-encoding of an image over ``limit`` bytes that fits: WebP at falling quality,
+    then JPEG at falling quality, then JPEG of a repeatedly downscaled copy. CPU-bound:
+    call it in a worker thread."""
     stem = PurePath(filename).stem or "image"
     with Image.open(io.BytesIO(data), formats=("PNG", "JPEG", "WEBP")) as opened:
         opened.load()
@@ -35,18 +34,18 @@ def fit_to_limit(data: bytes, filename: str, limit: int) -> FittedImage:
     for quality in _WEBP_QUALITIES:
         encoded = _encode(webp_source, "WEBP", quality)
         if len(encoded) <= limit:
-            return FittedImage(encoded, f"{stem}.webp")
+            return FittedImage(encoded, f"{stem}.webp", "image/webp")
     rgb = image.convert("RGB")
     for quality in _JPEG_QUALITIES:
         encoded = _encode(rgb, "JPEG", quality)
         if len(encoded) <= limit:
-            return FittedImage(encoded, f"{stem}.jpg")
+            return FittedImage(encoded, f"{stem}.jpg", "image/jpeg")
     while min(rgb.size) > _MIN_SIDE:
         size = (max(1, int(rgb.width * _DOWNSCALE)), max(1, int(rgb.height * _DOWNSCALE)))
         rgb = rgb.resize(size, Image.Resampling.LANCZOS)
         encoded = _encode(rgb, "JPEG", _JPEG_QUALITIES[1])
         if len(encoded) <= limit:
-            return FittedImage(encoded, f"{stem}.jpg")
+            return FittedImage(encoded, f"{stem}.jpg", "image/jpeg")
     raise ValueError(f"cannot fit the image in {limit} bytes")
 
 

@@ -1,0 +1,1 @@
+"""Checking, fitting and composing images and videos (Pillow; platform- and backend-free)."""

@@ -1,0 +1,234 @@
+"""Runs jobs in the background: one task per job (never two), fair slots, resume at start,
+a bounded drain at shutdown, and every failure reported to the requester.
+
+Start-up resumes every unfinished job *before* the adapters accept commands; a resumed
+job waits until its platform's port is registered, then continues at its step. A row the
+store cannot read is quarantined and its requester told when possible."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from bot import messages
+from bot.chat import ChatPort, Conversation, DeliveryError, Invocation, Requester
+from bot.config import BotConfig
+from bot.critical import CriticalSections
+from bot.fairness import SlotScheduler
+from bot.jobs import Job, JobState
+from bot.runner import JobRunner, status_actions
+from bot.store import JobStore, QuarantinedJob, StaleJob, StoreError
+
+log = logging.getLogger(__name__)
+
+
+class UnknownPlatform(LookupError):
+    pass
+
+
+class JobSupervisor:
+    def __init__(
+        self,
+        *,
+        store: JobStore,
+        runner: JobRunner,
+        config: BotConfig,
+        critical: CriticalSections,
+    ) -> None:
+        self._store = store
+        self._runner = runner
+        self._config = config
+        self._critical = critical
+        self._scheduler = SlotScheduler(
+            per_user=config.max_jobs_per_user, overall=config.max_running_jobs
+        )
+        self._chats: dict[str, ChatPort] = {}
+        self._ready: dict[str, asyncio.Event] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._side_tasks: set[asyncio.Task[None]] = set()
+        self.closing = False
+
+    # -- ports ---------------------------------------------------------------------------
+
+    def add_chat(self, port: ChatPort) -> None:
+        self._chats[port.platform] = port
+        self._ready_event(port.platform).set()
+
+    def chat_for(self, platform: str) -> ChatPort:
+        try:
+            return self._chats[platform]
+        except KeyError:
+            raise UnknownPlatform(f"no chat adapter registered for {platform!r}") from None
+
+    def _ready_event(self, platform: str) -> asyncio.Event:
+        return self._ready.setdefault(platform, asyncio.Event())
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> int:
+        """Resume every unfinished job (and announce endings not yet told); return how
+        many. Call before the adapters start accepting commands."""
+        claimed = await self._store.claim_unfinished()
+        running = [j for j in claimed.jobs if not j.state.terminal]
+        for job in running:
+            if job.state is not JobState.ACCEPTED:
+                self._scheduler.occupy(job.id, job.requester_id)
+        for job in claimed.jobs:
+            if job.state is JobState.ACCEPTED:
+                self._scheduler.enqueue(job.id, job.requester_id)
+            self.spawn(job)
+        for bad in claimed.quarantined:
+            self._side(self._tell_quarantined(bad), name=f"quarantined-{bad.id}")
+        if claimed.jobs:
+            log.info("resuming %d unfinished job(s)", len(claimed.jobs))
+        return len(claimed.jobs)
+
+    async def aclose(self, grace: float | None = None) -> None:
+        """Stop background work. A post that is under way may finish (up to ``grace`` s)
+        so it is recorded; everything else stays in the store and resumes next start."""
+        self.closing = True
+        tasks = [*self._tasks.values(), *self._side_tasks]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        limit = self._config.shutdown_grace if grace is None else grace
+        if not await self._critical.wait(limit):
+            log.warning(
+                "shutdown: %d post(s) still under way after %.0f s", self._critical.running, limit
+            )
+
+    async def wait_for(self, job_id: str) -> Job | None:
+        """Wait until the job's background run ends; return its final stored state."""
+        task = self._tasks.get(job_id)
+        if task is not None:
+            await asyncio.wait({task})
+        return await self._store.get_job(job_id)
+
+    async def drain(self) -> None:
+        """Wait until every job of this process has ended."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks.values()))
+
+    @property
+    def pending(self) -> int:
+        """Jobs running or queued in this process."""
+        return len(self._tasks)
+
+    def task_of(self, job_id: str) -> asyncio.Task[None] | None:
+        return self._tasks.get(job_id)
+
+    # -- slots -------------------------------------------------------------------------
+
+    def enqueue(self, job: Job) -> int | None:
+        """Register a new job for a slot; its queue position, or None if it can run now."""
+        return self._scheduler.enqueue(job.id, job.requester_id)
+
+    def release(self, job_id: str) -> None:
+        self._scheduler.release(job_id)
+
+    # -- running -----------------------------------------------------------------------
+
+    def spawn(self, job: Job) -> None:
+        """Run ``job`` in the background unless it already runs here (single flight)."""
+        current = self._tasks.get(job.id)
+        if current is not None and not current.done():
+            log.info("job %s already runs in this process; not started twice", job.id)
+            return
+        task = asyncio.create_task(self._run(job), name=f"job-{job.id}")
+        self._tasks[job.id] = task
+        task.add_done_callback(lambda done: self._forget(job.id, done))
+
+    def _forget(self, job_id: str, task: asyncio.Task[None]) -> None:
+        if self._tasks.get(job_id) is task:
+            del self._tasks[job_id]
+
+    async def _run(self, job: Job) -> None:
+        try:
+            await self._ready_event(job.platform).wait()
+            if not job.state.terminal:
+                if job.status_message_id is None:
+                    job = await self._reopen_thread(job)
+                if job.state is JobState.ACCEPTED and self._scheduler.position(job.id):
+                    await self._scheduler.acquire(job.id)
+                    await self._runner.set_status(job, messages.starting())  # not queued now
+            await self._run_through_store_trouble(job)
+        except asyncio.CancelledError:
+            raise
+        except StaleJob:
+            log.info("job %s was changed elsewhere (e.g. cancelled); this run stops", job.id)
+        except StoreError:
+            log.exception("job %s: the database keeps failing; it resumes at next start", job.id)
+            await self._runner.notify_requester(job, messages.store_trouble(job))
+        except DeliveryError as exc:  # e.g. reopening the thread of a resumed job
+            log.warning("job %s: the platform refused it: %s", job.id, exc)
+            await self._report_crash(job, JobState.UNDELIVERABLE, str(exc))
+        except Exception:
+            log.exception("job %s crashed", job.id)
+            await self._report_crash(job, JobState.FAILED, messages.internal_error(job))
+        finally:
+            self._scheduler.release(job.id)
+
+    async def _run_through_store_trouble(self, job: Job) -> None:
+        """Run the job; on a database error, re-read its committed state and run it again
+        from there (each step is safe to repeat: posting is deduplicated)."""
+        attempt = 1
+        while True:
+            try:
+                await self._runner.run(job)
+                return
+            except StoreError as exc:
+                if attempt >= self._config.store_attempts:
+                    raise
+                log.warning("job %s: database problem (%s); retrying", job.id, exc)
+                await asyncio.sleep(self._config.store_retry_delay * attempt)
+                attempt += 1
+                job = await self._store.get_job(job.id) or job
+
+    async def _report_crash(self, job: Job, state: JobState, reason: str) -> None:
+        """Record and announce an unexpected failure; if even the store is failing
+        (disk full, locked), still tell the requester."""
+        try:
+            current = await self._store.get_job(job.id) or job
+            if not current.state.terminal:
+                await self._runner.fail(current, state, reason)
+        except Exception:
+            log.exception("job %s: could not record its failure", job.id)
+            await self._runner.notify_requester(job, reason)
+
+    async def _reopen_thread(self, job: Job) -> Job:
+        """A job persisted before its thread was opened (crash in between)."""
+        port = self.chat_for(job.platform)
+        invocation = Invocation(
+            conversation=job.conversation,
+            requester=Requester(job.requester_id, job.requester_name),
+            text=job.params.prompt,
+        )
+        handle = await port.open_thread(
+            invocation,
+            messages.status_line(port.mention(job.requester_id), job, messages.starting()),
+            status_actions(job),
+        )
+        return await self._runner.save(
+            job, thread=handle.conversation.thread, status_message_id=handle.status_message_id
+        )
+
+    # -- side tasks --------------------------------------------------------------------
+
+    def _side(self, coro: Coroutine[Any, Any, None], *, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+    async def _tell_quarantined(self, bad: QuarantinedJob) -> None:
+        if bad.platform is None or bad.requester_id is None:
+            return
+        await self._ready_event(bad.platform).wait()
+        where = Conversation(bad.platform, bad.workspace or "", bad.channel or "", bad.thread)
+        try:
+            await self.chat_for(bad.platform).notify_user(
+                where, bad.requester_id, messages.quarantined(bad.id)
+            )
+        except Exception as exc:
+            log.warning("could not tell the requester of quarantined job %s: %s", bad.id, exc)
