@@ -19,7 +19,7 @@ from emulator.superduper.config import EmulatorConfig
 from emulator.superduper.counters import EmulatorCounters
 from emulator.superduper.generation import EventSink, GenerationBoard
 from emulator.superduper.records import Event, Project
-from emulator.superduper.render import ImageCache, render_png
+from emulator.render import ImageCache, render_png
 from emulator.superduper.validation import (
     RequestInvalid,
     json_invalid_error,
