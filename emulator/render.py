@@ -8,9 +8,9 @@ a box.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
-import functools
 import os
 import textwrap
 import unicodedata

@@ -1,4 +1,4 @@
-"""The ComfyUI emulator (HTTP + WebSocket, ComfyUI 0.3.64's API), for tests, demos and benchmarks."""
+"""The ComfyUI emulator (ComfyUI 0.3.64's HTTP + WebSocket API), for tests, demos, benchmarks."""
 
 from emulator.comfyui.config import ComfyEmulatorConfig
 from emulator.comfyui.counters import ComfyCounters

@@ -11,6 +11,7 @@ by input signature, so resubmitting the same prompt re-runs nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import random
@@ -106,10 +107,8 @@ class Executor:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
         self.current = None
         self.last_node_id = None
@@ -156,7 +155,9 @@ class Executor:
             self._queue.task_done(task_id, result, status)
             self._counters.prompts_executed += 1
             if run.sid is not None:
-                self._hub.send_json("executing", {"node": None, "prompt_id": run.prompt_id}, run.sid)
+                self._hub.send_json(
+                    "executing", {"node": None, "prompt_id": run.prompt_id}, run.sid
+                )
             async with self.finished:
                 self.finished.notify_all()
 
@@ -241,7 +242,9 @@ class Executor:
             )  # fmt: skip
         self._check(run)  # ComfyUI looks at the interrupt flag right before a node runs
         cfg = self._config()
-        pause = cfg.node_time + (cfg.load_time if node["class_type"] == "CheckpointLoaderSimple" else 0)
+        pause = cfg.node_time + (
+            cfg.load_time if node["class_type"] == "CheckpointLoaderSimple" else 0
+        )
         if pause and node["class_type"] != "KSampler":
             await self._pause(run, pause)
         if node["class_type"] == "KSampler" and self._failures:
@@ -250,14 +253,13 @@ class Executor:
         ctx = RunContext(self._files, self._step_hook(run, node_id), self._temp_suffix)
         result = await self._functions[node["class_type"]](inputs, ctx)
         self._cache[signature] = (result, node_id)
-        if result.ui:
-            if run.sid is not None:
-                self._hub.send_json(
-                    "executed",
-                    {"node": node_id, "display_node": node_id, "output": result.ui,
-                     "prompt_id": run.prompt_id},
-                    run.sid,
-                )  # fmt: skip
+        if result.ui and run.sid is not None:
+            self._hub.send_json(
+                "executed",
+                {"node": node_id, "display_node": node_id, "output": result.ui,
+                 "prompt_id": run.prompt_id},
+                run.sid,
+            )  # fmt: skip
         entry = run.progress[node_id]
         entry.state, entry.value = "finished", entry.max
         self._send_progress_state(run)
@@ -325,7 +327,9 @@ class Executor:
                 {"node_id": node_id, "prompt_id": run.prompt_id, "display_node_id": node_id,
                  "parent_node_id": None, "real_node_id": node_id, "image_type": "image/jpeg"}
             ).encode()  # fmt: skip
-            frame = struct.pack(">II", PREVIEW_IMAGE_WITH_METADATA, len(meta)) + meta + body.getvalue()
+            frame = (
+                struct.pack(">II", PREVIEW_IMAGE_WITH_METADATA, len(meta)) + meta + body.getvalue()
+            )
         else:
             frame = struct.pack(">II", PREVIEW_IMAGE, JPEG) + body.getvalue()
         self._hub.send_bytes(frame, run.sid)

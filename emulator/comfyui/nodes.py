@@ -150,7 +150,9 @@ async def empty_image(inputs: dict[str, Any], ctx: RunContext) -> NodeResult:
     color = inputs["color"]
     rgb = ((color >> 16) & 0xFF, (color >> 8) & 0xFF, color & 0xFF)
     size = (inputs["width"], inputs["height"])
-    return NodeResult((Images(tuple(Image.new("RGB", size, rgb) for _ in range(inputs["batch_size"]))),))
+    return NodeResult(
+        (Images(tuple(Image.new("RGB", size, rgb) for _ in range(inputs["batch_size"]))),)
+    )
 
 
 async def latent_upscale_by(inputs: dict[str, Any], ctx: RunContext) -> NodeResult:

@@ -44,7 +44,10 @@ class ComfyEmulator:
         self.files = FileStore()
         self._info = stock_node_info()
         self._fault_rng = random.Random(f"{self.config.seed}:http")
-        self._hub = SocketHub(random.Random(f"{self.config.seed}:ws"))
+        self._hub = SocketHub(
+            random.Random(f"{self.config.seed}:ws"),
+            lambda: (self.config.ws_drop_rate, self.config.ws_duplicate_rate),
+        )
         self._queue = PromptQueue(self._queue_updated)
         self._executor = Executor(
             lambda: self.config,
@@ -238,7 +241,7 @@ class ComfyEmulator:
             number: float = float(body["number"])
         else:
             number = self._number
-            if "front" in body and body["front"]:
+            if body.get("front"):
                 number = -number
             self._number += 1
         if "prompt" not in body:
@@ -249,7 +252,7 @@ class ComfyEmulator:
         if not isinstance(prompt, dict):
             return web.Response(status=500, text=_SERVER_ERROR)
         prompt_id = str(body.get("prompt_id", uuid.uuid4()))
-        verdict = validate_prompt(prompt, self._info, {"LoadImage": self._check_image})
+        verdict = validate_prompt(prompt, self._node_info(), {"LoadImage": self._check_image})
         extra_data = dict(body.get("extra_data", {}))
         if "client_id" in body:
             extra_data["client_id"] = body["client_id"]
@@ -267,12 +270,15 @@ class ComfyEmulator:
 
     async def _get_queue(self, request: web.Request) -> web.Response:
         return web.json_response(
-            {"queue_running": list(self._queue.running.values()), "queue_pending": self._queue.pending}
+            {
+                "queue_running": list(self._queue.running.values()),
+                "queue_pending": self._queue.pending,
+            }
         )
 
     async def _post_queue(self, request: web.Request) -> web.Response:
         body = await request.json()
-        if "clear" in body and body["clear"]:
+        if body.get("clear"):
             self._queue.wipe()
         for prompt_id in body.get("delete", ()):
             self._queue.delete(prompt_id)
@@ -289,7 +295,7 @@ class ComfyEmulator:
 
     async def _post_history(self, request: web.Request) -> web.Response:
         body = await request.json()
-        if "clear" in body and body["clear"]:
+        if body.get("clear"):
             self._queue.history.clear()
         for prompt_id in body.get("delete", ()):
             self._queue.history.pop(prompt_id, None)
@@ -371,7 +377,8 @@ class ComfyEmulator:
             },
             "devices": [{
                 "name": "cpu", "type": "cpu", "index": None, "vram_total": memory,
-                "vram_free": memory // 2, "torch_vram_total": memory, "torch_vram_free": memory // 2,
+                "vram_free": memory // 2, "torch_vram_total": memory,
+                "torch_vram_free": memory // 2,
             }],
         })  # fmt: skip
 
@@ -418,7 +425,6 @@ class ComfyEmulator:
         self.counters.ws_open += 1
         conn = Connection(sid, ws, transport, self.counters)
         self._hub.add(conn)
-        self._hub.drop_rate, self._hub.duplicate_rate = cfg.ws_drop_rate, cfg.ws_duplicate_rate
         close_timer: asyncio.TimerHandle | None = None
         try:
             self._hub.send_json("status", {"status": self._queue_info(), "sid": sid}, sid)

@@ -124,7 +124,7 @@ class _Validator:
             return True
         try:
             return self.node(source)[0]
-        except Exception as exc:  # noqa: BLE001 - reported like ComfyUI does
+        except Exception as exc:
             _, _, tb = sys.exc_info()
             reasons = [
                 _error(
@@ -150,7 +150,7 @@ class _Validator:
             )
             if converter is not None:
                 value = inputs[name] = converter(value)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             return _error(
                 "invalid_input_type", f"Failed to convert an input value to a {input_type} value",
                 f"{name}, {value}, {exc}", input_name=name, input_config=config,
@@ -189,7 +189,8 @@ def validate_prompt(
     for node_id, node in prompt.items():
         if not isinstance(node, dict) or "class_type" not in node:
             return Verdict(False, _error(
-                "invalid_prompt", "Cannot execute because a node is missing the class_type property.",
+                "invalid_prompt",
+                "Cannot execute because a node is missing the class_type property.",
                 f"Node ID '#{node_id}'",
             ), [], {})  # fmt: skip
         class_type = node["class_type"]
@@ -209,7 +210,7 @@ def validate_prompt(
     for output in outputs:
         try:
             ok, reasons, _ = validator.node(output)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             _, _, tb = sys.exc_info()
             ok = False
             reasons = [
@@ -228,11 +229,16 @@ def validate_prompt(
                 continue
             entry = node_errors.setdefault(
                 node_id,
-                {"errors": node_reasons, "dependent_outputs": [], "class_type": prompt[node_id]["class_type"]},
+                {"errors": node_reasons, "dependent_outputs": [],
+                 "class_type": prompt[node_id]["class_type"]},
             )  # fmt: skip
             entry["dependent_outputs"].append(output)
     if not good:
-        details = "\n".join(f"{e['message']}: {e['details']}" for _, errors in failed for e in errors)
-        error = _error("prompt_outputs_failed_validation", "Prompt outputs failed validation", details)
+        details = "\n".join(
+            f"{e['message']}: {e['details']}" for _, errors in failed for e in errors
+        )
+        error = _error(
+            "prompt_outputs_failed_validation", "Prompt outputs failed validation", details
+        )
         return Verdict(False, error, [], node_errors)
     return Verdict(True, None, good, node_errors)

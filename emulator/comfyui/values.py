@@ -53,7 +53,8 @@ class Latent:
     pictures: tuple[Image.Image | None, ...]
 
     def __repr__(self) -> str:
-        return f"{{'samples': tensor(shape=[{len(self.pictures)}, 4, {self.height // 8}, {self.width // 8}])}}"
+        shape = [len(self.pictures), 4, self.height // 8, self.width // 8]
+        return f"{{'samples': tensor(shape={shape})}}"
 
     def resized(self, width: int, height: int, method: str) -> Latent:
         pictures = tuple(

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import random
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -72,11 +73,11 @@ class Connection:
 class SocketHub:
     """``sid → Connection``; ``sid=None`` sends to everyone, an unknown sid to no one."""
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, rates: Callable[[], tuple[float, float]]) -> None:
         self._rng = rng
+        self._rates = rates
+        """(drop rate, duplicate rate) now."""
         self.sockets: dict[str, Connection] = {}
-        self.drop_rate = 0.0
-        self.duplicate_rate = 0.0
 
     def add(self, conn: Connection) -> None:
         self.sockets[conn.sid] = conn
@@ -98,9 +99,10 @@ class SocketHub:
         else:
             conn = self.sockets.get(sid)
             targets = [conn] if conn is not None else []
+        drop_rate, duplicate_rate = self._rates()
         for conn in targets:
-            if self.drop_rate and self._rng.random() < self.drop_rate:
+            if drop_rate and self._rng.random() < drop_rate:
                 continue
             conn.send(frame)
-            if self.duplicate_rate and self._rng.random() < self.duplicate_rate:
+            if duplicate_rate and self._rng.random() < duplicate_rate:
                 conn.send(frame)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import re
 import struct
 import uuid
@@ -22,7 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 Message = dict[str, Any]
-WAIT = 60.0
+WAIT = float(os.environ.get("COMFY_PROBE_WAIT", "60"))
 """Seconds a scenario waits for one expected event (a real CPU server can be slow)."""
 
 
@@ -133,7 +134,11 @@ class Probe:
                 await recorder.stop()
 
     async def post_prompt(
-        self, prompt: dict[str, Any], *, client_id: str | None = None, prompt_id: str | None = None,
+        self,
+        prompt: dict[str, Any],
+        *,
+        client_id: str | None = None,
+        prompt_id: str | None = None,
         **extra: Any,
     ) -> httpx.Response:
         body: dict[str, Any] = {"prompt": prompt, **extra}
@@ -183,9 +188,7 @@ def normalise(value: Any, aliases: dict[str, str]) -> Any:
     in file names) by placeholders, so two servers' answers compare equal."""
     if isinstance(value, dict):
         return {
-            aliases.get(k, k): (
-                _VOLATILE_KEYS[k] if k in _VOLATILE_KEYS else normalise(v, aliases)
-            )
+            aliases.get(k, k): (_VOLATILE_KEYS[k] if k in _VOLATILE_KEYS else normalise(v, aliases))
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):

@@ -102,7 +102,9 @@ async def model_free(probe: Probe) -> Observation:
     await idle(probe)
     async with probe.socket("a") as a:
         pid = probe.new_id("p1")
-        posted = await probe.post_prompt(solid(color=0xFF8801, preview=True), client_id=a.client_id, prompt_id=pid)
+        posted = await probe.post_prompt(
+            solid(color=0xFF8801, preview=True), client_id=a.client_id, prompt_id=pid
+        )
         done = await a.job_done(pid)
         history = await probe.until_history(pid)
         views = {}
@@ -165,8 +167,10 @@ async def validation_errors(probe: Probe) -> Observation:
             body["prompt_id"] = "<generated>"
         out[name] = {"status": response.status_code, "body": body}
     for name, body in {"no_prompt": {}, "not_a_dict": None}.items():
-        response = await probe.http.post("/prompt", json=body) if body is not None else (
-            await probe.http.post("/prompt", content=b"{not json")
+        response = (
+            await probe.http.post("/prompt", json=body)
+            if body is not None
+            else (await probe.http.post("/prompt", content=b"{not json"))
         )
         out[name] = {
             "status": response.status_code,
@@ -231,10 +235,14 @@ async def reused_prompt_id(probe: Probe) -> Observation:
     out: dict[str, Any] = {}
     async with probe.socket("a") as a:
         same = probe.new_id("same")
-        first = await probe.post_prompt(solid(color=0x00FF00), client_id=a.client_id, prompt_id=same)
+        first = await probe.post_prompt(
+            solid(color=0x00FF00), client_id=a.client_id, prompt_id=same
+        )
         done = await a.job_done(same)
         await probe.until_history(same)
-        second = await probe.post_prompt(solid(color=0x0000FF), client_id=a.client_id, prompt_id=same)
+        second = await probe.post_prompt(
+            solid(color=0x0000FF), client_id=a.client_id, prompt_id=same
+        )
         done2 = await a.job_done(same, start=done + 1)
         history = (await probe.http.get(f"/history/{same}")).json()
         out["posts"] = [probe.normalise(r.json()) for r in (first, second)]
@@ -325,7 +333,9 @@ async def execution_error(probe: Probe) -> Observation:
     await idle(probe)
     async with probe.socket("a") as a:
         pid = probe.new_id("p1")
-        await probe.post_prompt(solid(color=0xABCDEF, prefix="../escape"), client_id=a.client_id, prompt_id=pid)
+        await probe.post_prompt(
+            solid(color=0xABCDEF, prefix="../escape"), client_id=a.client_id, prompt_id=pid
+        )
         done = await a.job_done(pid)
         history = await probe.until_history(pid)
         messages = events(probe, a.messages[: done + 1])
@@ -383,9 +393,7 @@ async def introspection(probe: Probe) -> Observation:
         "missing": missing,
         "system_stats": shape(stats),
         "api_prefix": {"status": api.status_code, "body": api.json()},
-        "view_errors": [
-            [r.status_code, r.text] for r in (view_404, view_bad, view_type, view_sub)
-        ],
+        "view_errors": [[r.status_code, r.text] for r in (view_404, view_bad, view_type, view_sub)],
     }
 
 

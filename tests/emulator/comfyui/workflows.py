@@ -8,8 +8,15 @@ Prompt = dict[str, dict[str, Any]]
 
 
 def txt2img(
-    ckpt: str, text: str, *, seed: int = 1, steps: int = 3, width: int = 64, height: int = 64,
-    batch: int = 1, prefix: str = "probe",
+    ckpt: str,
+    text: str,
+    *,
+    seed: int = 1,
+    steps: int = 3,
+    width: int = 64,
+    height: int = 64,
+    batch: int = 1,
+    prefix: str = "probe",
 ) -> Prompt:
     return {
         "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
@@ -42,8 +49,14 @@ def img2img(ckpt: str, image: str, text: str, *, denoise: float = 0.3, steps: in
 
 
 def solid(
-    *, color: int = 0xFF8800, width: int = 64, height: int = 48, batch: int = 2,
-    scale_by: float = 2.0, prefix: str = "probe", preview: bool = False,
+    *,
+    color: int = 0xFF8800,
+    width: int = 64,
+    height: int = 48,
+    batch: int = 2,
+    scale_by: float = 2.0,
+    prefix: str = "probe",
+    preview: bool = False,
 ) -> Prompt:
     """EmptyImage → ImageScaleBy → SaveImage (and PreviewImage): runs without any model."""
     prompt: Prompt = {
