@@ -221,12 +221,7 @@ class Executor:
         if hit is not None:
             result, _ = hit
             if run.sid is not None:
-                self._hub.send_json(
-                    "executed",
-                    {"node": node_id, "display_node": node_id, "output": result.ui,
-                     "prompt_id": run.prompt_id},
-                    run.sid,
-                )  # fmt: skip
+                self._send_executed(run, node_id, result)
             entry = run.progress.setdefault(node_id, _Progress("pending", 0, 1))
             entry.state, entry.value = "finished", entry.max
             self._send_progress_state(run)
@@ -254,16 +249,15 @@ class Executor:
         result = await self._functions[node["class_type"]](inputs, ctx)
         self._cache[signature] = (result, node_id)
         if result.ui and run.sid is not None:
-            self._hub.send_json(
-                "executed",
-                {"node": node_id, "display_node": node_id, "output": result.ui,
-                 "prompt_id": run.prompt_id},
-                run.sid,
-            )  # fmt: skip
+            self._send_executed(run, node_id, result)
         entry = run.progress[node_id]
         entry.state, entry.value = "finished", entry.max
         self._send_progress_state(run)
         run.executed.append(node_id)
+
+    def _send_executed(self, run: _Run, node_id: str, result: NodeResult) -> None:
+        data = {"node": node_id, "display_node": node_id, "output": result.ui}
+        self._hub.send_json("executed", {**data, "prompt_id": run.prompt_id}, run.sid)
 
     def _inputs(self, run: _Run, node: dict[str, Any]) -> dict[str, Any]:
         values: dict[str, Any] = {}
