@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from emulator.render import ImageSpec
 from emulator.superduper.config import EmulatorConfig
 from emulator.superduper.records import Event, FileRecord
-from emulator.superduper.render import ImageSpec
 from emulator.superduper.validation import GenerationParams
 
 _STAGES: tuple[tuple[float, int], ...] = ((0.25, 25), (0.5, 50), (0.75, 75))

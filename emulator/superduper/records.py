@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulator.superduper.render import ImageSpec
+from emulator.render import ImageSpec
 
 Event = dict[str, Any]
 

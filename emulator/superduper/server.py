@@ -15,11 +15,11 @@ from typing import Any, Final, Self
 from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.log import access_logger
 
+from emulator.render import ImageCache, render_png
 from emulator.superduper.config import EmulatorConfig
 from emulator.superduper.counters import EmulatorCounters
 from emulator.superduper.generation import EventSink, GenerationBoard
 from emulator.superduper.records import Event, Project
-from emulator.superduper.render import ImageCache, render_png
 from emulator.superduper.validation import (
     RequestInvalid,
     json_invalid_error,
