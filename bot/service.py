@@ -319,6 +319,10 @@ class ImagineBot:
             except DeliveryError as exc:
                 await self._end_unposted(port, job, answer_to, str(exc))
                 return None
+            except Exception:
+                log.exception("job %s: posting its status failed unexpectedly", job.id)
+                await self._end_unposted(port, job, answer_to, messages.internal_error(job))
+                return None
             job = replace(
                 job, thread=handle.conversation.thread, status_message_id=handle.status_message_id
             )

@@ -66,6 +66,11 @@ class CrashReport:
     final: Counter[str] = field(default_factory=Counter)
     images: int = 0
     failures_without_visible_message: int = 0
+    generation_requests: int = 0
+    """Generation requests the service received (repeats with a known Idempotency-Key
+    included); each job must have started exactly one generation."""
+    deduplicated_requests: int = 0
+    """Requests the service answered from an earlier request of the same job (a resume)."""
     problems: list[str] = field(default_factory=list)
     """Every broken guarantee, one line each; empty when all held."""
 
@@ -78,8 +83,10 @@ class CrashReport:
             + (", ".join(f"{k} {v}" for k, v in sorted(self.interrupted.items())) or "none"),
             "final states: " + ", ".join(f"{k} {v}" for k, v in sorted(self.final.items())),
             f"image files: {self.images}",
-            f"failed jobs whose message was cut off by a kill: "
+            f"failed jobs whose message never reached the user: "
             f"{self.failures_without_visible_message}",
+            f"generation requests: {self.generation_requests} "
+            f"({self.deduplicated_requests} answered from an earlier request of the same job)",
             "guarantees: " + ("all held" if not self.problems else f"{len(self.problems)} BROKEN"),
             *(f"  - {p}" for p in self.problems),
         ]
@@ -146,7 +153,19 @@ async def run_crash_loop(config: CrashLoopConfig, workdir: Path) -> CrashReport:
                     await child.kill()
             outputs.append(child.output)
         await check_guarantees(report, db, output_dir, prompts, outputs)
+        check_generations(report, emulator, prompts)
     return report
+
+
+def check_generations(report: CrashReport, emulator: Emulator, prompts: list[str]) -> None:
+    """One generation per job (each job here is one image), whatever the kills did."""
+    counters = emulator.counters
+    report.generation_requests = counters.requests["POST /api/generation/image"]
+    report.deduplicated_requests = counters.deduplicated_generations
+    for prompt in prompts:
+        started = counters.generations[prompt]
+        if started != 1:
+            report.problems.append(f"{prompt!r} started {started} generations")
 
 
 async def run_then_kill(child: Child, delay: float) -> bool:
@@ -224,6 +243,9 @@ async def check_guarantees(
             told = f"Job `{job.id}` failed" if job.state is JobState.FAILED else "gave up"
             if not any(told in line and job.id in line for line in everything.splitlines()):
                 report.failures_without_visible_message += 1
+                problems.append(f"job {job.id} ended {job.state.value} but nobody was told")
+            elif not job.notified:
+                problems.append(f"job {job.id} was told of its ending but is not marked so")
         else:
             problems.append(f"job {job.id} ended {job.state.value}: {job.error}")
     strays = sorted(set(files) - expected_files)

@@ -4,7 +4,7 @@ a real SQLite file, and the real core. Only the chat platform is a recording fak
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,8 +13,10 @@ import httpx
 
 from bot.backend.superduper import SuperDuperBackend, SuperDuperSettings, make_http_client
 from bot.chat import ChatPort, Conversation, Invocation, Requester
+from bot.clock import Clock
 from bot.config import BotConfig
 from bot.service import ImagineBot
+from bot.store import JobStore
 from emulator.superduper import Emulator, EmulatorConfig
 from storage import SqliteJobStore
 
@@ -52,6 +54,9 @@ def fast_bot_config(**overrides: object) -> BotConfig:
     )
     knobs.update(overrides)
     return BotConfig(**knobs)  # type: ignore[arg-type]
+
+
+StoreWrapper = Callable[[SqliteJobStore], JobStore]
 
 
 @dataclass
@@ -98,14 +103,21 @@ async def open_harness(
     config: BotConfig | None = None,
     service: SuperDuperSettings | None = None,
     start: bool = True,
+    wrap_store: StoreWrapper | None = None,
+    clock: Clock | None = None,
 ) -> AsyncIterator[Harness]:
+    """``store`` in the harness is always the real one; ``wrap_store`` puts a test double
+    (e.g. ``FaultyStore``) between it and the bot."""
     settings = service or fast_service(emulator)
     async with make_http_client(settings) as http:
         store = await SqliteJobStore.open(db_path)
         backend = SuperDuperBackend(settings, http=http)
         await backend.start()
         bot = ImagineBot(
-            store=store, backends={backend.name: backend}, config=config or fast_bot_config()
+            store=wrap_store(store) if wrap_store is not None else store,
+            backends={backend.name: backend},
+            config=config or fast_bot_config(),
+            clock=clock,
         )
         for chat in chats:
             bot.add_chat(chat)
