@@ -7,9 +7,9 @@ import random
 import httpx
 import pytest
 
+from bot.backend.backoff import parse_retry_after
 from bot.backend.errors import BackendUnavailable
 from bot.backend.superduper import SuperDuperSettings, ws_url_for
-from bot.backend.superduper.backoff import parse_retry_after
 from bot.backend.superduper.client import SuperDuperClient
 from bot.backend.superduper.errors import ProjectNotFound
 from bot.backend.superduper.payloads import generation_payload

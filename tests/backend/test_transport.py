@@ -11,7 +11,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from bot.backend.superduper.transport import AiohttpTransport
+from bot.backend.transport import AiohttpTransport
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

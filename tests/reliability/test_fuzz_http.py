@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from bot.backend.backoff import parse_retry_after
 from bot.backend.errors import BackendError, DownloadRefused
 from bot.backend.fetch import checked_url, origin_of
 from bot.backend.superduper import SuperDuperClient, SuperDuperSettings, make_http_client
-from bot.backend.superduper.backoff import parse_retry_after
 from bot.backend.superduper.files import FileStatus
 from bot.backend.superduper.payloads import generation_payload
 from bot.backend.types import GenerationRequest

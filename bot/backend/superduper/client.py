@@ -30,14 +30,14 @@ from typing import Any
 
 import httpx
 
+from bot.backend.backoff import full_jitter, parse_retry_after
 from bot.backend.errors import AuthRefused, BackendUnavailable, InvalidRequest
+from bot.backend.http import shared_http_client
 from bot.backend.superduper import paths
-from bot.backend.superduper.backoff import full_jitter, parse_retry_after
 from bot.backend.superduper.errors import FileNotFound, ProjectNotFound, UnexpectedResponse
 from bot.backend.superduper.files import FileState, FileStatus, SubmittedFile
 from bot.backend.superduper.payloads import minimal_project_payload
 from bot.backend.superduper.settings import SuperDuperSettings
-from bot.backend.superduper.transport import AiohttpTransport
 
 logger = logging.getLogger(__name__)
 
@@ -50,16 +50,9 @@ _RETRYABLE_BEFORE_PROCESSING = frozenset({429, 503})
 
 
 def make_http_client(settings: SuperDuperSettings) -> httpx.AsyncClient:
-    """The process's one ``httpx.AsyncClient``: timeouts set, redirects not followed, and
-    connections handled by aiohttp (see ``transport.py`` for why).
-
-    No auth header is set here: the client may be shared, and ``SuperDuperClient`` adds the
-    token to its own requests only."""
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.request_timeout, connect=settings.connect_timeout),
-        transport=AiohttpTransport(),
-        follow_redirects=False,
-        headers={"User-Agent": "imagine-bot"},
+    """A shared HTTP client with this service's timeouts (``bot/backend/http.py``)."""
+    return shared_http_client(
+        request_timeout=settings.request_timeout, connect_timeout=settings.connect_timeout
     )
 
 

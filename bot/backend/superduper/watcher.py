@@ -52,8 +52,8 @@ from typing import Any, Final, TypeGuard
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus, WebSocketException
 
+from bot.backend.backoff import floored_jitter
 from bot.backend.errors import AuthRefused, BackendError, BackendUnavailable
-from bot.backend.superduper.backoff import floored_jitter
 from bot.backend.superduper.client import SuperDuperClient
 from bot.backend.superduper.errors import FileNotFound
 from bot.backend.superduper.files import (
