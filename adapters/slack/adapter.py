@@ -3,7 +3,11 @@
 Listeners only translate: ``/imagine`` and ``app_mention`` become an
 :class:`~bot.chat.Invocation` for ``bot.imagine``, ``/imagine-settings`` one for
 ``bot.configure``, a Re-roll/Delete button press an
-:class:`~bot.chat.ActionInvocation` for ``bot.act``. Everything else is the core's."""
+:class:`~bot.chat.ActionInvocation` for ``bot.act``. Everything else is the core's.
+
+Every listener acknowledges before anything else (Slack allows 3 s), and the core runs
+in the background: its private answers to a slash command then go through the
+command's ``response_url`` (see ``SlackChatPort.notify_user``)."""
 
 from __future__ import annotations
 
@@ -173,14 +177,12 @@ class SlackAdapter:
     # -- listeners (Bolt injects arguments by name) ------------------------------------
 
     async def _on_command(self, ack: AsyncAck, respond: AsyncRespond, body: dict[str, Any]) -> None:
-        invocation = slash_invocation(body, SlashContext(ack, respond))
-        self._slash(COMMAND, self._bot.imagine, invocation)
+        await self._slash(COMMAND, self._bot.imagine, ack, respond, body)
 
     async def _on_settings(
         self, ack: AsyncAck, respond: AsyncRespond, body: dict[str, Any]
     ) -> None:
-        invocation = slash_invocation(body, SlashContext(ack, respond))
-        self._slash(SETTINGS_COMMAND, self._bot.configure, invocation)
+        await self._slash(SETTINGS_COMMAND, self._bot.configure, ack, respond, body)
 
     async def _on_mention(self, body: dict[str, Any]) -> None:
         event = body.get("event") or {}
@@ -204,22 +206,27 @@ class SlackAdapter:
 
     # -- calling the core --------------------------------------------------------------
 
-    def _slash(self, command: str, call: CoreCall, invocation: Invocation) -> None:
-        """Hand a slash command to the core in the background. Bolt holds the request
-        open until the core acks, usually with its answer as the (ephemeral) ack text."""
+    async def _slash(
+        self,
+        command: str,
+        call: CoreCall,
+        ack: AsyncAck,
+        respond: AsyncRespond,
+        body: dict[str, Any],
+    ) -> None:
+        """Acknowledge at once (an empty ack: the user sees the answer, not a "working on
+        it"), then hand the command to the core in the background. The core's private
+        answers go through ``respond``, however long its database work takes."""
+        await ack()
+        invocation = slash_invocation(body, SlashContext(ack, respond, acked=True))
         self._tasks.spawn(self._call_core(command, call, invocation), name=f"slack-{command}")
 
     async def _call_core(self, what: str, call: CoreCall, invocation: Invocation) -> None:
-        context = invocation.context
         try:
             await call(invocation)
         except Exception:
             log.exception("Slack: %s failed inside the core", what)
             await self._tell_sorry(invocation)
-        finally:
-            if isinstance(context, SlashContext) and not context.acked:
-                context.acked = True  # never leave Slack waiting for the 3 s ack
-                await context.ack()
 
     async def _act(self, action: ActionInvocation) -> None:
         try:

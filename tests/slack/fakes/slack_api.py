@@ -165,6 +165,15 @@ class FakeSlack:
         self.messages.append(message)
         return message
 
+    async def response(self, name: str, timeout: float = 10.0) -> dict[str, Any]:
+        """The (first) answer posted to the ``response_url`` called ``name``."""
+
+        def answers() -> list[dict[str, Any]]:
+            return [body for posted, body in self.responses if posted == name]
+
+        await self.wait_for(lambda: bool(answers()), timeout)
+        return answers()[0]
+
     # -- Socket Mode -------------------------------------------------------------------
 
     async def socket_connected(self, timeout: float = 10.0) -> None:
