@@ -7,7 +7,9 @@ Listeners only translate: ``/imagine`` and ``app_mention`` become an
 
 Every listener acknowledges before anything else (Slack allows 3 s), and the core runs
 in the background: its private answers to a slash command then go through the
-command's ``response_url`` (see ``SlackChatPort.notify_user``)."""
+command's ``response_url`` (see ``SlackChatPort.notify_user``). Before the core sees a
+requester, :class:`~adapters.slack.directory.SlackDirectory` fills in their user groups
+and admin flag; ``subteam_*`` events tell it when group membership changed."""
 
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from bot.chat import ActionInvocation, ImagineCore, Invocation
 from bot.clock import Clock, SystemClock
 
 from .dedupe import RecentEvents
+from .directory import DEFAULT_TTL, SlackDirectory
 from .errors import api_error_code
 from .ids import ACTION_ID_PATTERN
 from .port import BotIdentity, SlackChatPort
@@ -50,6 +53,8 @@ COMMAND = "/imagine"
 SETTINGS_COMMAND = "/imagine-settings"
 EVENTS_PATH = "/slack/events"
 SORRY = "Sorry — something went wrong on my side. Please try again."
+GROUP_EVENTS = ("subteam_created", "subteam_updated", "subteam_members_changed")
+"""Events after which the cached user-group membership is out of date."""
 
 
 CoreCall = Callable[[Invocation], Awaitable[object]]
@@ -70,11 +75,15 @@ class SlackAdapter:
         clock: Clock | None = None,
         shutdown_grace: float = 5.0,
         connect_timeout: float = 30.0,
+        directory_ttl: float = DEFAULT_TTL,
     ) -> None:
         self._bot = bot
         self._settings = settings
         self._host = host
-        self._recent = RecentEvents(clock or SystemClock())
+        self._clock = clock or SystemClock()
+        self._recent = RecentEvents(self._clock)
+        self._directory_ttl = directory_ttl
+        self._directory: SlackDirectory | None = None
         self._shutdown_grace = shutdown_grace
         self._connect_timeout = connect_timeout
         self._tasks = TaskSet()
@@ -104,7 +113,10 @@ class SlackAdapter:
                 AsyncConnectionErrorRetryHandler(max_retry_count=2),
             ],
         )
-        identity = await _identify(client)
+        identity, scopes = await _identify(client)
+        self._directory = SlackDirectory(client, self._clock, ttl=self._directory_ttl)
+        if scopes is not None:
+            self._directory.check_scopes(scopes)
         self._port = SlackChatPort(client, identity)
         self._bot.add_chat(self._port)
         app = AsyncApp(
@@ -116,6 +128,8 @@ class SlackAdapter:
         app.command(COMMAND)(self._on_command)
         app.command(SETTINGS_COMMAND)(self._on_settings)
         app.event("app_mention")(self._on_mention)
+        for event in GROUP_EVENTS:
+            app.event(event)(self._on_group_change)
         app.action(ACTION_ID_PATTERN)(self._on_action)
         if self._settings.socket_mode:
             await self._start_socket_mode(app, client)
@@ -198,6 +212,11 @@ class SlackAdapter:
             self._call_core("a mention", self._bot.imagine, invocation), name="slack-mention"
         )
 
+    async def _on_group_change(self, body: dict[str, Any]) -> None:
+        event = body.get("event") or {}
+        log.info("Slack: %s; user groups will be read again", event.get("type"))
+        self._identities.groups_changed()
+
     async def _on_action(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         action = action_invocation(body)
@@ -205,6 +224,12 @@ class SlackAdapter:
             self._tasks.spawn(self._act(action), name="slack-action")
 
     # -- calling the core --------------------------------------------------------------
+
+    @property
+    def _identities(self) -> SlackDirectory:
+        if self._directory is None:
+            raise RuntimeError("SlackAdapter.start() has not run")
+        return self._directory
 
     async def _slash(
         self,
@@ -223,14 +248,14 @@ class SlackAdapter:
 
     async def _call_core(self, what: str, call: CoreCall, invocation: Invocation) -> None:
         try:
-            await call(invocation)
+            await call(await self._identities.identify(invocation))
         except Exception:
             log.exception("Slack: %s failed inside the core", what)
             await self._tell_sorry(invocation)
 
     async def _act(self, action: ActionInvocation) -> None:
         try:
-            await self._bot.act(action)
+            await self._bot.act(await self._identities.identify(action))
         except Exception:
             log.exception("Slack: button %s for job %s failed", action.kind, action.job_id)
             await self._tell_sorry(action)
@@ -244,7 +269,8 @@ class SlackAdapter:
             log.exception("Slack: could not even apologise")
 
 
-async def _identify(client: AsyncWebClient) -> BotIdentity:
+async def _identify(client: AsyncWebClient) -> tuple[BotIdentity, frozenset[str] | None]:
+    """Who the bot is, and the token's scopes when Slack lists them (``X-OAuth-Scopes``)."""
     try:
         result = await client.auth_test()
     except SlackApiError as exc:
@@ -252,12 +278,17 @@ async def _identify(client: AsyncWebClient) -> BotIdentity:
             f"Slack refused SLACK_BOT_TOKEN ({api_error_code(exc)}); use the app's Bot User "
             "OAuth Token (xoxb-…)."
         ) from None
-    return BotIdentity(
+    identity = BotIdentity(
         user_id=str(result.get("user_id") or ""),
         bot_id=str(result.get("bot_id") or ""),
         name=str(result.get("user") or "imagine"),
         team_id=str(result.get("team_id") or ""),
     )
+    listed = (result.headers or {}).get("x-oauth-scopes")
+    scopes = None
+    if isinstance(listed, str):
+        scopes = frozenset(s.strip() for s in listed.split(",") if s.strip())
+    return identity, scopes
 
 
 __all__ = ["MentionContext", "SlackAdapter", "SlackStartupError"]

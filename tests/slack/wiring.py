@@ -32,6 +32,22 @@ Mode = Literal["http", "socket"]
 T = TypeVar("T")
 
 
+class ManualClock:
+    """Time that moves only when a test says so (cache TTLs, event-id memory)."""
+
+    def __init__(self) -> None:
+        self.t = 1_700_000_000.0
+
+    def now(self) -> float:
+        return self.t
+
+    def monotonic(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
 @dataclass
 class SlackBot:
     harness: Harness
@@ -118,9 +134,11 @@ async def slack_bot(
     *,
     mode: Mode = "http",
     config: BotConfig | None = None,
+    clock: ManualClock | None = None,
     core: Callable[[ImagineBot], ImagineCore] | None = None,
 ) -> AsyncIterator[SlackBot]:
-    """The bot on Slack; ``core`` wraps the real core (e.g. to hold it back)."""
+    """The bot on Slack; ``core`` wraps the real core (e.g. to hold it back), ``clock``
+    drives the adapter's caches."""
     settings = SlackSettings(
         bot_token=BOT_TOKEN,
         app_token=APP_TOKEN if mode == "socket" else None,
@@ -136,6 +154,7 @@ async def slack_bot(
             harness.bot if core is None else core(harness.bot),
             settings,
             host="127.0.0.1",
+            clock=clock,
         )
         await adapter.start()
         try:
