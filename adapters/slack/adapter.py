@@ -14,14 +14,17 @@ and admin flag; ``subteam_*`` events tell it when group membership changed."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -55,6 +58,7 @@ EVENTS_PATH = "/slack/events"
 SORRY = "Sorry — something went wrong on my side. Please try again."
 GROUP_EVENTS = ("subteam_created", "subteam_updated", "subteam_members_changed")
 """Events after which the cached user-group membership is out of date."""
+BOLT_APP_LOGGER = "slack_bolt.AsyncApp"
 
 
 CoreCall = Callable[[Invocation], Awaitable[object]]
@@ -62,7 +66,8 @@ CoreCall = Callable[[Invocation], Awaitable[object]]
 
 
 class SlackStartupError(RuntimeError):
-    """Slack refused a token at startup; the message names the setting to fix."""
+    """Slack cannot be served (a refused token, a busy port); the one-line message names
+    the setting to fix, never a secret."""
 
 
 class SlackAdapter:
@@ -119,12 +124,13 @@ class SlackAdapter:
             self._directory.check_scopes(scopes)
         self._port = SlackChatPort(client, identity)
         self._bot.add_chat(self._port)
-        app = AsyncApp(
-            name="imagine-bot",
-            client=client,
-            signing_secret=self._settings.signing_secret or "",
-            request_verification_enabled=not self._settings.socket_mode,
-        )
+        with _without_token_warning():
+            app = AsyncApp(
+                name="imagine-bot",
+                client=client,
+                signing_secret=self._settings.signing_secret or "",
+                request_verification_enabled=not self._settings.socket_mode,
+            )
         app.command(COMMAND)(self._on_command)
         app.command(SETTINGS_COMMAND)(self._on_settings)
         app.event("app_mention")(self._on_mention)
@@ -171,7 +177,7 @@ class SlackAdapter:
                 "Could not open Slack's Socket Mode WebSocket "
                 f"within {self._connect_timeout:.0f} s."
             ) from None
-        log.info("Slack: connected in Socket Mode")
+        log.info("Slack: connected in Socket Mode as %s", self._who())
 
     async def _start_http(self, app: AsyncApp) -> None:
         async def events(request: web.Request) -> web.Response:
@@ -182,11 +188,32 @@ class SlackAdapter:
         web_app.router.add_post(EVENTS_PATH, events)
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, self._host, self._settings.http_port)
-        await site.start()
+        port = self._settings.http_port
+        try:
+            await web.TCPSite(runner, self._host, port).start()
+        except OSError as exc:
+            await runner.cleanup()
+            reason = (
+                "it is already in use"
+                if exc.errno == errno.EADDRINUSE
+                else exc.strerror or type(exc).__name__
+            )
+            raise SlackStartupError(
+                f"Cannot listen for Slack on SLACK_HTTP_PORT {port} ({reason}); "
+                "free it or set SLACK_HTTP_PORT to another port."
+            ) from None
         self._runner = runner
         self._http_port = int(runner.addresses[0][1])
-        log.info("Slack: listening for events on port %d at %s", self._http_port, EVENTS_PATH)
+        log.info(
+            "Slack: listening for events on port %d at %s as %s",
+            self._http_port,
+            EVENTS_PATH,
+            self._who(),
+        )
+
+    def _who(self) -> str:
+        identity = self.port.identity
+        return f"@{identity.name} ({identity.user_id}) in workspace {identity.team_id}"
 
     # -- listeners (Bolt injects arguments by name) ------------------------------------
 
@@ -289,6 +316,31 @@ async def _identify(client: AsyncWebClient) -> tuple[BotIdentity, frozenset[str]
     if isinstance(listed, str):
         scopes = frozenset(s.strip() for s in listed.split(",") if s.strip())
     return identity, scopes
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self._message = message
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != self._message
+
+
+@contextmanager
+def _without_token_warning() -> Iterator[None]:
+    """Bolt reads ``SLACK_BOT_TOKEN`` from the environment even when given a client, and
+    then warns "As you gave `client` as well, `token` will be unused." — true and
+    harmless (our client carries that very token), but alarming in an operator's log.
+    The warning is logged synchronously inside ``AsyncApp()``: drop exactly that
+    message, only for the duration of the constructor."""
+    bolt_log = logging.getLogger(BOLT_APP_LOGGER)
+    drop = _DropMessage(warning_client_prioritized_and_token_skipped())
+    bolt_log.addFilter(drop)
+    try:
+        yield
+    finally:
+        bolt_log.removeFilter(drop)
 
 
 __all__ = ["MentionContext", "SlackAdapter", "SlackStartupError"]
