@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from bot.jobs import JobState
@@ -70,6 +71,17 @@ async def test_forged_or_stale_requests_are_refused_and_start_nothing(
         assert [forged.status, stale.status, unsigned.status] == [401, 401, 401]
         assert await run.harness.store.unfinished_jobs() == []
         assert fake_slack.messages == []
+
+
+async def test_slacks_url_verification_is_answered(
+    emulator: Emulator, fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    """Slack checks an HTTP-mode app's event URL with a signed challenge when it is set."""
+    async with slack_bot(emulator, fake_slack, tmp_path / "bot.db") as run:
+        assert isinstance(run.side, HttpSlackSide)
+        body = json.dumps({"token": "legacy", "challenge": "c-42", "type": "url_verification"})
+        answer = await run.side.post(body, "application/json")
+        assert answer.status == 200 and json.loads(answer.raw) == {"challenge": "c-42"}
 
 
 async def test_channel_without_the_bot_gets_a_private_invite_hint(

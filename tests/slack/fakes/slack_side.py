@@ -119,10 +119,12 @@ def button_payload(
 
 @dataclass(frozen=True)
 class Ack:
-    """The adapter's answer: HTTP status (or 200 for a Socket Mode ack) and its text."""
+    """The adapter's answer: HTTP status (or 200 for a Socket Mode ack), its text, and
+    the body as sent (HTTP mode)."""
 
     status: int
     text: str
+    raw: str = ""
 
 
 class SlackSide(Protocol):
@@ -152,7 +154,7 @@ class HttpSlackSide:
         text = raw
         if raw.startswith("{"):
             text = str(json.loads(raw).get("text", ""))
-        return Ack(response.status, text)
+        return Ack(response.status, text, raw)
 
     async def slash(self, payload: dict[str, str]) -> Ack:
         return await self.post(urlencode(payload), "application/x-www-form-urlencoded")
