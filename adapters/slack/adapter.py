@@ -241,7 +241,7 @@ class SlackAdapter:
 
     async def _on_group_change(self, body: dict[str, Any]) -> None:
         event = body.get("event") or {}
-        log.info("Slack: %s; user groups will be read again", event.get("type"))
+        log.debug("Slack: %s; user groups will be read again", event.get("type"))
         self._identities.groups_changed()
 
     async def _on_action(self, ack: AsyncAck, body: dict[str, Any]) -> None:

@@ -62,8 +62,9 @@ class _Source:
         self._blocked_until = float("-inf")
         self._warned: str | None = None
 
-    def unavailable(self, code: str) -> None:
-        """Record that the method cannot work now (``code``), warning once per cause."""
+    def unavailable(self, code: str, *, known: bool = False) -> None:
+        """Record that the method cannot work now (``code``), warning once per cause.
+        ``known``: an older answer is at hand and is used meanwhile."""
         lasting = code in LASTING
         self._blocked_until = self._clock.monotonic() + (
             self._ttl if lasting else min(self._ttl, RETRY_AFTER_ERROR)
@@ -71,13 +72,14 @@ class _Source:
         if self._warned == code:
             return
         self._warned = code
+        without = "the last answer read is used" if known else self._without
         if code == "missing_scope":
             log.warning(
                 "Slack: the app lacks the %s scope (needed by %s), so %s. Add the scope and "
                 "reinstall the app (%s).",
                 self.scope,
                 self.method,
-                self._without,
+                without,
                 MANIFEST,
             )
         elif code == "plan_upgrade_required":
@@ -85,7 +87,7 @@ class _Source:
                 "Slack: this workspace's plan has no user groups (%s: %s), so %s.",
                 self.method,
                 code,
-                self._without,
+                without,
             )
         else:
             log.warning(
@@ -93,7 +95,7 @@ class _Source:
                 self.method,
                 code,
                 self.scope,
-                self._without,
+                without,
             )
 
     async def call(
@@ -101,9 +103,11 @@ class _Source:
         request: Callable[[], Awaitable[AsyncSlackResponse]],
         *,
         answers: Collection[str] = (),
+        known: bool = False,
     ) -> Mapping[str, Any] | None:
         """The response, or None when the method is unavailable or failed. An error code
-        in ``answers`` is an answer, returned as the error body."""
+        in ``answers`` is an answer, returned as the error body. ``known``: the caller
+        holds an older answer (for the wording of the warning)."""
         if self._clock.monotonic() < self._blocked_until:
             return None
         try:
@@ -112,10 +116,10 @@ class _Source:
             code = api_error_code(exc)
             if code in answers:
                 return {"ok": False, "error": code}
-            self.unavailable(code)
+            self.unavailable(code, known=known)
             return None
         except TRANSPORT_ERRORS as exc:
-            self.unavailable(type(exc).__name__)
+            self.unavailable(type(exc).__name__, known=known)
             return None
         if self._warned is not None:
             log.info("Slack: %s works again", self.method)
@@ -199,7 +203,7 @@ class SlackDirectory:
             async with self._groups_lock:  # one refresh for a burst of commands
                 groups = self._groups
                 if groups is None or not self._fresh(groups):
-                    groups = await self._load_groups() or groups
+                    groups = await self._load_groups(known=groups is not None) or groups
         return groups.members.get(user_id, frozenset()) if groups is not None else frozenset()
 
     async def is_admin(self, user_id: str) -> bool:
@@ -207,7 +211,9 @@ class SlackDirectory:
         if known is not None and self._clock.monotonic() - known.loaded_at < self._ttl:
             return known.is_admin
         response = await self._users_source.call(
-            lambda: self._client.users_info(user=user_id), answers=UNKNOWN_USER
+            lambda: self._client.users_info(user=user_id),
+            answers=UNKNOWN_USER,
+            known=known is not None,
         )
         if response is None:
             return known.is_admin if known is not None else False
@@ -225,10 +231,10 @@ class SlackDirectory:
             and self._clock.monotonic() - groups.loaded_at < self._ttl
         )
 
-    async def _load_groups(self) -> _Groups | None:
+    async def _load_groups(self, *, known: bool) -> _Groups | None:
         generation = self._generation  # an event during the call leaves the result stale
         response = await self._groups_source.call(
-            lambda: self._client.usergroups_list(include_users=True)
+            lambda: self._client.usergroups_list(include_users=True), known=known
         )
         if response is None:
             return None

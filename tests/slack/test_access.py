@@ -4,6 +4,7 @@ lookup that fails never leaves a user without an answer."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -99,7 +100,7 @@ async def test_a_workspace_admin_may_use_imagine_settings(
 async def test_a_membership_change_takes_effect_without_waiting_for_the_ttl(
     emulator: Emulator, fake_slack: FakeSlack, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="adapters.slack")
+    caplog.set_level(logging.DEBUG, logger="adapters.slack.adapter")
     clock = ManualClock()  # never advanced: the cache cannot expire
     fake_slack.create_group(DESIGN, "design", ["U1"])
     config = groups_only(groups=frozenset({DESIGN, "S0NEW"}))
@@ -208,6 +209,7 @@ async def test_an_api_error_falls_back_to_what_is_known_and_recovers(
         fake_slack.failing["usergroups.list"] = "service_unavailable"
         await imagined(run, "U1")  # the last table read still holds
         assert len(warnings_from(caplog)) == 3
+        assert "so the last answer read is used until it works again" in warnings_from(caplog)[2]
         await run.harness.bot.drain()
 
 
@@ -261,3 +263,15 @@ async def test_buttons_use_the_groups_and_the_admin_flag(
         await run.press(result, "delete", user="UBOSS")  # someone else's, but an admin
         await fake_slack.wait_for(lambda: len(run.results("C1", status.ts)) == 1)
         assert len(fake_slack.ephemerals) == 1
+
+
+async def test_a_burst_of_commands_reads_the_groups_once(
+    emulator: Emulator, fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    users = [f"U{n}" for n in range(1, 6)]
+    fake_slack.create_group(DESIGN, "design", users)
+    async with slack_bot(emulator, fake_slack, tmp_path / "bot.db", config=groups_only()) as run:
+        await asyncio.gather(*(imagined(run, user) for user in users))
+        assert len(fake_slack.calls_to("usergroups.list")) == 1
+        assert sorted(c.params["user"] for c in fake_slack.calls_to("users.info")) == users
+        await run.harness.bot.drain()

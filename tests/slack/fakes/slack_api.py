@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any, Self
 
 from aiohttp import WSMsgType, web
@@ -29,17 +29,19 @@ BOT_USER = "UBOT0001"
 BOT_ID = "BBOT0001"
 BOT_NAME = "imagine"
 JSON_FIELDS = ("blocks", "metadata", "files")
-METHOD_SCOPES = {
-    "chat.postMessage": "chat:write",
-    "chat.update": "chat:write",
-    "chat.delete": "chat:write",
-    "chat.postEphemeral": "chat:write",
-    "files.getUploadURLExternal": "files:write",
-    "files.completeUploadExternal": "files:write",
-    "files.delete": "files:write",
-    "usergroups.list": "usergroups:read",
-    "users.info": "users:read",
-}
+METHOD_SCOPES: Mapping[str, str] = MappingProxyType(
+    {
+        "chat.postMessage": "chat:write",
+        "chat.update": "chat:write",
+        "chat.delete": "chat:write",
+        "chat.postEphemeral": "chat:write",
+        "files.getUploadURLExternal": "files:write",
+        "files.completeUploadExternal": "files:write",
+        "files.delete": "files:write",
+        "usergroups.list": "usergroups:read",
+        "users.info": "users:read",
+    }
+)
 """The bot scope each method needs (Slack's method reference); conversations.replies
 needs ``channels:history`` in public channels (``C…``), ``groups:history`` in private ones."""
 
