@@ -3,19 +3,28 @@
 Listeners only translate: ``/imagine`` and ``app_mention`` become an
 :class:`~bot.chat.Invocation` for ``bot.imagine``, ``/imagine-settings`` one for
 ``bot.configure``, a Re-roll/Delete button press an
-:class:`~bot.chat.ActionInvocation` for ``bot.act``. Everything else is the core's."""
+:class:`~bot.chat.ActionInvocation` for ``bot.act``. Everything else is the core's.
+
+Every listener acknowledges before anything else (Slack allows 3 s), and the core runs
+in the background: its private answers to a slash command then go through the
+command's ``response_url`` (see ``SlackChatPort.notify_user``). Before the core sees a
+requester, :class:`~adapters.slack.directory.SlackDirectory` fills in their user groups
+and admin flag; ``subteam_*`` events tell it when group membership changed."""
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -27,6 +36,7 @@ from bot.chat import ActionInvocation, ImagineCore, Invocation
 from bot.clock import Clock, SystemClock
 
 from .dedupe import RecentEvents
+from .directory import DEFAULT_TTL, SlackDirectory
 from .errors import api_error_code
 from .ids import ACTION_ID_PATTERN
 from .port import BotIdentity, SlackChatPort
@@ -46,6 +56,9 @@ COMMAND = "/imagine"
 SETTINGS_COMMAND = "/imagine-settings"
 EVENTS_PATH = "/slack/events"
 SORRY = "Sorry — something went wrong on my side. Please try again."
+GROUP_EVENTS = ("subteam_created", "subteam_updated", "subteam_members_changed")
+"""Events after which the cached user-group membership is out of date."""
+BOLT_APP_LOGGER = "slack_bolt.AsyncApp"
 
 
 CoreCall = Callable[[Invocation], Awaitable[object]]
@@ -53,7 +66,8 @@ CoreCall = Callable[[Invocation], Awaitable[object]]
 
 
 class SlackStartupError(RuntimeError):
-    """Slack refused a token at startup; the message names the setting to fix."""
+    """Slack cannot be served (a refused token, a busy port); the one-line message names
+    the setting to fix, never a secret."""
 
 
 class SlackAdapter:
@@ -66,11 +80,15 @@ class SlackAdapter:
         clock: Clock | None = None,
         shutdown_grace: float = 5.0,
         connect_timeout: float = 30.0,
+        directory_ttl: float = DEFAULT_TTL,
     ) -> None:
         self._bot = bot
         self._settings = settings
         self._host = host
-        self._recent = RecentEvents(clock or SystemClock())
+        self._clock = clock or SystemClock()
+        self._recent = RecentEvents(self._clock)
+        self._directory_ttl = directory_ttl
+        self._directory: SlackDirectory | None = None
         self._shutdown_grace = shutdown_grace
         self._connect_timeout = connect_timeout
         self._tasks = TaskSet()
@@ -100,18 +118,24 @@ class SlackAdapter:
                 AsyncConnectionErrorRetryHandler(max_retry_count=2),
             ],
         )
-        identity = await _identify(client)
+        identity, scopes = await _identify(client)
+        self._directory = SlackDirectory(client, self._clock, ttl=self._directory_ttl)
+        if scopes is not None:
+            self._directory.check_scopes(scopes)
         self._port = SlackChatPort(client, identity)
         self._bot.add_chat(self._port)
-        app = AsyncApp(
-            name="imagine-bot",
-            client=client,
-            signing_secret=self._settings.signing_secret or "",
-            request_verification_enabled=not self._settings.socket_mode,
-        )
+        with _without_token_warning():
+            app = AsyncApp(
+                name="imagine-bot",
+                client=client,
+                signing_secret=self._settings.signing_secret or "",
+                request_verification_enabled=not self._settings.socket_mode,
+            )
         app.command(COMMAND)(self._on_command)
         app.command(SETTINGS_COMMAND)(self._on_settings)
         app.event("app_mention")(self._on_mention)
+        for event in GROUP_EVENTS:
+            app.event(event)(self._on_group_change)
         app.action(ACTION_ID_PATTERN)(self._on_action)
         if self._settings.socket_mode:
             await self._start_socket_mode(app, client)
@@ -153,7 +177,7 @@ class SlackAdapter:
                 "Could not open Slack's Socket Mode WebSocket "
                 f"within {self._connect_timeout:.0f} s."
             ) from None
-        log.info("Slack: connected in Socket Mode")
+        log.info("Slack: connected in Socket Mode as %s", self._who())
 
     async def _start_http(self, app: AsyncApp) -> None:
         async def events(request: web.Request) -> web.Response:
@@ -164,23 +188,42 @@ class SlackAdapter:
         web_app.router.add_post(EVENTS_PATH, events)
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, self._host, self._settings.http_port)
-        await site.start()
+        port = self._settings.http_port
+        try:
+            await web.TCPSite(runner, self._host, port).start()
+        except OSError as exc:
+            await runner.cleanup()
+            reason = (
+                "it is already in use"
+                if exc.errno == errno.EADDRINUSE
+                else exc.strerror or type(exc).__name__
+            )
+            raise SlackStartupError(
+                f"Cannot listen for Slack on SLACK_HTTP_PORT {port} ({reason}); "
+                "free it or set SLACK_HTTP_PORT to another port."
+            ) from None
         self._runner = runner
         self._http_port = int(runner.addresses[0][1])
-        log.info("Slack: listening for events on port %d at %s", self._http_port, EVENTS_PATH)
+        log.info(
+            "Slack: listening for events on port %d at %s as %s",
+            self._http_port,
+            EVENTS_PATH,
+            self._who(),
+        )
+
+    def _who(self) -> str:
+        identity = self.port.identity
+        return f"@{identity.name} ({identity.user_id}) in workspace {identity.team_id}"
 
     # -- listeners (Bolt injects arguments by name) ------------------------------------
 
     async def _on_command(self, ack: AsyncAck, respond: AsyncRespond, body: dict[str, Any]) -> None:
-        invocation = slash_invocation(body, SlashContext(ack, respond))
-        self._slash(COMMAND, self._bot.imagine, invocation)
+        await self._slash(COMMAND, self._bot.imagine, ack, respond, body)
 
     async def _on_settings(
         self, ack: AsyncAck, respond: AsyncRespond, body: dict[str, Any]
     ) -> None:
-        invocation = slash_invocation(body, SlashContext(ack, respond))
-        self._slash(SETTINGS_COMMAND, self._bot.configure, invocation)
+        await self._slash(SETTINGS_COMMAND, self._bot.configure, ack, respond, body)
 
     async def _on_mention(self, body: dict[str, Any]) -> None:
         event = body.get("event") or {}
@@ -196,6 +239,11 @@ class SlackAdapter:
             self._call_core("a mention", self._bot.imagine, invocation), name="slack-mention"
         )
 
+    async def _on_group_change(self, body: dict[str, Any]) -> None:
+        event = body.get("event") or {}
+        log.debug("Slack: %s; user groups will be read again", event.get("type"))
+        self._identities.groups_changed()
+
     async def _on_action(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         action = action_invocation(body)
@@ -204,26 +252,37 @@ class SlackAdapter:
 
     # -- calling the core --------------------------------------------------------------
 
-    def _slash(self, command: str, call: CoreCall, invocation: Invocation) -> None:
-        """Hand a slash command to the core in the background. Bolt holds the request
-        open until the core acks, usually with its answer as the (ephemeral) ack text."""
+    @property
+    def _identities(self) -> SlackDirectory:
+        if self._directory is None:
+            raise RuntimeError("SlackAdapter.start() has not run")
+        return self._directory
+
+    async def _slash(
+        self,
+        command: str,
+        call: CoreCall,
+        ack: AsyncAck,
+        respond: AsyncRespond,
+        body: dict[str, Any],
+    ) -> None:
+        """Acknowledge at once (an empty ack: the user sees the answer, not a "working on
+        it"), then hand the command to the core in the background. The core's private
+        answers go through ``respond``, however long its database work takes."""
+        await ack()
+        invocation = slash_invocation(body, SlashContext(ack, respond, acked=True))
         self._tasks.spawn(self._call_core(command, call, invocation), name=f"slack-{command}")
 
     async def _call_core(self, what: str, call: CoreCall, invocation: Invocation) -> None:
-        context = invocation.context
         try:
-            await call(invocation)
+            await call(await self._identities.identify(invocation))
         except Exception:
             log.exception("Slack: %s failed inside the core", what)
             await self._tell_sorry(invocation)
-        finally:
-            if isinstance(context, SlashContext) and not context.acked:
-                context.acked = True  # never leave Slack waiting for the 3 s ack
-                await context.ack()
 
     async def _act(self, action: ActionInvocation) -> None:
         try:
-            await self._bot.act(action)
+            await self._bot.act(await self._identities.identify(action))
         except Exception:
             log.exception("Slack: button %s for job %s failed", action.kind, action.job_id)
             await self._tell_sorry(action)
@@ -237,7 +296,8 @@ class SlackAdapter:
             log.exception("Slack: could not even apologise")
 
 
-async def _identify(client: AsyncWebClient) -> BotIdentity:
+async def _identify(client: AsyncWebClient) -> tuple[BotIdentity, frozenset[str] | None]:
+    """Who the bot is, and the token's scopes when Slack lists them (``X-OAuth-Scopes``)."""
     try:
         result = await client.auth_test()
     except SlackApiError as exc:
@@ -245,12 +305,42 @@ async def _identify(client: AsyncWebClient) -> BotIdentity:
             f"Slack refused SLACK_BOT_TOKEN ({api_error_code(exc)}); use the app's Bot User "
             "OAuth Token (xoxb-…)."
         ) from None
-    return BotIdentity(
+    identity = BotIdentity(
         user_id=str(result.get("user_id") or ""),
         bot_id=str(result.get("bot_id") or ""),
         name=str(result.get("user") or "imagine"),
         team_id=str(result.get("team_id") or ""),
     )
+    listed = (result.headers or {}).get("x-oauth-scopes")
+    scopes = None
+    if isinstance(listed, str):
+        scopes = frozenset(s.strip() for s in listed.split(",") if s.strip())
+    return identity, scopes
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self._message = message
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != self._message
+
+
+@contextmanager
+def _without_token_warning() -> Iterator[None]:
+    """Bolt reads ``SLACK_BOT_TOKEN`` from the environment even when given a client, and
+    then warns "As you gave `client` as well, `token` will be unused." — true and
+    harmless (our client carries that very token), but alarming in an operator's log.
+    The warning is logged synchronously inside ``AsyncApp()``: drop exactly that
+    message, only for the duration of the constructor."""
+    bolt_log = logging.getLogger(BOLT_APP_LOGGER)
+    drop = _DropMessage(warning_client_prioritized_and_token_skipped())
+    bolt_log.addFilter(drop)
+    try:
+        yield
+    finally:
+        bolt_log.removeFilter(drop)
 
 
 __all__ = ["MentionContext", "SlackAdapter", "SlackStartupError"]

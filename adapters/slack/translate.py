@@ -74,21 +74,21 @@ def action_invocation(body: Mapping[str, Any]) -> ActionInvocation | None:
     actions = body.get("actions")
     if not isinstance(actions, list) or not actions:
         return None
-    action = _mapping(actions[0])
+    action = as_mapping(actions[0])
     parsed = parse_action_id(str(action.get("action_id", "")))
     if parsed is None:
         return None
     kind, job_id, index = parsed
-    message = _mapping(body.get("message"))
-    container = _mapping(body.get("container"))
+    message = as_mapping(body.get("message"))
+    container = as_mapping(body.get("container"))
     ts = str(message.get("ts") or container.get("message_ts") or "")
     thread = _str_or_none(message.get("thread_ts") or container.get("thread_ts")) or ts
-    channel = str(_mapping(body.get("channel")).get("id") or container.get("channel_id") or "")
+    channel = str(as_mapping(body.get("channel")).get("id") or container.get("channel_id") or "")
     if not ts or not channel:
         return None
-    user = _mapping(body.get("user"))
+    user = as_mapping(body.get("user"))
     user_id = str(user.get("id", ""))
-    team = _mapping(body.get("team"))
+    team = as_mapping(body.get("team"))
     file_id = _str_or_none(action.get("value"))
     return ActionInvocation(
         conversation=Conversation(PLATFORM, str(team.get("id", "")), channel, thread),
@@ -100,7 +100,7 @@ def action_invocation(body: Mapping[str, Any]) -> ActionInvocation | None:
     )
 
 
-def _mapping(value: object) -> Mapping[str, Any]:
+def as_mapping(value: object) -> Mapping[str, Any]:
     """Slack payload parts we expect to be objects; anything else reads as empty."""
     return value if isinstance(value, Mapping) else {}
 

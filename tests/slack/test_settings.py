@@ -19,13 +19,9 @@ ADMIN = "UADMIN"
 CONFIG = fast_bot_config(access=AccessConfig(admin_users=frozenset({ADMIN})))
 
 
-async def _settings(run: SlackBot, fake: FakeSlack, text: str, *, user: str) -> str:
+async def _settings(run: SlackBot, text: str, *, user: str) -> str:
     """Run ``/imagine-settings text``; the private answer Slack shows the user."""
-    ack = await run.side.slash(
-        slash_payload(fake, text, user=user, command="/imagine-settings", name=f"settings-{user}")
-    )
-    assert ack.status == 200 and ack.seconds < 1.0
-    return ack.text
+    return await run.ask(text, user=user, command="/imagine-settings")
 
 
 @pytest.mark.parametrize("mode", ["http", "socket"])
@@ -35,12 +31,11 @@ async def test_an_admin_sets_the_size_and_the_next_image_has_it(
     async with slack_bot(
         emulator, fake_slack, tmp_path / "bot.db", mode=mode, config=CONFIG
     ) as run:
-        answer = await _settings(run, fake_slack, "size=512x768 steps=12", user=ADMIN)
+        answer = await _settings(run, "size=512x768 steps=12", user=ADMIN)
         assert answer.startswith("Saved.")
         assert "size 512×768, steps 12" in answer
-        # The answer is the slash command's own (ephemeral) response: nothing public.
+        # The answer went to the command's response_url, ephemeral: nothing public.
         assert fake_slack.messages == [] and fake_slack.ephemerals == []
-        assert fake_slack.responses == []
 
         ack = await run.side.slash(slash_payload(fake_slack, "a tall fox", user="U2"))
         assert ack.status == 200 and ack.text == ""
@@ -54,7 +49,7 @@ async def test_an_admin_sets_the_size_and_the_next_image_has_it(
         job = await run.harness.store.get_job(result.action_ids[0].rsplit(":", 1)[1])
         assert job is not None and job.params.steps == 12
 
-        shown = await _settings(run, fake_slack, "", user=ADMIN)
+        shown = await _settings(run, "", user=ADMIN)
         assert shown.startswith("Defaults in this channel: size 512×768, steps 12")
         assert "set here: size, steps" in shown
 
@@ -63,11 +58,11 @@ async def test_a_non_admin_is_refused_privately_and_nothing_changes(
     emulator: Emulator, fake_slack: FakeSlack, tmp_path: Path
 ) -> None:
     async with slack_bot(emulator, fake_slack, tmp_path / "bot.db", config=CONFIG) as run:
-        refused = await _settings(run, fake_slack, "size=512x768 steps=12", user="U2")
+        refused = await _settings(run, "size=512x768 steps=12", user="U2")
         assert refused == "Only admins can see or change this channel's /imagine settings."
-        assert await _settings(run, fake_slack, "", user="U2") == refused
+        assert await _settings(run, "", user="U2") == refused
 
-        shown = await _settings(run, fake_slack, "", user=ADMIN)
+        shown = await _settings(run, "", user=ADMIN)
         assert "size 1024×1024" in shown and "(all bot defaults)" in shown
         assert fake_slack.messages == [] and fake_slack.ephemerals == []
 
@@ -76,6 +71,6 @@ async def test_bad_settings_get_a_private_hint_and_change_nothing(
     emulator: Emulator, fake_slack: FakeSlack, tmp_path: Path
 ) -> None:
     async with slack_bot(emulator, fake_slack, tmp_path / "bot.db", config=CONFIG) as run:
-        answer = await _settings(run, fake_slack, "size=huge", user=ADMIN)
+        answer = await _settings(run, "size=huge", user=ADMIN)
         assert "size takes WxH" in answer
-        assert "(all bot defaults)" in await _settings(run, fake_slack, "show", user=ADMIN)
+        assert "(all bot defaults)" in await _settings(run, "show", user=ADMIN)

@@ -19,10 +19,9 @@ async def test_slash_command_and_buttons_over_socket_mode(
         [opened] = fake_slack.calls_to("apps.connections.open")
         assert opened.token == APP_TOKEN
 
-        bad = await run.side.slash(slash_payload(fake_slack, "--seed 3"))
-        assert bad.seconds < 1.0 and "prompt" in bad.text.lower()
+        assert "prompt" in (await run.ask("--seed 3")).lower()
         ack = await run.side.slash(slash_payload(fake_slack, "a socket fox"))
-        assert ack.seconds < 1.0 and ack.text == ""
+        assert ack.text == ""
 
         status = await run.wait_status()
         [result] = await run.wait_results("C1", status.ts, 1)

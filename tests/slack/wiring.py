@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
 
 import aiohttp
 
 from adapters.slack import SlackAdapter, SlackSettings
+from bot.chat import ImagineCore
 from bot.config import BotConfig
+from bot.service import ImagineBot
 from emulator.superduper import Emulator
 from tests.slack.fakes.slack_api import APP_TOKEN, BOT_TOKEN, BOT_USER, FakeSlack, Message
 from tests.slack.fakes.slack_side import (
@@ -22,11 +24,28 @@ from tests.slack.fakes.slack_side import (
     SlackSide,
     SocketSlackSide,
     button_payload,
+    slash_payload,
 )
 from tests.support.harness import Harness, open_harness
 
 Mode = Literal["http", "socket"]
 T = TypeVar("T")
+
+
+class ManualClock:
+    """Time that moves only when a test says so (cache TTLs, event-id memory)."""
+
+    def __init__(self) -> None:
+        self.t = 1_700_000_000.0
+
+    def now(self) -> float:
+        return self.t
+
+    def monotonic(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
 
 
 @dataclass
@@ -35,6 +54,7 @@ class SlackBot:
     adapter: SlackAdapter
     side: SlackSide
     fake: FakeSlack
+    _names: Iterator[int] = field(default_factory=itertools.count)
 
     def results(self, channel: str, thread: str) -> list[Message]:
         """Button messages (one per posted result) in the thread."""
@@ -64,6 +84,21 @@ class SlackBot:
     async def wait_results(self, channel: str, thread: str, count: int) -> list[Message]:
         await self.fake.wait_for(lambda: len(self.results(channel, thread)) >= count)
         return self.results(channel, thread)
+
+    async def ask(
+        self, text: str, *, user: str = "U1", command: str = "/imagine", channel: str = "C1"
+    ) -> str:
+        """Run a slash command that is answered privately: the (empty) ack comes first,
+        then the answer through the command's ``response_url``; return that answer."""
+        name = f"{command.strip('/')}-{user}-{next(self._names)}"
+        payload = slash_payload(
+            self.fake, text, user=user, channel=channel, name=name, command=command
+        )
+        ack = await self.side.slash(payload)
+        assert (ack.status, ack.text) == (200, "")
+        answer = await self.fake.response(name)
+        assert answer["response_type"] == "ephemeral"
+        return str(answer["text"])
 
     async def press(self, result: Message, kind: str, *, user: str) -> None:
         [action_id] = [a for a in result.action_ids if a.startswith(f"imagine:{kind}:")]
@@ -99,7 +134,11 @@ async def slack_bot(
     *,
     mode: Mode = "http",
     config: BotConfig | None = None,
+    clock: ManualClock | None = None,
+    core: Callable[[ImagineBot], ImagineCore] | None = None,
 ) -> AsyncIterator[SlackBot]:
+    """The bot on Slack; ``core`` wraps the real core (e.g. to hold it back), ``clock``
+    drives the adapter's caches."""
     settings = SlackSettings(
         bot_token=BOT_TOKEN,
         app_token=APP_TOKEN if mode == "socket" else None,
@@ -111,7 +150,12 @@ async def slack_bot(
         open_harness(emulator, db_path, [], config=config, start=False) as harness,
         aiohttp.ClientSession() as session,
     ):
-        adapter = SlackAdapter(harness.bot, settings, host="127.0.0.1")
+        adapter = SlackAdapter(
+            harness.bot if core is None else core(harness.bot),
+            settings,
+            host="127.0.0.1",
+            clock=clock,
+        )
         await adapter.start()
         try:
             await harness.bot.start()

@@ -1,8 +1,10 @@
 """A fake of Slack's Web API and Socket Mode server, as a real aiohttp server on loopback.
 
-It keeps channels' messages, files and uploaded bytes like Slack would, records every
-call, and has knobs for the failures the adapter must survive (429 with Retry-After,
-``not_in_channel``, refused uploads)."""
+It keeps channels' messages, files, uploaded bytes, user groups and users like Slack
+would, records every call, answers ``missing_scope`` for a method whose scope the token
+lacks (the token has the manifest's scopes unless a test takes some away), and has knobs
+for the failures the adapter must survive (429 with Retry-After, ``not_in_channel``,
+refused uploads, any error code for a method)."""
 
 from __future__ import annotations
 
@@ -13,10 +15,12 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any, Self
 
 from aiohttp import WSMsgType, web
+
+from tests.slack.fakes.manifest import bot_scopes
 
 BOT_TOKEN = "xoxb-fake-bot-token-0123456789"
 APP_TOKEN = "xapp-fake-app-token-0123456789"
@@ -25,6 +29,21 @@ BOT_USER = "UBOT0001"
 BOT_ID = "BBOT0001"
 BOT_NAME = "imagine"
 JSON_FIELDS = ("blocks", "metadata", "files")
+METHOD_SCOPES: Mapping[str, str] = MappingProxyType(
+    {
+        "chat.postMessage": "chat:write",
+        "chat.update": "chat:write",
+        "chat.delete": "chat:write",
+        "chat.postEphemeral": "chat:write",
+        "files.getUploadURLExternal": "files:write",
+        "files.completeUploadExternal": "files:write",
+        "files.delete": "files:write",
+        "usergroups.list": "usergroups:read",
+        "users.info": "users:read",
+    }
+)
+"""The bot scope each method needs (Slack's method reference); conversations.replies
+needs ``channels:history`` in public channels (``C…``), ``groups:history`` in private ones."""
 
 
 @dataclass
@@ -68,6 +87,22 @@ class StoredFile:
     deleted: bool = False
 
 
+@dataclass
+class UserGroup:
+    id: str
+    handle: str
+    users: list[str] = field(default_factory=list)
+    disabled: bool = False
+
+
+@dataclass
+class SlackUser:
+    id: str
+    is_admin: bool = False
+    is_owner: bool = False
+    is_primary_owner: bool = False
+
+
 @dataclass(frozen=True)
 class Ephemeral:
     channel: str
@@ -84,6 +119,14 @@ class FakeSlack:
         self.not_in_channel: set[str] = set()
         self.upload_status = 200
         self.replies_page_size = 200
+        self.scopes: set[str] = set(bot_scopes())
+        """The bot token's scopes: the manifest's, unless a test removes some."""
+        self.failing: dict[str, str] = {}
+        """method -> error code it answers (e.g. ``internal_error``) until removed."""
+        # the workspace
+        self.usergroups: dict[str, UserGroup] = {}
+        self.users: dict[str, SlackUser] = {}
+        """People with flags; any other ``U…`` id is an ordinary member."""
         # state and records
         self.calls: list[ApiCall] = []
         self.messages: list[Message] = []
@@ -165,6 +208,56 @@ class FakeSlack:
         self.messages.append(message)
         return message
 
+    async def response(self, name: str, timeout: float = 10.0) -> dict[str, Any]:
+        """The (first) answer posted to the ``response_url`` called ``name``."""
+
+        def answers() -> list[dict[str, Any]]:
+            return [body for posted, body in self.responses if posted == name]
+
+        await self.wait_for(lambda: bool(answers()), timeout)
+        return answers()[0]
+
+    # -- the workspace: user groups change as an admin would change them ----------------
+    # Each returns the event Slack sends to apps subscribed to it (deliver it with
+    # ``SlackSide.event(event_callback(...))``).
+
+    def create_group(self, group_id: str, handle: str, users: list[str]) -> dict[str, Any]:
+        group = UserGroup(group_id, handle, list(users))
+        self.usergroups[group_id] = group
+        return {"type": "subteam_created", "subteam": self._render_group(group, users=False)}
+
+    def add_to_group(self, group_id: str, *users: str) -> dict[str, Any]:
+        group = self.usergroups[group_id]
+        added = [u for u in users if u not in group.users]
+        group.users.extend(added)
+        return self._members_changed(group, added=added, removed=[])
+
+    def remove_from_group(self, group_id: str, *users: str) -> dict[str, Any]:
+        group = self.usergroups[group_id]
+        removed = [u for u in users if u in group.users]
+        group.users[:] = [u for u in group.users if u not in removed]
+        return self._members_changed(group, added=[], removed=removed)
+
+    def disable_group(self, group_id: str) -> dict[str, Any]:
+        group = self.usergroups[group_id]
+        group.disabled = True
+        return {"type": "subteam_updated", "subteam": self._render_group(group, users=True)}
+
+    def _members_changed(
+        self, group: UserGroup, *, added: list[str], removed: list[str]
+    ) -> dict[str, Any]:
+        return {
+            "type": "subteam_members_changed",
+            "subteam_id": group.id,
+            "team_id": TEAM,
+            "date_previous_update": 1_700_000_000,
+            "date_update": 1_700_000_100,
+            "added_users": added,
+            "added_users_count": str(len(added)),
+            "removed_users": removed,
+            "removed_users_count": str(len(removed)),
+        }
+
     # -- Socket Mode -------------------------------------------------------------------
 
     async def socket_connected(self, timeout: float = 10.0) -> None:
@@ -240,15 +333,28 @@ class FakeSlack:
                 headers={"Retry-After": str(retry_after)},
             )
         expected = APP_TOKEN if method == "apps.connections.open" else BOT_TOKEN
+        headers: dict[str, str] = {}
+        needed = _needed_scope(method, params)
         if token != expected:
             body: dict[str, Any] = {"ok": False, "error": "invalid_auth"}
+        elif token == BOT_TOKEN and needed is not None and needed not in self.scopes:
+            body = {
+                "ok": False,
+                "error": "missing_scope",
+                "needed": needed,
+                "provided": ",".join(sorted(self.scopes)),
+            }
+        elif method in self.failing:
+            body = {"ok": False, "error": self.failing[method]}
         else:
             handler = getattr(self, "_m_" + method.replace(".", "_"), None)
             body = (
                 handler(params) if handler is not None else {"ok": False, "error": "unknown_method"}
             )
+        if token == BOT_TOKEN:
+            headers["X-OAuth-Scopes"] = ",".join(sorted(self.scopes))  # as Slack sends it
         await self._record(ApiCall(method, params, token, 200, time.monotonic()))
-        return web.json_response(body)
+        return web.json_response(body, headers=headers)
 
     async def _upload(self, request: web.Request) -> web.Response:
         stored = self.files.get(request.match_info["file_id"])
@@ -342,7 +448,7 @@ class FakeSlack:
         size = min(int(p.get("limit") or 1000), self.replies_page_size)
         page = thread[start : start + size]
         more = start + size < len(thread)
-        with_metadata = str(p.get("include_all_metadata")).lower() in ("1", "true")
+        with_metadata = _flag(p.get("include_all_metadata"))
         return {
             "ok": True,
             "messages": [self._render(m, with_metadata) for m in page],
@@ -389,7 +495,52 @@ class FakeSlack:
                 message.files.remove(stored.id)
         return {"ok": True}
 
+    def _m_usergroups_list(self, p: dict[str, Any]) -> dict[str, Any]:
+        with_users = _flag(p.get("include_users"))
+        groups = [
+            g
+            for g in self.usergroups.values()
+            if _flag(p.get("include_disabled")) or not g.disabled
+        ]
+        return {"ok": True, "usergroups": [self._render_group(g, users=with_users) for g in groups]}
+
+    def _m_users_info(self, p: dict[str, Any]) -> dict[str, Any]:
+        user_id = str(p.get("user", ""))
+        user = self.users.get(user_id)
+        if user is None:
+            if not user_id.startswith(("U", "W")):
+                return {"ok": False, "error": "user_not_found"}
+            user = SlackUser(user_id)
+        return {
+            "ok": True,
+            "user": {
+                "id": user.id,
+                "team_id": TEAM,
+                "name": f"user-{user.id.lower()}",
+                "deleted": False,
+                "is_bot": user.id == BOT_USER,
+                "is_admin": user.is_admin,
+                "is_owner": user.is_owner,
+                "is_primary_owner": user.is_primary_owner,
+                "is_restricted": False,
+            },
+        }
+
     # -- helpers -----------------------------------------------------------------------
+
+    def _render_group(self, group: UserGroup, *, users: bool) -> dict[str, Any]:
+        rendered: dict[str, Any] = {
+            "id": group.id,
+            "team_id": TEAM,
+            "is_usergroup": True,
+            "name": group.handle.title(),
+            "handle": group.handle,
+            "date_delete": 1_700_000_200 if group.disabled else 0,
+            "user_count": len(group.users),
+        }
+        if users:
+            rendered["users"] = list(group.users)
+        return rendered
 
     def _next_ts(self) -> str:
         return f"1700000000.{next(self._ts):06d}"
@@ -415,6 +566,21 @@ class FakeSlack:
                 {"id": f, "name": self.files[f].name, "title": self.files[f].title} for f in m.files
             ]
         return rendered
+
+
+def _needed_scope(method: str, params: Mapping[str, Any]) -> str | None:
+    if method == "conversations.replies":
+        return (
+            "groups:history"
+            if str(params.get("channel", "")).startswith("G")
+            else ("channels:history")
+        )
+    return METHOD_SCOPES.get(method)
+
+
+def _flag(value: object) -> bool:
+    """Slack's boolean arguments: ``1``/``true`` (slack_sdk sends ``1``)."""
+    return str(value).lower() in ("1", "true")
 
 
 async def _params(request: web.Request) -> dict[str, Any]:

@@ -67,6 +67,11 @@ def mention_event(
     }
     if thread_ts is not None:
         event["thread_ts"] = thread_ts
+    return event_callback(event)
+
+
+def event_callback(event: dict[str, Any]) -> dict[str, Any]:
+    """An Events API delivery of ``event``, as Slack wraps it."""
     return {
         "token": "legacy-verification-token",
         "team_id": TEAM,
@@ -114,11 +119,12 @@ def button_payload(
 
 @dataclass(frozen=True)
 class Ack:
-    """The adapter's answer: HTTP status (or 200 for a Socket Mode ack) and its text."""
+    """The adapter's answer: HTTP status (or 200 for a Socket Mode ack), its text, and
+    the body as sent (HTTP mode)."""
 
     status: int
     text: str
-    seconds: float
+    raw: str = ""
 
 
 class SlackSide(Protocol):
@@ -143,13 +149,12 @@ class HttpSlackSide:
             "Content-Type": content_type,
             **(headers if headers is not None else sign(body)),
         }
-        started = time.monotonic()
         async with self._session.post(self.url, data=body, headers=all_headers) as response:
             raw = await response.text()
         text = raw
         if raw.startswith("{"):
             text = str(json.loads(raw).get("text", ""))
-        return Ack(response.status, text, time.monotonic() - started)
+        return Ack(response.status, text, raw)
 
     async def slash(self, payload: dict[str, str]) -> Ack:
         return await self.post(urlencode(payload), "application/x-www-form-urlencoded")
@@ -174,10 +179,9 @@ class SocketSlackSide:
         self._fake = fake
 
     async def _send(self, kind: str, payload: dict[str, Any], retry: int = 0) -> Ack:
-        started = time.monotonic()
         ack = await self._fake.send_envelope(kind, payload, retry_attempt=retry)
         text = str((ack.get("payload") or {}).get("text", ""))
-        return Ack(200, text, time.monotonic() - started)
+        return Ack(200, text)
 
     async def slash(self, payload: dict[str, str]) -> Ack:
         return await self._send("slash_commands", payload)
