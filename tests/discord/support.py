@@ -12,7 +12,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from adapters.discord import DiscordAdapter, DiscordSettings
+from adapters.discord.adapter import DiscordAdapter
+from adapters.discord.settings import DiscordSettings
 from bot.config import BotConfig
 from bot.jobs import Job
 from bot.service import ImagineBot

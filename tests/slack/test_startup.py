@@ -12,7 +12,8 @@ import pytest
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack import SlackAdapter, SlackSettings, SlackStartupError
+from adapters.slack.adapter import SlackAdapter, SlackStartupError
+from adapters.slack.settings import SlackSettings
 from bot.chat import ActionInvocation, ChatPort, Invocation
 from emulator.superduper import Emulator
 from tests.slack.fakes.slack_api import APP_TOKEN, BOT_TOKEN, FakeSlack
