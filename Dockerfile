@@ -7,13 +7,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
 COPY bot ./bot
 COPY adapters ./adapters
 COPY storage ./storage
 COPY emulator ./emulator
 COPY app ./app
-RUN pip install . \
+RUN pip install -r requirements.lock \
+    && pip install --no-deps . \
     && useradd --create-home --uid 10001 imagine \
     && mkdir -p /data \
     && chown imagine:imagine /data

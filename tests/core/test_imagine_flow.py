@@ -85,8 +85,10 @@ async def test_a_project_the_service_forgot_is_recreated_and_the_job_succeeds(
     chat = RecordingChat()
     async with open_harness(emulator, tmp_path / "bot.db", [chat]) as h:
         first = await h.bot.wait_for(await h.bot.imagine(invocation("first fox")) or "")
-        assert first is not None and project_of(first) is not None
-        emulator.delete_project(project_of(first))
+        assert first is not None
+        project = project_of(first)
+        assert project is not None
+        emulator.delete_project(project)
 
         second = await h.bot.wait_for(await h.bot.imagine(invocation("second fox")) or "")
         assert second is not None and second.state is JobState.POSTED
