@@ -101,7 +101,7 @@ async def test_console_answers_help_and_quits(tmp_path: Path) -> None:
     }
     child = await Child.start("console", env=env)
     await child.send("hello")
-    await child.expect("/settings [size=WxH")
+    await child.expect("/settings (or /imagine-settings) [size=WxH")
     await child.send("/quit")
     assert await child.finish() == 0
 

@@ -42,7 +42,14 @@ async def test_imagine_posts_the_service_image_in_the_job_thread(
             assert decoded.width > decoded.height  # 3:2
         for expected in ("a watercolor fox", "seed 42", job_id, f"{job.params.width}×"):
             assert expected in image.caption
-        assert [a.kind for a in image.actions] == [ActionKind.REROLL, ActionKind.DELETE]
+        assert [a.kind for a in image.actions] == [
+            ActionKind.VARY_SUBTLE,
+            ActionKind.VARY_STRONG,
+            ActionKind.UPSCALE,
+            ActionKind.REMIX,
+            ActionKind.REROLL,
+            ActionKind.DELETE,
+        ]
         assert image.dedupe_key == f"{job_id}:0"
         status = chat.status[thread.status_message_id]
         assert "<@U1> is imagining “a watercolor fox”" in status[0]

@@ -60,6 +60,11 @@ class DiscordStack:
         return images_in(self.fake, thread)
 
 
+def button(message: FakeMessage, kind: str) -> str:
+    """The custom id of the ``kind`` button ("reroll", "upscale", ...) under a message."""
+    return next(c for c in message.custom_ids() if c.startswith(f"imagine:{kind}:"))
+
+
 def images_in(fake: FakeDiscord, channel: FakeChannel | int) -> list[FakeMessage]:
     return [m for m in fake.messages_in(channel) if m.attachments]
 
