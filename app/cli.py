@@ -26,6 +26,7 @@ from app.backends import configured_backends, superduper_spec
 from app.config import PLATFORM_HELP, ConfigError, Settings, load_settings
 from app.health import HealthCheck, HealthServer, PortInUse, backend_check, store_check
 from app.logs import configure_logging
+from app.metrics import Metrics
 from app.runtime import log_backend_status, open_runtime
 from bot.backend.superduper import SuperDuperSettings
 from bot.chat import ImagineCore, Invocation, Requester
@@ -133,8 +134,12 @@ async def run(settings: Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     clock = SystemClock()
+    metrics = Metrics()
     async with AsyncExitStack() as stack:
-        rt = await stack.enter_async_context(open_runtime(specs, settings.db_path, settings.bot))
+        rt = await stack.enter_async_context(
+            open_runtime(specs, settings.db_path, settings.bot, telemetry=metrics)
+        )
+        metrics.watch(rt.backends, lambda: rt.bot.load)
         await log_backend_status(rt.backends)
         await rt.bot.start()  # resume first: resumed jobs wait for their platform's port
         adapters = platform_adapters(rt.bot, settings)
@@ -153,6 +158,7 @@ async def run(settings: Settings) -> int:
             ],
             host="0.0.0.0",  # noqa: S104 - orchestrators probe from outside the container
             port=settings.health_port,
+            metrics=metrics.render,
         )
         try:
             await health.start()
@@ -346,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = (
         settings.log_level if "IMAGINE_LOG_LEVEL" in os.environ or not interactive else "WARNING"
     )
-    configure_logging(level, settings.secrets())
+    configure_logging(level, settings.secrets(), settings.env.imagine_log_format)
     try:
         if args.command == "demo":
             return asyncio.run(demo(args.prompt, settings, sys.stdout, animate=args.animate))

@@ -63,6 +63,7 @@ from bot.media.video import VideoError, first_frame, shrink_video
 from bot.references import References, ReferenceUnavailable
 from bot.scopes import ScopeResolver
 from bot.store import JobStore
+from bot.telemetry import NullTelemetry, Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +126,10 @@ class JobRunner:
         chat_for: Callable[[str], ChatPort],
         critical: CriticalSections,
         references: References,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._references = references
+        self._telemetry: Telemetry = telemetry or NullTelemetry()
         self._store = store
         self._backends = backends
         self._scopes = scopes
@@ -141,6 +144,7 @@ class JobRunner:
         saved = await self._store.save_job(updated)
         if "state" in changes:
             log.info("job %s → %s", job.id, saved.state.value)
+            self._telemetry.job_state(saved.backend, saved.state)
         return saved
 
     async def run(self, job: Job) -> Job:
@@ -179,7 +183,7 @@ class JobRunner:
         try:
             scope = await self._scopes.scope_for(backend, job.channel_key)
         except BackendError as exc:
-            return await self.fail(job, JobState.FAILED, backend_reason(exc))
+            return await self._backend_failed(job, exc)
         return await self.save(job, state=JobState.PREPARED, scope=scope)
 
     async def _plan(self, job: Job) -> Job:
@@ -189,7 +193,7 @@ class JobRunner:
         try:
             ticket = await backend.plan(scope=job.scope, client_key=client_key(job))
         except BackendError as exc:
-            return await self.fail(job, JobState.FAILED, backend_reason(exc))
+            return await self._backend_failed(job, exc)
         return await self.save(job, state=JobState.SUBMITTING, submission=ticket)
 
     async def _submit(self, job: Job) -> Job:
@@ -213,7 +217,7 @@ class JobRunner:
                 job = await self.save(job, scope=scope, submission=ticket, attempts=retry.attempts)
                 handle = await backend.submit(request, ticket=ticket)
         except BackendError as exc:
-            return await self.fail(job, JobState.FAILED, backend_reason(exc))
+            return await self._backend_failed(job, exc)
         return await self.save(job, state=JobState.SUBMITTED, submission=handle)
 
     async def _watch(self, job: Job) -> Job:
@@ -236,7 +240,7 @@ class JobRunner:
         try:
             outcome = await backend.wait(job.submission, timeout=remaining, on_progress=on_progress)
         except BackendError as exc:
-            return await self.fail(job, JobState.FAILED, backend_reason(exc))
+            return await self._backend_failed(job, exc)
         if any(r.ok for r in outcome.results):
             return await self.save(job, state=JobState.COMPLETED, results=outcome.results)
         if outcome.status is OutcomeStatus.TIMED_OUT:
@@ -250,11 +254,12 @@ class JobRunner:
         """Post the outputs: one image with its buttons, or a batch as one numbered grid.
         The post is recorded in the same shielded step, so a restart never repeats it."""
         port = self._chat_for(job.platform)
+        started = self._clock.monotonic()
         if not job.posted_message_ids:
             try:
                 card = await self.result_card(port, job, job.conversation)
             except BackendError as exc:
-                return await self.fail(job, JobState.FAILED, backend_reason(exc))
+                return await self._backend_failed(job, exc)
             try:
                 job = await self._critical.run(
                     self._post_and_record(
@@ -265,6 +270,7 @@ class JobRunner:
                 return await self.fail(job, JobState.UNDELIVERABLE, str(exc))
         complete = all(r.ok for r in job.results)
         job = await self.save(job, state=JobState.POSTED, notified=complete)
+        self._telemetry.posted(job.backend, self._clock.monotonic() - started)
         await self.set_status(job, messages.done(self._clock.now() - job.created_at))
         return job
 
@@ -387,6 +393,10 @@ class JobRunner:
         )
 
     # -- telling people ----------------------------------------------------------------
+
+    async def _backend_failed(self, job: Job, exc: BackendError) -> Job:
+        self._telemetry.backend_error(job.backend, type(exc).__name__)
+        return await self.fail(job, JobState.FAILED, backend_reason(exc))
 
     async def fail(self, job: Job, state: JobState, reason: str) -> Job:
         """Persist a terminal ending, then make sure the requester hears about it."""

@@ -25,6 +25,7 @@ from bot.backend.superduper.payloads import generation_payload
 from bot.backend.superduper.settings import SuperDuperSettings
 from bot.backend.superduper.watcher import Connect, HybridWatcher
 from bot.backend.types import (
+    BackendStats,
     BackendStatus,
     Capability,
     GenerationRequest,
@@ -199,6 +200,10 @@ class SuperDuperBackend:
         realtime = self.watcher.connected
         mode = "live events" if realtime else "polling"
         return BackendStatus(True, realtime, f"{self.service} reachable ({mode})")
+
+    def stats(self) -> BackendStats:
+        w = self.watcher
+        return BackendStats(w.connected, w.status_polls, w.events_received, w.connections)
 
     # -- internals -------------------------------------------------------------------------
 
