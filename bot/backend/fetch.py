@@ -8,12 +8,15 @@ is within the byte cap (``Content-Length`` first, then counted while streaming).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Collection
-from typing import Final
+from typing import Final, Protocol
 
 import httpx
 
 from bot.backend.errors import DownloadRefused, ResultLost
+from bot.backend.types import Media
+from bot.media.images import ACCEPTED_DECLARED, inspect_image
 
 SNIFFED: Final = frozenset({"", "application/octet-stream"})
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
@@ -22,6 +25,17 @@ Send = Callable[[str], Awaitable[httpx.Response]]
 """Sends ``GET url`` with the service's credentials and returns the *streamed* response."""
 
 Origin = tuple[str, str, int]
+
+
+class DownloadLimits(Protocol):
+    @property
+    def download_timeout(self) -> float: ...
+    @property
+    def max_download_bytes(self) -> int: ...
+    @property
+    def max_pixels(self) -> int: ...
+    @property
+    def max_redirects(self) -> int: ...
 
 
 def origin_of(url: httpx.URL) -> Origin:
@@ -78,6 +92,32 @@ async def fetch_capped(
         finally:
             await response.aclose()
     raise DownloadRefused(f"more than {max_redirects} redirect(s)")
+
+
+async def fetch_image(
+    send: Send, raw_url: str, *, base: httpx.URL, limits: DownloadLimits
+) -> Media:
+    """Download ``raw_url`` (resolved against ``base``, on ``base``'s origin) within the limits
+    and check it is a complete PNG, JPEG or WebP within the pixel cap (``bot/media/images.py``)."""
+    origin = origin_of(base)
+    url = checked_url(raw_url, base=base, origin=origin)
+    try:
+        async with asyncio.timeout(limits.download_timeout):
+            data, declared = await fetch_capped(
+                send,
+                url,
+                origin=origin,
+                max_redirects=limits.max_redirects,
+                max_bytes=limits.max_download_bytes,
+                accepted_types=ACCEPTED_DECLARED,
+                what="the image",
+                expected="an image",
+            )
+    except TimeoutError:
+        raise DownloadRefused(
+            f"the download took longer than {limits.download_timeout:g}s"
+        ) from None
+    return await inspect_image(data, declared_type=declared, max_pixels=limits.max_pixels)
 
 
 def declared_type(response: httpx.Response) -> str:
