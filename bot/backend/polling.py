@@ -57,7 +57,9 @@ class PollSchedule:
     """Every event since the submission reaches us: the early first poll is not needed."""
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     polls: int = 0
-    """Successful polls since ``started``."""
+    """Successful polls in all."""
+    polls_since_start: int = 0
+    """Successful polls since ``started`` was last set."""
     last_poll: float = 0.0
     jitter: float = 1.0
     errors: int = 0
@@ -74,11 +76,11 @@ class PollSchedule:
         if self.errors:
             return self.retry_at
         expected = timings.expected_generation_time
-        if covered and (self.polls or self.covered_from_start):
+        if covered and (self.polls_since_start or self.covered_from_start):
             # Events arrive: polls are only a safety net, their total rate capped.
             interval = max(timings.safety_net_poll, watched / timings.safety_net_rate)
             return max(self.last_poll, self.started) + interval * self.jitter
-        if self.polls == 0:
+        if self.polls_since_start == 0:
             return self.started + expected
         # Polling is the only signal: tight while completion is expected, then backing off
         # in proportion to how overdue the job is.
@@ -96,11 +98,12 @@ class PollSchedule:
     def restart(self, now: float) -> None:
         """The work has not begun yet (it waits in a queue): time it from ``now``."""
         self.started = now
-        self.polls = 0
+        self.polls_since_start = 0
 
     def succeeded(self, now: float, rng: random.Random) -> None:
         self.errors = 0
         self.polls += 1
+        self.polls_since_start += 1
         self.last_poll = now
         self.jitter = rng.uniform(0.8, 1.2)
 
