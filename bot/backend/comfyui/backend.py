@@ -187,12 +187,13 @@ class ComfyUIBackend:
         planned = Submission.from_json(ticket)
         host = self._host(planned)
         workflow, values, outputs = self._fill(request, host)
+        posted = False
         try:
             posted = await self._tagged(
                 host, lambda: self._send_once(host, planned, workflow, values, request.reference)
             )
         finally:
-            host.planned_done(planned.prompt_id)
+            host.planned_done(planned.prompt_id, queued=posted)
         if posted:
             self.watcher.note_submitted(host, planned.prompt_id)
         return Submission(
@@ -332,8 +333,10 @@ class ComfyUIBackend:
         arrived (a read timeout, a 5xx) is never resent blindly: the next round looks first."""
         graph: Graph | None = None
         rounds = self.settings.retry_attempts
+        loop = asyncio.get_running_loop()
+        since = loop.time()
         for round_ in range(rounds):
-            if await self._already_there(host, sub.prompt_id):
+            if await self._already_there(host, sub.prompt_id, since):
                 log.info("prompt %s is already on %s: not sent again", sub.prompt_id, host.label)
                 return False
             if graph is None:
@@ -349,13 +352,15 @@ class ComfyUIBackend:
                 )
                 log.warning("%s; looking again in %.2fs before any resend", exc, delay)
                 await self._sleep(delay)
+                since = loop.time()  # a look from before that POST would prove nothing
                 continue
             self._read_answer(response, host, workflow)
             return True
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _already_there(self, host: Host, prompt_id: str) -> bool:
-        snapshot = await host.queue(not_before=asyncio.get_running_loop().time())
+    async def _already_there(self, host: Host, prompt_id: str, since: float) -> bool:
+        """In the host's queue (a look sent after ``since``) or, after that, its history."""
+        snapshot = await host.queue(not_before=since)
         return snapshot.holds(prompt_id) or await host.client.history(prompt_id) is not None
 
     async def _graph(

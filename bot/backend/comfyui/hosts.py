@@ -77,8 +77,12 @@ class Host:
     def plan(self, prompt_id: str) -> None:
         self._planned[prompt_id] = asyncio.get_running_loop().time()
 
-    def planned_done(self, prompt_id: str) -> None:
+    def planned_done(self, prompt_id: str, *, queued: bool) -> None:
+        """The submission ended; ``queued``: it added an item (counted until the next
+        ``status`` event says how many there are)."""
         self._planned.pop(prompt_id, None)
+        if queued and self.queue_remaining is not None:
+            self.queue_remaining += 1
 
     async def refresh_load(self) -> None:
         """Ask the queue length once (``GET /prompt``); a failure marks the host down."""
@@ -130,18 +134,25 @@ class Host:
     # --- queue snapshots ------------------------------------------------------------------------
 
     async def queue(self, *, not_before: float) -> QueueSnapshot:
-        """A ``GET /queue`` answer asked for no earlier than ``not_before`` (loop time).
+        """A ``GET /queue`` answer to a request sent no earlier than ``not_before`` (loop
+        time).
 
-        Callers share one request: /queue lists every item with its whole workflow, so a
-        thousand waits each asking it would move megabytes for one bit each."""
-        if self._snapshot is not None and self._snapshot[0] >= not_before:
-            return self._snapshot[1]
-        if self._fetching is None or self._fetching[0] < not_before:
-            started = asyncio.get_running_loop().time()
-            task = asyncio.ensure_future(self._fetch(started))
-            task.add_done_callback(_retrieve)
-            self._fetching = (started, task)
-        return await asyncio.shield(self._fetching[1])
+        One request at a time per host, shared: a caller that cannot use the one in flight
+        (it was sent too early) waits for the next, which serves everyone who came in the
+        meantime. /queue lists every item with its whole workflow: a thousand jobs each
+        asking would move megabytes for one bit each."""
+        while True:
+            if self._snapshot is not None and self._snapshot[0] >= not_before:
+                return self._snapshot[1]
+            if self._fetching is None:
+                started = asyncio.get_running_loop().time()
+                task = asyncio.ensure_future(self._fetch(started))
+                task.add_done_callback(_retrieve)
+                self._fetching = (started, task)
+            started, task = self._fetching
+            if started >= not_before:
+                return await asyncio.shield(task)
+            await asyncio.wait([task])  # too early for us: the next one is
 
     async def _fetch(self, started: float) -> QueueSnapshot:
         try:

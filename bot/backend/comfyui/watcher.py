@@ -259,10 +259,11 @@ class ComfyWatcher:
         loop = asyncio.get_running_loop()
         host, sub = watch.host, watch.submission
         ahead: int | None = None
+        asked = loop.time()
         try:
             entry = await host.client.history(sub.prompt_id)
             if entry is None:
-                snapshot = await host.queue(not_before=loop.time())
+                snapshot = await host.queue(not_before=asked)
                 ahead = snapshot.ahead_of(sub.prompt_id)
                 if ahead is None:  # maybe it finished in between: look once more
                     entry = await host.client.history(sub.prompt_id)
