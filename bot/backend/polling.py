@@ -19,15 +19,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Awaitable, Callable
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Final, Protocol
+from typing import Final, Generic, Protocol, TypeVar
 
 from bot.backend.backoff import floored_jitter
 
 _OVERDUE_AFTER: Final = 1.5
 """Times the expected generation time after which a job counts as overdue."""
 _TIGHT_SHARE: Final = 20
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 
 class PollTimings(Protocol):
@@ -142,3 +146,24 @@ async def run_polls(
         schedule.reconcile_at = None
         if await poll():
             return
+
+
+class Recent(Generic[K, V]):
+    """The latest ``limit`` entries of something (when jobs were submitted, which ended
+    before anyone waited): bounded, older ones are forgotten."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._limit = limit
+
+    def add(self, key: K, value: V) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self._limit:
+            self._items.popitem(last=False)
+
+    def pop(self, key: K) -> V | None:
+        return self._items.pop(key, None)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items

@@ -100,11 +100,10 @@ class ServiceTimings:
             raise ValueError("retry_attempts must be at least 1")
         if self.max_redirects < 0:
             raise ValueError("max_redirects must not be negative")
-        for name in _POSITIVE:
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive")
-        for name in _NOT_NEGATIVE:
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must not be negative")
+        for name in _POSITIVE + _NOT_NEGATIVE:
+            value = getattr(self, name)
+            if value < 0 or (value == 0 and name in _POSITIVE):
+                rule = "be positive" if name in _POSITIVE else "not be negative"
+                raise ValueError(f"{name} must {rule}")
         if self.max_download_bytes <= 0 or self.max_pixels <= 0 or self.max_ws_message_bytes <= 0:
             raise ValueError("size limits must be positive")

@@ -11,31 +11,14 @@ import pytest
 
 from bot.backend.comfyui import ComfyUIBackend
 from emulator.comfyui import ComfyEmulator
-from tests.support.comfyui import MemoryValues, emulator_config, open_comfy_backend
+from tests.emulator.comfyui.conftest import StartComfy, comfy, start_comfy
+from tests.support.comfyui import MemoryValues, open_comfy_backend
 
-StartComfy = Callable[..., Awaitable[ComfyEmulator]]
+__all__ = ["MakeBackend", "StartComfy", "comfy", "start_comfy"]
+"""``start_comfy`` (emulators with config overrides, fast steps) and ``comfy`` (one of them)
+are the emulator tests' own fixtures."""
+
 MakeBackend = Callable[..., Awaitable[ComfyUIBackend]]
-
-
-@pytest.fixture
-async def start_comfy() -> AsyncIterator[StartComfy]:
-    """Start emulators with config overrides (fast steps by default); stop them after."""
-    started: list[ComfyEmulator] = []
-
-    async def start(**knobs: Any) -> ComfyEmulator:
-        emu = ComfyEmulator(emulator_config(**knobs))
-        await emu.start()
-        started.append(emu)
-        return emu
-
-    yield start
-    for emu in started:
-        await emu.stop()
-
-
-@pytest.fixture
-async def comfy(start_comfy: StartComfy) -> ComfyEmulator:
-    return await start_comfy()
 
 
 @pytest.fixture

@@ -74,27 +74,20 @@ async def test_a_resume_after_the_post_landed_does_not_queue_it_again(
     assert prompt_id_of(pending) == prompt_id_of(finished) == prompt_id_of(ticket)
 
 
-async def test_a_post_whose_answer_was_lost_is_not_sent_again(
-    comfy: ComfyEmulator, make_backend: MakeBackend
+@pytest.mark.parametrize(
+    "script",
+    [
+        pytest.param(("answer-lost",), id="reached-the-host-answer-lost"),
+        pytest.param(("refused", "timed-out"), id="never-reached-the-host"),
+    ],
+)
+async def test_a_post_that_failed_on_the_way_is_on_the_host_once(
+    comfy: ComfyEmulator, make_backend: MakeBackend, script: tuple[str, ...]
 ) -> None:
-    async with httpx.AsyncClient(transport=ScriptedPosts("answer-lost")) as http:
+    async with httpx.AsyncClient(transport=ScriptedPosts(*script)) as http:
         backend = await make_backend(http=http)
 
-        handle = await submitted(backend, "answer-lost")
-        outcome = await backend.wait(handle, timeout=5)
-
-        assert outcome.status is OutcomeStatus.COMPLETED
-        assert comfy.counters.requests[POST_PROMPT] == 1
-        assert comfy.counters.prompts_executed == 1
-
-
-async def test_a_post_that_never_arrived_is_sent_once(
-    comfy: ComfyEmulator, make_backend: MakeBackend
-) -> None:
-    async with httpx.AsyncClient(transport=ScriptedPosts("refused", "timed-out")) as http:
-        backend = await make_backend(http=http)
-
-        handle = await submitted(backend, "not-arrived")
+        handle = await submitted(backend, "failed-on-the-way")
         outcome = await backend.wait(handle, timeout=5)
 
         assert outcome.status is OutcomeStatus.COMPLETED

@@ -13,7 +13,7 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from types import TracebackType
+from dataclasses import dataclass
 from typing import Final, TypeVar
 
 import httpx
@@ -72,6 +72,17 @@ _EXTENSIONS: Final = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "we
 _CANCEL_ROUNDS: Final = 3
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class _Work:
+    """What one request makes ComfyUI do: a workflow, the values it takes, the reference
+    to upload first (if any), and how many files it makes."""
+
+    workflow: Workflow
+    values: Mapping[Field, object]
+    outputs: int
+    reference: ReferenceImage | None = None
 
 
 class ComfyUIBackend:
@@ -157,18 +168,6 @@ class ComfyUIBackend:
         await self.watcher.aclose()
         await asyncio.gather(*(h.aclose() for h in self.hosts))
 
-    async def __aenter__(self) -> ComfyUIBackend:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
     # -- the neutral protocol ------------------------------------------------------------
 
     async def prepare(self, channel: str, *, stale: str | None = None) -> str | None:
@@ -186,18 +185,16 @@ class ComfyUIBackend:
     async def submit(self, request: GenerationRequest, *, ticket: str) -> str:
         planned = Submission.from_json(ticket)
         host = self._host(planned)
-        workflow, values, outputs = self._fill(request, host)
+        work = self._work(request, host)
         posted = False
         try:
-            posted = await self._tagged(
-                host, lambda: self._send_once(host, planned, workflow, values, request.reference)
-            )
+            posted = await self._tagged(host, lambda: self._send_once(host, planned, work))
         finally:
             host.planned_done(planned.prompt_id, queued=posted)
         if posted:
             self.watcher.note_submitted(host, planned.prompt_id)
         return Submission(
-            planned.host, planned.prompt_id, planned.client_id, request.seed, outputs
+            planned.host, planned.prompt_id, planned.client_id, request.seed, work.outputs
         ).to_json()
 
     async def wait(
@@ -293,16 +290,13 @@ class ComfyUIBackend:
             )
         return min(healthy, key=lambda h: h.load())
 
-    def _fill(
-        self, request: GenerationRequest, host: Host
-    ) -> tuple[Workflow, dict[Field, object], int]:
-        """The workflow for ``request``, the values it takes, and how many files it makes."""
+    def _work(self, request: GenerationRequest, host: Host) -> _Work:
         if request.task is Task.VIDEO:
             raise Unsupported("ComfyUI videos are not available yet.", service=self.service)
         if request.task is Task.UPSCALE:
             if request.reference is None:
                 raise InvalidRequest("an upscale needs the image to upscale", service=host.service)
-            return self.workflows.upscale, {}, 1
+            return _Work(self.workflows.upscale, {}, 1, request.reference)
         values: dict[Field, object] = {
             Field.PROMPT: request.prompt,
             Field.NEGATIVE: request.negative_prompt,
@@ -313,19 +307,12 @@ class ComfyUIBackend:
         }
         if request.reference is not None:
             values[Field.DENOISE] = round(min(max(1.0 - request.reference.weight, 0.0), 1.0), 2)
-            return self.workflows.img2img, values, request.count
+            return _Work(self.workflows.img2img, values, request.count, request.reference)
         values[Field.WIDTH] = request.width
         values[Field.HEIGHT] = request.height
-        return self.workflows.txt2img, values, request.count
+        return _Work(self.workflows.txt2img, values, request.count)
 
-    async def _send_once(
-        self,
-        host: Host,
-        sub: Submission,
-        workflow: Workflow,
-        values: Mapping[Field, object],
-        reference: ReferenceImage | None,
-    ) -> bool:
+    async def _send_once(self, host: Host, sub: Submission, work: _Work) -> bool:
         """POST the prompt unless the host already has it; True when this call sent it.
 
         Rounds: look in ``/queue`` then ``/history`` (in that order: a job moves from the
@@ -340,7 +327,7 @@ class ComfyUIBackend:
                 log.info("prompt %s is already on %s: not sent again", sub.prompt_id, host.label)
                 return False
             if graph is None:
-                graph = await self._graph(host, sub, workflow, values, reference)
+                graph = await self._graph(host, sub, work)
             body = {"prompt": graph, "client_id": sub.client_id, "prompt_id": sub.prompt_id}
             try:
                 response = await host.client.post_prompt(body)
@@ -354,7 +341,7 @@ class ComfyUIBackend:
                 await self._sleep(delay)
                 since = loop.time()  # a look from before that POST would prove nothing
                 continue
-            self._read_answer(response, host, workflow)
+            self._read_answer(response, host, work.workflow)
             return True
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -363,15 +350,9 @@ class ComfyUIBackend:
         snapshot = await host.queue(not_before=since)
         return snapshot.holds(prompt_id) or await host.client.history(prompt_id) is not None
 
-    async def _graph(
-        self,
-        host: Host,
-        sub: Submission,
-        workflow: Workflow,
-        values: Mapping[Field, object],
-        reference: ReferenceImage | None,
-    ) -> Graph:
-        filled = dict(values)
+    async def _graph(self, host: Host, sub: Submission, work: _Work) -> Graph:
+        filled = dict(work.values)
+        reference = work.reference
         if reference is not None:
             extension = _EXTENSIONS.get(reference.content_type)
             if extension is None:
@@ -384,7 +365,7 @@ class ComfyUIBackend:
             filled[Field.REFERENCE] = await host.client.upload_image(
                 name, reference.data, reference.content_type
             )
-        return workflow.fill(filled)
+        return work.workflow.fill(filled)
 
     def _read_answer(self, response: httpx.Response, host: Host, workflow: Workflow) -> None:
         status = response.status_code
@@ -392,23 +373,20 @@ class ComfyUIBackend:
             body = response.json()
         except ValueError:
             body = None
-        if status == 400:
-            raise refusal(
-                body, host=host.label, node_title=workflow.node_title,
-                checkpoint=self.settings.checkpoint,
-            )  # fmt: skip
-        if status != 200 or not isinstance(body, dict):
+        if status not in (200, 400) or not isinstance(body, dict):
             raise UnexpectedResponse(f"unexpected HTTP {status} for POST /prompt")
-        if body.get("node_errors"):
-            log.warning(
-                "%s queued %s but refused part of it: %s",
-                host.label,
-                workflow.source,
-                refusal(
-                    body, host=host.label, node_title=workflow.node_title,
-                    checkpoint=self.settings.checkpoint,
-                ),
-            )  # fmt: skip
+        if status == 200 and not body.get("node_errors"):
+            return
+        refused = refusal(
+            body,
+            host=host.label,
+            node_title=workflow.node_title,
+            checkpoint=self.settings.checkpoint,
+        )
+        if status == 400:
+            raise refused
+        # ComfyUI runs the output nodes that validated and says why it dropped the others.
+        log.warning("%s queued %s but refused part of it: %s", host.label, workflow.source, refused)
 
     async def _stop(self, host: Host, prompt_id: str) -> bool:
         stopped = False

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections import OrderedDict
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -35,8 +34,9 @@ from bot.backend.comfyui.handles import Submission
 from bot.backend.comfyui.hosts import Host
 from bot.backend.comfyui.outputs import outcome_of
 from bot.backend.comfyui.settings import AUTHORIZATION_SETTING, ComfyUISettings
-from bot.backend.errors import AuthRefused, BackendError, BackendUnavailable
-from bot.backend.polling import PollSchedule, run_polls
+from bot.backend.errors import AuthRefused, BackendError
+from bot.backend.polling import PollSchedule, Recent, run_polls
+from bot.backend.tasks import TaskSet
 from bot.backend.types import Outcome, OutcomeStatus, Progress, ProgressCallback, ResultFile
 from bot.backend.waits import Latest, await_result
 from bot.backend.websocket import Connect, ReconnectingSocket, SocketCallbacks
@@ -80,9 +80,9 @@ class ComfyWatcher:
         self._watches: dict[tuple[str, str], _Watch] = {}
         self._per_host: dict[str, int] = {}
         self._sockets: dict[str, ReconnectingSocket] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._submitted_at: OrderedDict[tuple[str, str], float] = OrderedDict()
-        self._early: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._tasks = TaskSet()
+        self._submitted_at: Recent[tuple[str, str], float] = Recent(_MAX_REMEMBERED)
+        self._early: Recent[tuple[str, str], None] = Recent(_MAX_REMEMBERED)
         """Jobs whose end event came before anyone waited for them."""
         self.client_id = ""
         self._closed = False
@@ -101,10 +101,8 @@ class ComfyWatcher:
     # --- lifecycle -----------------------------------------------------------------------------
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        """Start a task the watcher owns (stopped at ``aclose``)."""
+        return self._tasks.spawn(coro, name)
 
     async def start(self, client_id: str, hosts: Sequence[Host]) -> None:
         """Open one socket per host as ``client_id``."""
@@ -136,23 +134,14 @@ class ComfyWatcher:
         if self._closed:
             return
         self._closed = True
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for watch in list(self._watches.values()):
-            if not watch.result.done():
-                watch.result.set_exception(BackendUnavailable("the watcher was closed"))
+        await self._tasks.close(w.result for w in list(self._watches.values()))
         self._watches.clear()
 
     def note_submitted(self, host: Host, prompt_id: str) -> None:
         """Time the first poll of a job from now (one waited for without this is polled at
         once: it may have finished long ago)."""
         key = (host.client.base, prompt_id)
-        self._submitted_at[key] = asyncio.get_running_loop().time()
-        self._submitted_at.move_to_end(key)
-        while len(self._submitted_at) > _MAX_REMEMBERED:
-            self._submitted_at.popitem(last=False)
+        self._submitted_at.add(key, asyncio.get_running_loop().time())
 
     # --- waiting ------------------------------------------------------------------------------
 
@@ -188,7 +177,7 @@ class ComfyWatcher:
         watch = self._watches.get(key)
         if watch is None:
             loop = asyncio.get_running_loop()
-            submitted = self._submitted_at.pop(key, None)
+            submitted = self._submitted_at.pop(key)
             covered = submitted is not None and self._covers(host, submission)
             if submitted is None:  # not submitted by us just now: look at once
                 submitted = loop.time() - self._settings.expected_generation_time
@@ -200,7 +189,7 @@ class ComfyWatcher:
                 progress=Latest(Progress(0)),
             )
             if key in self._early:
-                del self._early[key]
+                self._early.pop(key)
                 watch.schedule.poll_now = True  # its end event beat the wait: confirm at once
             self._watches[key] = watch
             base = host.client.base
@@ -349,10 +338,7 @@ class ComfyWatcher:
         watch = self._watches.get(key)
         if watch is None:
             if event.finished:  # a wait may be about to start for it
-                self._early[key] = None
-                self._early.move_to_end(key)
-                while len(self._early) > _MAX_REMEMBERED:
-                    self._early.popitem(last=False)
+                self._early.add(key, None)
             return
         if watch.result.done():
             return  # late or duplicate

@@ -33,16 +33,15 @@ import asyncio
 import json
 import logging
 import random
-from collections import OrderedDict
-from collections.abc import Coroutine, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import WebSocketException
 
-from bot.backend.errors import AuthRefused, BackendError, BackendUnavailable
-from bot.backend.polling import PollSchedule, run_polls
+from bot.backend.errors import AuthRefused, BackendError
+from bot.backend.polling import PollSchedule, Recent, run_polls
 from bot.backend.superduper.client import SuperDuperClient
 from bot.backend.superduper.errors import FileNotFound
 from bot.backend.superduper.files import (
@@ -53,6 +52,7 @@ from bot.backend.superduper.files import (
     WaitResult,
 )
 from bot.backend.superduper.settings import SuperDuperSettings, ws_url_for
+from bot.backend.tasks import TaskSet
 from bot.backend.waits import Latest, await_result, is_number
 from bot.backend.websocket import Connect, ReconnectingSocket, SocketCallbacks
 
@@ -104,9 +104,9 @@ class HybridWatcher:
         self._ws: ClientConnection | None = None
         self._ws_needed = asyncio.Event()
         self._ws_task: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._submitted_at: OrderedDict[str, float] = OrderedDict()
-        self._early_terminal: OrderedDict[str, None] = OrderedDict()
+        self._tasks = TaskSet()
+        self._submitted_at: Recent[str, float] = Recent(_MAX_REMEMBERED_SUBMISSIONS)
+        self._early_terminal: Recent[str, None] = Recent(_MAX_REMEMBERED_SUBMISSIONS)
         """Files whose completion/failure event came before anyone waited for them."""
         self._started = False
         self._closed = False
@@ -160,28 +160,16 @@ class HybridWatcher:
         if self._started:
             return
         self._started = True
-        self._ws_task = self._spawn(self._socket.run(), name="superduper-websocket")
+        self._ws_task = self._tasks.spawn(self._socket.run(), "superduper-websocket")
 
     async def aclose(self) -> None:
         """Stop the WebSocket and every poll; pending waits raise ``BackendUnavailable``."""
         if self._closed:
             return
         self._closed = True
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for watch in list(self._watches.values()):
-            if not watch.result.done():
-                watch.result.set_exception(BackendUnavailable("the watcher was closed"))
+        await self._tasks.close(w.result for w in list(self._watches.values()))
         self._watches.clear()
         self._project_files.clear()
-
-    def _spawn(self, coro: Coroutine[Any, Any, None], *, name: str) -> asyncio.Task[None]:
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
 
     def note_submitted(self, file_ids: Iterable[str]) -> None:
         """Remember when files were submitted, so their first poll is timed from then.
@@ -190,10 +178,7 @@ class HybridWatcher:
         may have finished long ago."""
         now = asyncio.get_running_loop().time()
         for file_id in file_ids:
-            self._submitted_at[file_id] = now
-            self._submitted_at.move_to_end(file_id)
-        while len(self._submitted_at) > _MAX_REMEMBERED_SUBMISSIONS:
-            self._submitted_at.popitem(last=False)
+            self._submitted_at.add(file_id, now)
 
     # --- waiting ------------------------------------------------------------------------------
 
@@ -234,7 +219,7 @@ class HybridWatcher:
         watch = self._watches.get(file_id)
         if watch is None:
             loop = asyncio.get_running_loop()
-            submitted = self._submitted_at.pop(file_id, None)
+            submitted = self._submitted_at.pop(file_id)
             fresh = submitted is not None
             if submitted is None:  # not submitted by us just now: look at once
                 submitted = loop.time() - self._settings.expected_generation_time
@@ -249,11 +234,11 @@ class HybridWatcher:
                 progress=Latest(-1),
             )
             if file_id in self._early_terminal:
-                del self._early_terminal[file_id]
+                self._early_terminal.pop(file_id)
                 watch.schedule.poll_now = True  # its event beat the wait: confirm at once
             self._watches[file_id] = watch
             self._add_project(watch)
-            watch.task = self._spawn(self._run_watch(watch), name=f"watch-{file_id}")
+            watch.task = self._tasks.spawn(self._run_watch(watch), f"watch-{file_id}")
         elif watch.project_id is None and project_id is not None:
             watch.project_id = project_id
             self._add_project(watch)
@@ -401,12 +386,6 @@ class HybridWatcher:
         if was_open:
             self._reconcile_all()
 
-    def _remember_early(self, file_id: str) -> None:
-        self._early_terminal[file_id] = None
-        self._early_terminal.move_to_end(file_id)
-        while len(self._early_terminal) > _MAX_REMEMBERED_SUBMISSIONS:
-            self._early_terminal.popitem(last=False)
-
     def _handle_message(self, message: str | bytes) -> None:
         try:
             event = json.loads(message)
@@ -425,7 +404,7 @@ class HybridWatcher:
         self.events_received += 1
         watch = self._watches.get(file_id) if isinstance(file_id, str) else None
         if watch is None and isinstance(file_id, str) and kind != EVENT_PROGRESS:
-            self._remember_early(file_id)  # a wait may be about to start for it
+            self._early_terminal.add(file_id, None)  # a wait may be about to start for it
         if watch is None or watch.result.done():
             return  # unknown, late or duplicate
         project_id = event.get("project_id")
