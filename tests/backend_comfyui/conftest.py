@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from bot.backend.comfyui import ComfyUIBackend
+from bot.store import ValueStore
 from emulator.comfyui import ComfyEmulator
 from tests.emulator.comfyui.conftest import StartComfy, comfy, start_comfy
-from tests.support.comfyui import MemoryValues, open_comfy_backend
+from tests.support.comfyui import open_comfy_backend
 
 __all__ = ["MakeBackend", "StartComfy", "comfy", "start_comfy"]
 """``start_comfy`` (emulators with config overrides, fast steps) and ``comfy`` (one of them)
@@ -30,7 +31,7 @@ async def make_backend(comfy: ComfyEmulator) -> AsyncIterator[MakeBackend]:
 
         async def make(
             emulators: Sequence[ComfyEmulator] | None = None,
-            values: MemoryValues | None = None,
+            values: ValueStore | None = None,
             **overrides: Any,
         ) -> ComfyUIBackend:
             return await stack.enter_async_context(

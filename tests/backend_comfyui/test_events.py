@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import io
+from contextlib import AsyncExitStack
+from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from bot.backend.types import OutcomeStatus, Progress
+from bot.store import ValueStore
 from emulator.comfyui import ComfyEmulator
+from storage import SqliteJobStore
 from tests.support.comfyui import MemoryValues
 
 from .conftest import MakeBackend, StartComfy
@@ -76,11 +81,23 @@ async def test_previews_and_progress_arrive_while_the_job_runs(
         assert picture.format == "JPEG" and max(picture.size) <= 32
 
 
+@pytest.mark.parametrize("kept_in", ["memory", "sqlite"])
 async def test_after_a_restart_the_same_client_id_gets_the_events_of_earlier_jobs(
-    start_comfy: StartComfy, make_backend: MakeBackend
+    start_comfy: StartComfy, make_backend: MakeBackend, tmp_path: Path, kept_in: str
 ) -> None:
     emu = await start_comfy(manual_completion=True)
-    values = MemoryValues()
+    async with AsyncExitStack() as stack:
+        values: ValueStore = MemoryValues()
+        if kept_in == "sqlite":
+            store = await SqliteJobStore.open(tmp_path / "bot.db")
+            stack.push_async_callback(store.aclose)
+            values = store
+        await _restart_and_resume(emu, make_backend, values)
+
+
+async def _restart_and_resume(
+    emu: ComfyEmulator, make_backend: MakeBackend, values: ValueStore
+) -> None:
     before = await make_backend([emu], values)
     await connected(before)
     handle = await submitted(before, "spans-a-restart")

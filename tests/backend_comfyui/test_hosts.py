@@ -38,6 +38,7 @@ async def test_a_host_that_stopped_answering_gets_no_new_job(
     backend = await make_backend([first, second])
     await connected(backend)
     await second.stop()  # connections are refused from now on
+    await until(lambda: not backend.hosts[1].connected)
 
     handles = [await submitted(backend, f"k{i}") for i in range(4)]
 

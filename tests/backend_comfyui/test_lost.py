@@ -43,7 +43,7 @@ async def test_a_job_the_host_forgot_ends_in_a_clear_failure(
     assert [r.error for r in outcome.results] == [outcome.reason]
 
 
-async def test_a_comfyui_restart_mid_job_fails_the_job_at_once_through_the_reconnect(
+async def test_a_comfyui_restart_mid_job_fails_the_job_at_once_through_the_reconciliation(
     start_comfy: StartComfy, make_backend: MakeBackend
 ) -> None:
     emu = await start_comfy(manual_completion=True)
@@ -56,7 +56,7 @@ async def test_a_comfyui_restart_mid_job_fails_the_job_at_once_through_the_recon
     await emu.restart()
     outcome = await waiting
 
+    # Polls are 30 s apart: the reconciliation after the socket dropped found it out.
     assert outcome.status is OutcomeStatus.FAILED
     assert "restarted and lost this job" in outcome.reason
-    assert emu.counters.ws_connections == 2  # the reconnect's reconciliation found it out
-    assert emu.counters.requests[HISTORY] >= 2
+    assert emu.counters.requests[HISTORY] >= 2  # the look before the POST, the reconciliation

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Final, TypeVar
 
 import httpx
@@ -68,7 +69,9 @@ CAPABILITIES: Final = frozenset(
     }
 )
 CLIENT_ID_KEY: Final = "comfyui.client_id"
-_EXTENSIONS: Final = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+_EXTENSIONS: Final = MappingProxyType(
+    {"image/png": "png", "image/jpeg": "jpg", "image/jpg": "jpg", "image/webp": "webp"}
+)
 _CANCEL_ROUNDS: Final = 3
 
 T = TypeVar("T")
@@ -272,8 +275,10 @@ class ComfyUIBackend:
         return host
 
     async def _least_busy(self) -> Host:
-        candidates = [h for h in self.hosts if h.healthy] or list(self.hosts)
-        await asyncio.gather(*(h.refresh_load() for h in candidates if not h.connected))
+        candidates = [h for h in self.hosts if h.healthy] or list(self.hosts)  # all down: look
+        await asyncio.gather(
+            *(h.refresh_load() for h in candidates if not (h.connected and h.healthy))
+        )
         healthy = [h for h in candidates if h.healthy]
         if not healthy:
             labels = ", ".join(h.label for h in self.hosts)

@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import struct
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Final
 
 from bot.backend.waits import is_number
 
 PREVIEW_IMAGE: Final = 1
-_FORMATS: Final = {1: (b"\xff\xd8\xff", "image/jpeg"), 2: (b"\x89PNG\r\n\x1a\n", "image/png")}
+_FORMATS: Final = MappingProxyType(
+    {1: (b"\xff\xd8\xff", "image/jpeg"), 2: (b"\x89PNG\r\n\x1a\n", "image/png")}
+)
 
 STARTED: Final = "execution_start"
 EXECUTING: Final = "executing"

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Final
 
 from bot.backend.comfyui.settings import WORKFLOW_SETTING
@@ -53,22 +54,26 @@ class Field(StrEnum):
     CHECKPOINT = "checkpoint"
 
 
-INPUT_NAMES: Final[Mapping[Field, tuple[str, ...]]] = {
-    Field.PROMPT: ("text",),
-    Field.NEGATIVE: ("text",),
-    Field.SEED: ("seed", "noise_seed"),
-    Field.STEPS: ("steps",),
-    Field.WIDTH: ("width",),
-    Field.HEIGHT: ("height",),
-    Field.BATCH: ("batch_size", "amount"),
-    Field.DENOISE: ("denoise",),
-    Field.REFERENCE: ("image",),
-    Field.CHECKPOINT: ("ckpt_name",),
-}
-GROUPS: Final[Mapping[str, tuple[Field, ...]]] = {
-    "sampler": (Field.SEED, Field.STEPS),
-    "latent": (Field.WIDTH, Field.HEIGHT, Field.BATCH),
-}
+INPUT_NAMES: Final[Mapping[Field, tuple[str, ...]]] = MappingProxyType(
+    {
+        Field.PROMPT: ("text",),
+        Field.NEGATIVE: ("text",),
+        Field.SEED: ("seed", "noise_seed"),
+        Field.STEPS: ("steps",),
+        Field.WIDTH: ("width",),
+        Field.HEIGHT: ("height",),
+        Field.BATCH: ("batch_size", "amount"),
+        Field.DENOISE: ("denoise",),
+        Field.REFERENCE: ("image",),
+        Field.CHECKPOINT: ("ckpt_name",),
+    }
+)
+GROUPS: Final[Mapping[str, tuple[Field, ...]]] = MappingProxyType(
+    {
+        "sampler": (Field.SEED, Field.STEPS),
+        "latent": (Field.WIDTH, Field.HEIGHT, Field.BATCH),
+    }
+)
 TXT2IMG: Final = (
     Field.PROMPT,
     Field.NEGATIVE,
@@ -91,18 +96,20 @@ UPSCALE: Final = (Field.REFERENCE,)
 _TEXTS: Final = frozenset({Field.PROMPT, Field.NEGATIVE, Field.REFERENCE, Field.CHECKPOINT})
 _MARKER: Final = re.compile(r"imagine:([A-Za-z_-]+)")
 _SAMPLER_LINKS: Final = ("positive", "negative", "latent_image")
-_WHAT: Final[Mapping[Field, str]] = {
-    Field.PROMPT: "the prompt",
-    Field.NEGATIVE: "the negative prompt",
-    Field.SEED: "the seed",
-    Field.STEPS: "the steps",
-    Field.WIDTH: "the width",
-    Field.HEIGHT: "the height",
-    Field.BATCH: "the batch size",
-    Field.DENOISE: "the denoise strength",
-    Field.REFERENCE: "the reference image",
-    Field.CHECKPOINT: "the checkpoint",
-}
+_WHAT: Final[Mapping[Field, str]] = MappingProxyType(
+    {
+        Field.PROMPT: "the prompt",
+        Field.NEGATIVE: "the negative prompt",
+        Field.SEED: "the seed",
+        Field.STEPS: "the steps",
+        Field.WIDTH: "the width",
+        Field.HEIGHT: "the height",
+        Field.BATCH: "the batch size",
+        Field.DENOISE: "the denoise strength",
+        Field.REFERENCE: "the reference image",
+        Field.CHECKPOINT: "the checkpoint",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
