@@ -7,13 +7,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
 COPY bot ./bot
 COPY adapters ./adapters
 COPY storage ./storage
 COPY emulator ./emulator
 COPY app ./app
-RUN pip install . \
+RUN pip install -r requirements.lock \
+    && pip install --no-deps . \
     && useradd --create-home --uid 10001 imagine \
     && mkdir -p /data \
     && chown imagine:imagine /data
@@ -21,11 +22,13 @@ RUN pip install . \
 USER imagine
 ENV IMAGINE_DB_PATH=/data/imagine-bot.db \
     IMAGINE_OUTPUT_DIR=/data/imagine-output \
-    IMAGINE_HEARTBEAT_PATH=/tmp/imagine-bot.heartbeat
+    IMAGINE_HEALTH_PORT=8080
 VOLUME ["/data"]
+EXPOSE 8080
 
-# `run` refreshes the heartbeat every 30 s; `health` fails when it is over 2 minutes old.
-HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+# `health` asks the running bot's /readyz: store writable, platforms connected, image
+# service reachable. A platform connection that dies for good also ends the process.
+HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
     CMD ["imagine-bot", "health"]
 
 CMD ["imagine-bot", "run"]

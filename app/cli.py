@@ -1,40 +1,45 @@
-"""``imagine-bot``: demo, console, emulator, run, health."""
+"""``imagine-bot``: demo, console, emulator, run, health.
+
+Expected failures (bad settings, a busy port, an unreachable platform) end with one line
+naming what to fix and exit code 2, never a traceback."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
+import json
 import os
 import secrets
 import signal
 import sys
 import tempfile
-import time
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from contextlib import AsyncExitStack, suppress
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Protocol, TextIO
 
+from app.backends import configured_backends, superduper_spec
 from app.config import PLATFORM_HELP, ConfigError, Settings, load_settings
+from app.health import HealthCheck, HealthServer, PortInUse, backend_check, store_check
 from app.logs import configure_logging
-from app.runtime import open_runtime
+from app.runtime import log_backend_status, open_runtime
 from bot.backend.superduper import SuperDuperSettings
 from bot.chat import ImagineCore, Invocation, Requester
+from bot.clock import SystemClock
 from bot.jobs import JobState
 
-HEARTBEAT_ENV = "IMAGINE_HEARTBEAT_PATH"
-HEARTBEAT_DEFAULT = Path(tempfile.gettempdir()) / "imagine-bot.heartbeat"
-HEARTBEAT_EVERY = 30.0
-HEARTBEAT_STALE = 120.0
+COMMAND_FLAGS = (
+    "/imagine flags: --ar W:H (aspect ratio, e.g. 3:2), --size WxH, --seed N, --steps N, "
+    '--no "what to leave out", --style NAME, --n 1-4 (how many images).'
+)
 
 
-def service_settings(settings: Settings) -> SuperDuperSettings:
-    assert settings.superduper_url is not None and settings.superduper_token is not None
-    return SuperDuperSettings(
-        base_url=settings.superduper_url,
-        token=settings.superduper_token,
-        ws_url=settings.superduper_ws_url,
-    )
+class UserFacingError(Exception):
+    """An expected failure: ``str(exc)`` is the one line the user sees (exit code 2)."""
 
 
 def emulator_service(base_url: str, token: str) -> SuperDuperSettings:
@@ -45,23 +50,21 @@ def emulator_service(base_url: str, token: str) -> SuperDuperSettings:
 
 
 async def demo(prompt: str, settings: Settings, out: TextIO) -> int:
-    from adapters.console import ConsoleChat
-    from adapters.console.chat import console_conversation
+    from adapters.console.chat import ConsoleChat, console_conversation
     from emulator.superduper import Emulator, EmulatorConfig
 
     async with AsyncExitStack() as stack:
         db_path = settings.db_path
-        if settings.superduper_url is None:
+        specs = configured_backends(settings)
+        if not specs:
             emulator = await stack.enter_async_context(
                 Emulator(EmulatorConfig(token=secrets.token_urlsafe(16)))
             )
             print(f"Started the built-in SuperDuper emulator on {emulator.base_url}", file=out)
-            service = emulator_service(emulator.base_url, emulator.config.token)
+            specs = [superduper_spec(emulator_service(emulator.base_url, emulator.config.token))]
             # A fresh emulator knows no projects: keep its channel map in a throwaway database.
             db_path = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "demo.db"
-        else:
-            service = service_settings(settings)
-        runtime = await stack.enter_async_context(open_runtime(service, db_path, settings.bot))
+        runtime = await stack.enter_async_context(open_runtime(specs, db_path, settings.bot))
         chat = ConsoleChat(out, settings.output_dir)
         runtime.bot.add_chat(chat)
         await runtime.bot.start()
@@ -84,17 +87,16 @@ async def demo(prompt: str, settings: Settings, out: TextIO) -> int:
 
 
 async def console(settings: Settings, out: TextIO, user: str) -> int:
-    from adapters.console import ConsoleChat, ConsoleSession
-    from adapters.console.repl import stdin_lines
+    from adapters.console.chat import ConsoleChat
+    from adapters.console.repl import ConsoleSession, stdin_lines
 
-    if settings.superduper_url is None:
-        print(
+    specs = configured_backends(settings)
+    if not specs:
+        raise UserFacingError(
             "imagine-bot console needs SUPERDUPER_URL and SUPERDUPER_TOKEN "
-            "(for a local service: imagine-bot emulator).",
-            file=sys.stderr,
+            "(for a local service: imagine-bot emulator)."
         )
-        return 2
-    async with open_runtime(service_settings(settings), settings.db_path, settings.bot) as rt:
+    async with open_runtime(specs, settings.db_path, settings.bot) as rt:
         chat = ConsoleChat(out, settings.output_dir)
         rt.bot.add_chat(chat)
         if resumed := await rt.bot.start():
@@ -103,164 +105,268 @@ async def console(settings: Settings, out: TextIO, user: str) -> int:
     return 0
 
 
-async def run(settings: Settings) -> int:
-    if settings.discord is None and settings.slack is None:
-        print(PLATFORM_HELP, file=sys.stderr)
-        return 2
-    if settings.superduper_url is None:
-        print("imagine-bot run needs SUPERDUPER_URL and SUPERDUPER_TOKEN.", file=sys.stderr)
-        return 2
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    heartbeat = Path(os.environ.get(HEARTBEAT_ENV, HEARTBEAT_DEFAULT))
-    async with AsyncExitStack() as stack:
-        rt = await stack.enter_async_context(
-            open_runtime(service_settings(settings), settings.db_path, settings.bot)
-        )
-        await rt.bot.start()  # resume first: resumed jobs wait for their ports
-        try:
-            for adapter in platform_adapters(rt.bot, settings):
-                await adapter.start()
-                # Closed after the bot drained (callbacks run last-in first-out).
-                stack.push_async_callback(adapter.aclose)
-        except Exception as exc:
-            if (refusal := startup_refusal(exc)) is None:
-                raise
-            print(f"imagine-bot: {refusal}", file=sys.stderr)
-            return 2
-        stack.push_async_callback(rt.bot.aclose)  # drain before the adapters close
-        while not stop.is_set():
-            await asyncio.to_thread(heartbeat.write_text, str(time.time()))
-            with suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), HEARTBEAT_EVERY)
-    return 0
-
-
 class PlatformAdapter(Protocol):
+    @property
+    def platform(self) -> str: ...
+
     async def start(self) -> None: ...
 
     async def aclose(self) -> None: ...
 
+    async def health(self) -> tuple[bool, str]: ...
+
+    async def wait_closed(self) -> None: ...
+
+
+async def run(settings: Settings) -> int:
+    if settings.discord is None and settings.slack is None:
+        raise UserFacingError(PLATFORM_HELP)
+    specs = configured_backends(settings)
+    if not specs:
+        raise UserFacingError("imagine-bot run needs SUPERDUPER_URL and SUPERDUPER_TOKEN.")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    clock = SystemClock()
+    async with AsyncExitStack() as stack:
+        rt = await stack.enter_async_context(open_runtime(specs, settings.db_path, settings.bot))
+        await log_backend_status(rt.backends)
+        await rt.bot.start()  # resume first: resumed jobs wait for their platform's port
+        adapters = platform_adapters(rt.bot, settings)
+        for adapter in adapters:
+            try:
+                await adapter.start()
+            except Exception as exc:
+                raise UserFacingError(startup_refusal(exc, settings) or str(exc)) from exc
+            stack.push_async_callback(adapter.aclose)  # closed after the bot drained
+        health = HealthServer(
+            live=[],  # answering is alive: a dead platform connection ends the process
+            ready=[
+                store_check(rt.store, clock),
+                *(platform_connected(a) for a in adapters),
+                *(backend_check(b, clock) for b in rt.backends.values()),
+            ],
+            host="0.0.0.0",  # noqa: S104 - orchestrators probe from outside the container
+            port=settings.health_port,
+        )
+        try:
+            await health.start()
+        except PortInUse as exc:
+            raise UserFacingError(str(exc)) from None
+        stack.push_async_callback(health.aclose)
+        stack.push_async_callback(rt.bot.aclose)  # drain before the adapters close
+        return await serve_until_stopped(stop, adapters)
+    return 0  # pragma: no cover
+
+
+async def serve_until_stopped(stop: asyncio.Event, adapters: Sequence[PlatformAdapter]) -> int:
+    """0 after SIGTERM/SIGINT; 1 when a platform connection died for good (so that the
+    supervisor restarts the process instead of leaving a silent zombie)."""
+    stopping: asyncio.Task[object] = asyncio.create_task(_wait(stop), name="stop-signal")
+    watching: dict[asyncio.Task[object], PlatformAdapter] = {
+        asyncio.create_task(_closed(a), name=f"{a.platform}-alive"): a for a in adapters
+    }
+    try:
+        done, _ = await asyncio.wait({stopping, *watching}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (stopping, *watching):
+            task.cancel()
+    if stopping in done:
+        return 0
+    for task in done:
+        name = watching[task].platform if task in watching else "?"
+        problem = task.exception() if not task.cancelled() else None
+        print(
+            f"imagine-bot: the {name} connection ended"
+            + (f" ({type(problem).__name__}: {problem})" if problem else "")
+            + "; exiting so that the supervisor restarts the bot",
+            file=sys.stderr,
+        )
+    return 1
+
+
+async def _wait(event: asyncio.Event) -> object:
+    return await event.wait()
+
+
+async def _closed(adapter: PlatformAdapter) -> object:
+    await adapter.wait_closed()
+    return None
+
+
+def platform_connected(adapter: PlatformAdapter) -> HealthCheck:
+    return HealthCheck(adapter.platform, adapter.health)
+
 
 def platform_adapters(bot: ImagineCore, settings: Settings) -> list[PlatformAdapter]:
-    """The configured platforms' adapters (imported only when configured)."""
+    """The configured platforms' adapters (their libraries imported only when configured)."""
     adapters: list[PlatformAdapter] = []
     if settings.discord is not None:
-        from adapters.discord import DiscordAdapter, DiscordSettings
+        from adapters.discord.adapter import DiscordAdapter
 
-        discord_settings = DiscordSettings(
-            token=settings.discord.token,
-            guild_id=settings.discord.guild_id,
-            api_base=settings.discord.api_base,
-            gateway_url=settings.discord.gateway_url,
-            styles=settings.bot.defaults.styles,
-        )
-        adapters.append(DiscordAdapter(bot, discord_settings))
+        adapters.append(DiscordAdapter(bot, settings.discord))
     if settings.slack is not None:
-        from adapters.slack import SlackAdapter, SlackSettings
+        from adapters.slack.adapter import SlackAdapter
 
-        api_base = {"api_base": settings.slack.api_base} if settings.slack.api_base else {}
-        slack_settings = SlackSettings(
-            bot_token=settings.slack.bot_token,
-            app_token=settings.slack.app_token,
-            signing_secret=settings.slack.signing_secret,
-            http_port=settings.slack.http_port,
-            **api_base,
-        )
-        adapters.append(SlackAdapter(bot, slack_settings))
+        adapters.append(SlackAdapter(bot, settings.slack))
     return adapters
 
 
-def startup_refusal(exc: Exception) -> str | None:
-    """A platform's "bad credentials" error at start-up, as a message naming the setting."""
+def startup_refusal(exc: BaseException, settings: Settings) -> str | None:
+    """A platform's expected start-up failure, as one line naming the setting to fix."""
     slack = sys.modules.get("adapters.slack.adapter")
     if slack is not None and isinstance(exc, slack.SlackStartupError):
-        return str(exc)  # names SLACK_BOT_TOKEN / SLACK_APP_TOKEN, never their values
+        return str(exc)  # names SLACK_BOT_TOKEN / SLACK_APP_TOKEN / SLACK_HTTP_PORT
     discord = sys.modules.get("discord")
     if discord is not None and isinstance(exc, discord.LoginFailure):
         return (
             "Discord refused DISCORD_TOKEN: use the bot token from the Developer Portal "
             "(Bot → Reset Token)."
         )
+    aiohttp = sys.modules.get("aiohttp")
+    if aiohttp is not None and isinstance(exc, aiohttp.ClientConnectionError | OSError):
+        where = settings.env.discord_api_base or "discord.com"
+        return (
+            f"Discord is unreachable at {where} ({type(exc).__name__}); check the network"
+            + (" or DISCORD_API_BASE" if settings.env.discord_api_base else "")
+            + "."
+        )
     return None
 
 
-def health() -> int:
-    """Docker HEALTHCHECK: the running bot refreshes its heartbeat file."""
-    heartbeat = Path(os.environ.get(HEARTBEAT_ENV, HEARTBEAT_DEFAULT))
+def health(port: int) -> int:
+    """Docker HEALTHCHECK: ask the running bot's ``/readyz``."""
+    url = f"http://127.0.0.1:{port}/readyz"
     try:
-        age = time.time() - heartbeat.stat().st_mtime
-    except FileNotFoundError:
-        print("unhealthy: no heartbeat yet", file=sys.stderr)
+        with urllib.request.urlopen(url, timeout=5) as response:
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        body = json.loads(exc.read() or b"{}")
+    except (OSError, ValueError) as exc:
+        print(
+            f"unhealthy: no imagine-bot answers on port {port} (IMAGINE_HEALTH_PORT): "
+            f"{getattr(exc, 'reason', exc)}",
+            file=sys.stderr,
+        )
         return 1
-    if age > HEARTBEAT_STALE:
-        print(f"unhealthy: last heartbeat {age:.0f} s ago", file=sys.stderr)
-        return 1
-    print(f"healthy (heartbeat {age:.0f} s ago)")
-    return 0
+    checks = body.get("checks", []) if isinstance(body, dict) else []
+    for check in checks:
+        mark = "ok " if check.get("ok") else "BAD"
+        print(f"{mark} {check.get('name')}: {check.get('detail')}")
+    ok = bool(isinstance(body, dict) and body.get("ok"))
+    print("healthy" if ok else "unhealthy", file=sys.stdout if ok else sys.stderr)
+    return 0 if ok else 1
+
+
+def package_version() -> str:
+    try:
+        return version("imagine-bot")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
     from emulator.superduper.cli import add_emulator_arguments
 
     parser = argparse.ArgumentParser(
-        prog="imagine-bot", description="Team image generation for Discord and Slack."
+        prog="imagine-bot",
+        description="Team image generation for Discord and Slack.",
+        epilog='Start here: imagine-bot demo "a red fox in the snow" (no tokens needed).',
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"imagine-bot {package_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", help="what to do")
     demo_cmd = commands.add_parser(
-        "demo", help="run one /imagine end to end on the built-in emulator (no tokens needed)"
+        "demo",
+        help="run one /imagine end to end on the built-in emulator (no tokens needed)",
+        description="Run one /imagine end to end: the built-in emulator (unless "
+        "SUPERDUPER_URL is set), the real bot and a console chat; the image is saved "
+        "under IMAGINE_OUTPUT_DIR.",
+        epilog=COMMAND_FLAGS,
     )
-    demo_cmd.add_argument("prompt", help='e.g. "a red fox in the snow --ar 3:2"')
-    console_cmd = commands.add_parser("console", help="chat with the bot in the terminal")
-    console_cmd.add_argument("--user", default=os.environ.get("USER", "you"))
-    emulator_cmd = commands.add_parser("emulator", help="serve the SuperDuper API emulator")
+    demo_cmd.add_argument(
+        "prompt", help='what to draw, with any /imagine flags, e.g. "a red fox --ar 3:2"'
+    )
+    console_cmd = commands.add_parser(
+        "console",
+        help="chat with the bot in the terminal",
+        description="A local channel in the terminal; each line is a message.",
+        epilog=COMMAND_FLAGS,
+    )
+    console_cmd.add_argument(
+        "--user",
+        default=os.environ.get("USER", "you"),
+        help="your name in the console channel (default: $USER)",
+    )
+    emulator_cmd = commands.add_parser(
+        "emulator",
+        help="serve the SuperDuper API emulator",
+        description="Serve the SuperDuper API emulator (HTTP + WebSocket) on loopback.",
+    )
     add_emulator_arguments(emulator_cmd)
-    commands.add_parser("run", help="connect to the configured Discord / Slack workspaces")
-    commands.add_parser("health", help="exit 0 if a running bot is healthy (Docker HEALTHCHECK)")
+    commands.add_parser(
+        "run",
+        help="connect to the configured Discord / Slack workspaces",
+        description="Serve the configured platforms until SIGTERM (settings from the "
+        "environment and .env; see the README).",
+    )
+    commands.add_parser(
+        "health",
+        help="exit 0 if the running bot is healthy (asks its /readyz)",
+        description="Ask the running bot's /readyz on 127.0.0.1:IMAGINE_HEALTH_PORT.",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command == "health":
-        return health()
-    if args.command == "emulator":
-        from emulator.superduper.cli import config_from_args, serve
-
-        with suppress(KeyboardInterrupt):
-            asyncio.run(serve(config_from_args(args), args.host, args.port))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
         return 0
+    if args.command == "emulator":
+        return _emulator(args)
     try:
         settings = load_settings(os.environ)
     except ConfigError as exc:
         print(f"imagine-bot: invalid configuration:\n{exc}", file=sys.stderr)
         return 2
+    if args.command == "health":
+        return health(settings.health_port)
     interactive = args.command in ("demo", "console")
     level = (
         settings.log_level if "IMAGINE_LOG_LEVEL" in os.environ or not interactive else "WARNING"
     )
-    configure_logging(
-        level,
-        [
-            settings.superduper_token,
-            *([settings.discord.token] if settings.discord else []),
-            *(
-                [settings.slack.bot_token, settings.slack.app_token, settings.slack.signing_secret]
-                if settings.slack
-                else []
-            ),
-        ],
-    )
+    configure_logging(level, settings.secrets())
     try:
         if args.command == "demo":
             return asyncio.run(demo(args.prompt, settings, sys.stdout))
         if args.command == "console":
             return asyncio.run(console(settings, sys.stdout, args.user))
         return asyncio.run(run(settings))
+    except UserFacingError as exc:
+        print(f"imagine-bot: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _emulator(args: argparse.Namespace) -> int:
+    from emulator.superduper.cli import config_from_args, serve
+
+    try:
+        with suppress(KeyboardInterrupt):
+            asyncio.run(serve(config_from_args(args), args.host, args.port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            print(
+                f"imagine-bot emulator: port {args.port} is already in use; "
+                "pick another with --port (0 = any free port).",
+                file=sys.stderr,
+            )
+            return 2
+        raise
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,53 +1,39 @@
-"""Settings from the environment (and an optional ``.env``), validated at startup.
+"""The one settings model: the environment (over an optional ``.env``) → typed, validated
+settings, and from them every component's own config object.
 
-Every problem is reported at once, by variable name, without echoing secret values."""
+``EnvSettings`` (pydantic-settings) holds one field per variable, named after it; secrets
+are ``SecretStr``. Tuning knobs of the backends are read from their own dataclasses'
+fields (``SUPERDUPER_<FIELD>``), so every knob there is settable without a second list.
+Every problem is reported at once, one line each, by variable name, never echoing a
+secret's value."""
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
+from pydantic import Field, SecretStr, TypeAdapter, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from adapters.discord.settings import DiscordSettings
+from adapters.slack.settings import DEFAULT_API_BASE, SlackSettings
 from bot.access import AccessConfig
+from bot.backend.superduper.settings import SuperDuperSettings
 from bot.command import CommandDefaults
 from bot.config import BotConfig
+
+BACKENDS = ("superduper", "comfyui")
+SUPERDUPER_KNOBS_EXCLUDED = frozenset({"base_url", "token", "ws_url"})
 
 
 class ConfigError(ValueError):
     """The configuration is invalid; ``str(exc)`` lists each problem on its own line."""
-
-
-@dataclass(frozen=True, slots=True)
-class DiscordEnv:
-    token: str = field(repr=False)
-    guild_id: int | None = None
-    api_base: str | None = None
-    gateway_url: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SlackEnv:
-    bot_token: str = field(repr=False)
-    app_token: str | None = field(default=None, repr=False)
-    signing_secret: str | None = field(default=None, repr=False)
-    http_port: int = 3000
-    api_base: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    superduper_url: str | None = None
-    superduper_token: str | None = field(default=None, repr=False)
-    superduper_ws_url: str | None = None
-    db_path: Path = Path("imagine-bot.db")
-    output_dir: Path = Path("imagine-output")
-    log_level: str = "INFO"
-    bot: BotConfig = field(default_factory=BotConfig)
-    discord: DiscordEnv | None = None
-    slack: SlackEnv | None = None
 
 
 PLATFORM_HELP = (
@@ -59,8 +45,149 @@ PLATFORM_HELP = (
 )
 
 
+def _url(value: str | None, schemes: tuple[str, ...]) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.netloc:
+        raise ValueError(f"must be a {'/'.join(schemes)} URL, e.g. {schemes[0]}://host:port")
+    return value.rstrip("/")
+
+
+class EnvSettings(BaseSettings):
+    """Every variable, by its lower-cased name. Built from an explicit mapping only
+    (``load_settings`` merges the environment over ``.env``), so tests and the CLI share
+    one path and nothing is read behind the caller's back."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    # image services
+    imagine_backend: Literal["superduper", "comfyui"] | None = None
+    superduper_url: str | None = None
+    superduper_token: SecretStr | None = None
+    superduper_ws_url: str | None = None
+    # storage and files
+    imagine_db_path: Path = Path("imagine-bot.db")
+    imagine_output_dir: Path = Path("imagine-output")
+    imagine_retention_days: int = Field(30, ge=1, le=3650)
+    # jobs and fairness
+    imagine_max_jobs_per_user: int = Field(3, ge=1, le=100)
+    imagine_max_running_jobs: int = Field(20, ge=1, le=100_000)
+    imagine_job_timeout: int = Field(30 * 60, ge=10, le=24 * 3600)
+    imagine_progress_interval: float = Field(2.0, ge=0, le=600)
+    imagine_shutdown_grace: float = Field(20.0, ge=0, le=600)
+    imagine_styles: str = ""
+    # access
+    imagine_allowed_channels: str = ""
+    imagine_allowed_users: str = ""
+    imagine_allowed_roles: str = ""
+    imagine_admin_users: str = ""
+    imagine_banned_words: str = ""
+    imagine_rate_limit_jobs: int = Field(0, ge=0, le=100_000)
+    imagine_rate_limit_window: int = Field(3600, ge=1, le=7 * 24 * 3600)
+    # operations
+    imagine_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    imagine_health_port: int = Field(8080, ge=0, le=65535)
+    # Discord
+    discord_token: SecretStr | None = None
+    discord_guild_id: int | None = Field(None, ge=0)
+    discord_api_base: str | None = None
+    discord_gateway_url: str | None = None
+    # Slack
+    slack_bot_token: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_http_port: int = Field(3000, ge=0, le=65535)
+    slack_api_base: str | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+    @field_validator("imagine_log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("superduper_url", "discord_api_base", "slack_api_base")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return _url(value, ("http", "https"))
+
+    @field_validator("superduper_ws_url", "discord_gateway_url")
+    @classmethod
+    def _ws_url(cls, value: str | None) -> str | None:
+        return _url(value, ("ws", "wss"))
+
+    @staticmethod
+    def variable(field_name: str) -> str:
+        return field_name.upper()
+
+
+def secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def names(text: str) -> frozenset[str]:
+    """A comma-separated list of ids or words."""
+    return frozenset(part.strip() for part in text.split(",") if part.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the app needs, as each component's own config object."""
+
+    env: EnvSettings = field(repr=False)
+    bot: BotConfig
+    superduper: SuperDuperSettings | None
+    backend: str
+    """The default backend (``IMAGINE_BACKEND``; SuperDuper when unset)."""
+    discord: DiscordSettings | None
+    slack: SlackSettings | None
+
+    @property
+    def db_path(self) -> Path:
+        return self.env.imagine_db_path
+
+    @property
+    def output_dir(self) -> Path:
+        return self.env.imagine_output_dir
+
+    @property
+    def log_level(self) -> str:
+        return self.env.imagine_log_level
+
+    @property
+    def health_port(self) -> int:
+        return self.env.imagine_health_port
+
+    @property
+    def superduper_url(self) -> str | None:
+        return self.env.superduper_url
+
+    def secrets(self) -> list[str]:
+        """Every configured secret, for the log redactor."""
+        env = self.env
+        values = (
+            env.superduper_token,
+            env.discord_token,
+            env.slack_bot_token,
+            env.slack_app_token,
+            env.slack_signing_secret,
+        )
+        return [v.get_secret_value() for v in values if v is not None]
+
+
 def read_environment(environ: Mapping[str, str], dotenv_path: Path | None) -> dict[str, str]:
-    """The process environment over the ``.env`` file (the environment wins)."""
+    """The process environment over the ``.env`` file (the environment wins); blank
+    values count as unset."""
     merged: dict[str, str] = {}
     if dotenv_path is not None and dotenv_path.is_file():
         merged.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
@@ -68,121 +195,201 @@ def read_environment(environ: Mapping[str, str], dotenv_path: Path | None) -> di
     return {k: v.strip() for k, v in merged.items() if v.strip()}
 
 
-class _Reader:
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self.env = env
-        self.problems: list[str] = []
-
-    def text(self, name: str) -> str | None:
-        return self.env.get(name)
-
-    def url(self, name: str, schemes: tuple[str, ...]) -> str | None:
-        value = self.env.get(name)
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme not in schemes or not parts.netloc:
-            self.problems.append(
-                f"{name} must be a {'/'.join(schemes)} URL, e.g. {schemes[0]}://host:port"
-            )
-            return None
-        return value.rstrip("/")
-
-    def integer(self, name: str, default: int, low: int, high: int) -> int:
-        value = self.env.get(name)
-        if value is None:
-            return default
-        try:
-            number = int(value)
-        except ValueError:
-            self.problems.append(f"{name} must be a whole number (got {value!r})")
-            return default
-        if not low <= number <= high:
-            self.problems.append(f"{name} must be between {low} and {high} (got {number})")
-            return default
-        return number
-
-
-def _names(env: Mapping[str, str], name: str) -> frozenset[str]:
-    """A comma-separated list of ids or words."""
-    return frozenset(part.strip() for part in env.get(name, "").split(",") if part.strip())
-
-
 def load_settings(environ: Mapping[str, str], dotenv_path: Path | None = Path(".env")) -> Settings:
-    env = read_environment(environ, dotenv_path)
-    r = _Reader(env)
-    url = r.url("SUPERDUPER_URL", ("http", "https"))
-    ws_url = r.url("SUPERDUPER_WS_URL", ("ws", "wss"))
-    token = r.text("SUPERDUPER_TOKEN")
-    if url is not None and token is None:
-        r.problems.append("SUPERDUPER_TOKEN is required when SUPERDUPER_URL is set")
-
-    styles = tuple(s.strip() for s in env.get("IMAGINE_STYLES", "").split(",") if s.strip())
-    defaults = CommandDefaults()
-    if styles:
-        defaults = CommandDefaults(styles=styles, style=styles[0])
-    access = AccessConfig(
-        allowed_channels=_names(env, "IMAGINE_ALLOWED_CHANNELS"),
-        allowed_users=_names(env, "IMAGINE_ALLOWED_USERS"),
-        allowed_roles=_names(env, "IMAGINE_ALLOWED_ROLES"),
-        admin_users=_names(env, "IMAGINE_ADMIN_USERS"),
-        banned_words=tuple(sorted(_names(env, "IMAGINE_BANNED_WORDS"))),
-        rate_limit_jobs=r.integer("IMAGINE_RATE_LIMIT_JOBS", 0, 0, 100_000),
-        rate_limit_window=float(r.integer("IMAGINE_RATE_LIMIT_WINDOW", 3600, 1, 7 * 24 * 3600)),
-    )
-    bot = BotConfig(
-        defaults=defaults,
-        access=access,
-        max_jobs_per_user=r.integer("IMAGINE_MAX_JOBS_PER_USER", 3, 1, 100),
-        max_running_jobs=r.integer("IMAGINE_MAX_RUNNING_JOBS", 20, 1, 100_000),
-        job_timeout=float(r.integer("IMAGINE_JOB_TIMEOUT", 30 * 60, 10, 24 * 3600)),
-    )
-
-    discord = None
-    if (discord_token := r.text("DISCORD_TOKEN")) is not None:
-        guild = env.get("DISCORD_GUILD_ID")
-        if guild is not None and not guild.isdigit():
-            r.problems.append("DISCORD_GUILD_ID must be a numeric server id")
-            guild = None
-        discord = DiscordEnv(
-            token=discord_token,
-            guild_id=int(guild) if guild else None,
-            api_base=r.url("DISCORD_API_BASE", ("http", "https")),
-            gateway_url=r.url("DISCORD_GATEWAY_URL", ("ws", "wss")),
-        )
-
-    slack = None
-    if (slack_token := r.text("SLACK_BOT_TOKEN")) is not None:
-        app_token = r.text("SLACK_APP_TOKEN")
-        secret = r.text("SLACK_SIGNING_SECRET")
-        if app_token is None and secret is None:
-            r.problems.append(
-                "SLACK_BOT_TOKEN is set but neither SLACK_APP_TOKEN (Socket Mode) "
-                "nor SLACK_SIGNING_SECRET (HTTP mode) is"
-            )
-        api_base = r.url("SLACK_API_BASE", ("http", "https"))
-        slack = SlackEnv(
-            bot_token=slack_token,
-            app_token=app_token,
-            signing_secret=secret,
-            http_port=r.integer("SLACK_HTTP_PORT", 3000, 0, 65535),  # 0: any free port (logged)
-            api_base=api_base + "/" if api_base else None,
-        )
-
-    level = env.get("IMAGINE_LOG_LEVEL", "INFO").upper()
-    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        r.problems.append("IMAGINE_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
-        level = "INFO"
-    if r.problems:
-        raise ConfigError("\n".join(f"- {p}" for p in r.problems))
+    env_vars = read_environment(environ, dotenv_path)
+    problems: list[str] = []
+    known = EnvSettings.model_fields
+    values: dict[str, Any] = {k.lower(): v for k, v in env_vars.items() if k.lower() in known}
+    try:
+        env = EnvSettings(**values)
+    except ValidationError as exc:
+        problems.extend(_describe(exc, env_vars))
+        safe: dict[str, Any] = {k: v for k, v in values.items() if k not in _failed_fields(exc)}
+        env = EnvSettings(**safe)
+    bot = _bot_config(env)
+    superduper = _superduper(env, env_vars, problems)
+    backend = env.imagine_backend or "superduper"
+    if backend == "superduper" and env.imagine_backend and superduper is None:
+        problems.append("IMAGINE_BACKEND is superduper, but SUPERDUPER_URL is not set")
+    discord = _discord(env, bot.defaults.styles)
+    slack = _slack(env, problems)
+    if problems:
+        raise ConfigError("\n".join(f"- {p}" for p in problems))
     return Settings(
-        superduper_url=url,
-        superduper_token=token,
-        superduper_ws_url=ws_url,
-        db_path=Path(env.get("IMAGINE_DB_PATH", "imagine-bot.db")),
-        output_dir=Path(env.get("IMAGINE_OUTPUT_DIR", "imagine-output")),
-        log_level=level,
+        env=env,
         bot=bot,
+        superduper=superduper,
+        backend=backend,
         discord=discord,
         slack=slack,
     )
+
+
+def _bot_config(env: EnvSettings) -> BotConfig:
+    styles = tuple(s.strip() for s in env.imagine_styles.split(",") if s.strip())
+    defaults = CommandDefaults(styles=styles, style=styles[0]) if styles else CommandDefaults()
+    access = AccessConfig(
+        allowed_channels=names(env.imagine_allowed_channels),
+        allowed_users=names(env.imagine_allowed_users),
+        allowed_roles=names(env.imagine_allowed_roles),
+        admin_users=names(env.imagine_admin_users),
+        banned_words=tuple(sorted(names(env.imagine_banned_words))),
+        rate_limit_jobs=env.imagine_rate_limit_jobs,
+        rate_limit_window=float(env.imagine_rate_limit_window),
+    )
+    return BotConfig(
+        defaults=defaults,
+        access=access,
+        max_jobs_per_user=env.imagine_max_jobs_per_user,
+        max_running_jobs=env.imagine_max_running_jobs,
+        job_timeout=float(env.imagine_job_timeout),
+        progress_interval=env.imagine_progress_interval,
+        shutdown_grace=env.imagine_shutdown_grace,
+        retention_days=float(env.imagine_retention_days),
+    )
+
+
+def knob_variables(settings_type: type[Any], prefix: str, excluded: frozenset[str]) -> list[str]:
+    """The variables that set a backend's tuning knobs (for the docs and their test)."""
+    return [f"{prefix}{f.name.upper()}" for f in _knob_fields(settings_type, excluded)]
+
+
+def _knob_fields(
+    settings_type: type[Any], excluded: frozenset[str]
+) -> list[dataclasses.Field[Any]]:
+    return [f for f in dataclasses.fields(settings_type) if f.name not in excluded]
+
+
+def _knobs(
+    settings_type: type[Any],
+    prefix: str,
+    excluded: frozenset[str],
+    env_vars: Mapping[str, str],
+    problems: list[str],
+) -> dict[str, Any]:
+    """``PREFIX_<FIELD>`` for each knob of a settings dataclass, parsed as its field's type."""
+    hints = typing.get_type_hints(settings_type)
+    knobs: dict[str, Any] = {}
+    for f in _knob_fields(settings_type, excluded):
+        name = f"{prefix}{f.name.upper()}"
+        if name not in env_vars:
+            continue
+        try:
+            knobs[f.name] = TypeAdapter(hints[f.name]).validate_python(env_vars[name])
+        except ValidationError:
+            kind = "a whole number" if hints[f.name] is int else "a number"
+            problems.append(f"{name} must be {kind} (got {env_vars[name]!r})")
+    return knobs
+
+
+def _build(
+    settings_type: type[Any], prefix: str, values: dict[str, Any], problems: list[str]
+) -> Any:
+    """The dataclass, its own range checks worded with the variable names."""
+    try:
+        return settings_type(**values)
+    except ValueError as exc:
+        message = str(exc)
+        for name in values:
+            message = message.replace(name, f"{prefix}{name.upper()}", 1)
+        problems.append(message)
+        return None
+
+
+def _superduper(
+    env: EnvSettings, env_vars: Mapping[str, str], problems: list[str]
+) -> SuperDuperSettings | None:
+    knobs = _knobs(SuperDuperSettings, "SUPERDUPER_", SUPERDUPER_KNOBS_EXCLUDED, env_vars, problems)
+    if env.superduper_url is None:
+        return None
+    token = secret(env.superduper_token)
+    if token is None:
+        problems.append("SUPERDUPER_TOKEN is required when SUPERDUPER_URL is set")
+        return None
+    values = {"base_url": env.superduper_url, "token": token, "ws_url": env.superduper_ws_url}
+    built: SuperDuperSettings | None = _build(
+        SuperDuperSettings, "SUPERDUPER_", {**values, **knobs}, problems
+    )
+    return built
+
+
+def _discord(env: EnvSettings, styles: tuple[str, ...]) -> DiscordSettings | None:
+    token = secret(env.discord_token)
+    if token is None:
+        return None
+    return DiscordSettings(
+        token=token,
+        guild_id=env.discord_guild_id,
+        api_base=env.discord_api_base,
+        gateway_url=env.discord_gateway_url,
+        styles=styles,
+    )
+
+
+def _slack(env: EnvSettings, problems: list[str]) -> SlackSettings | None:
+    token = secret(env.slack_bot_token)
+    if token is None:
+        return None
+    app_token, signing = secret(env.slack_app_token), secret(env.slack_signing_secret)
+    if app_token is None and signing is None:
+        problems.append(
+            "SLACK_BOT_TOKEN is set but neither SLACK_APP_TOKEN (Socket Mode) "
+            "nor SLACK_SIGNING_SECRET (HTTP mode) is"
+        )
+        return None
+    return SlackSettings(
+        bot_token=token,
+        app_token=app_token,
+        signing_secret=signing,
+        http_port=env.slack_http_port,  # 0: any free port (logged)
+        api_base=(env.slack_api_base + "/") if env.slack_api_base else DEFAULT_API_BASE,
+    )
+
+
+_SECRET_FIELDS = frozenset(
+    {
+        "superduper_token",
+        "discord_token",
+        "slack_bot_token",
+        "slack_app_token",
+        "slack_signing_secret",
+    }
+)
+
+
+def _failed_fields(exc: ValidationError) -> set[str]:
+    return {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
+
+
+def _describe(exc: ValidationError, env_vars: Mapping[str, str]) -> list[str]:
+    """One friendly line per invalid variable (a secret's value is never shown)."""
+    lines = []
+    for error in exc.errors():
+        field_name = str(error["loc"][0]) if error["loc"] else ""
+        variable = EnvSettings.variable(field_name)
+        raw = env_vars.get(variable, "")
+        got = "" if field_name in _SECRET_FIELDS else f" (got {raw!r})"
+        kind, ctx = error["type"], error.get("ctx") or {}
+        info = EnvSettings.model_fields.get(field_name)
+        bounds = _bounds(info.metadata if info is not None else [])
+        if kind in ("int_parsing", "int_type", "int_from_float"):
+            text = "must be a whole number"
+        elif kind in ("float_parsing", "float_type"):
+            text = "must be a number"
+        elif kind in ("greater_than_equal", "less_than_equal") and bounds:
+            text = f"must be between {bounds[0]:g} and {bounds[1]:g}"
+        elif kind == "literal_error":
+            expected = str(ctx.get("expected", "")).replace("'", "")
+            text = f"must be one of {expected}"
+        elif kind == "value_error":
+            text = str(ctx.get("error", error["msg"]))
+        else:
+            text = str(error["msg"]).lower()
+        lines.append(f"{variable} {text}{got}")
+    return lines
+
+
+def _bounds(metadata: list[Any]) -> tuple[float, float] | None:
+    low = next((m.ge for m in metadata if hasattr(m, "ge")), None)
+    high = next((m.le for m in metadata if hasattr(m, "le")), None)
+    return (float(low), float(high)) if low is not None and high is not None else None

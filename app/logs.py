@@ -29,9 +29,20 @@ class SecretRedactor(logging.Filter):
         return True
 
 
+class KnownNoise(logging.Filter):
+    """Drops library warnings that ask the operator for nothing: discord.py's notice that
+    voice support is off (the bot never joins voice)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.name == "discord.client" and "voice will NOT be supported" in record.getMessage()
+        )
+
+
 def configure_logging(level: str, secrets: Iterable[str | None]) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(KnownNoise())
     handler.addFilter(SecretRedactor(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]

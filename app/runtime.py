@@ -3,16 +3,20 @@ store, one bot."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.backends import BackendSpec
+from bot.backend.http import shared_http_client
 from bot.backend.protocol import ImageBackend
-from bot.backend.superduper import SuperDuperBackend, SuperDuperSettings, make_http_client
 from bot.config import BotConfig
 from bot.service import ImagineBot
 from storage import SqliteJobStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,18 +28,36 @@ class Runtime:
 
 @asynccontextmanager
 async def open_runtime(
-    service: SuperDuperSettings, db_path: Path, config: BotConfig
+    specs: Sequence[BackendSpec], db_path: Path, config: BotConfig
 ) -> AsyncIterator[Runtime]:
-    """Create the process's long-lived resources and close them in reverse order."""
+    """Create the process's long-lived resources and close them in reverse order. The
+    first backend of ``specs`` is the default one."""
+    if not specs:
+        raise ValueError("no backend is configured")
     db_path.parent.mkdir(parents=True, exist_ok=True)
     async with AsyncExitStack() as stack:
-        http = await stack.enter_async_context(make_http_client(service))
+        http = await stack.enter_async_context(shared_http_client())
         store = await SqliteJobStore.open(db_path)
         stack.push_async_callback(store.aclose)
-        backend = SuperDuperBackend(service, http=http)
-        await backend.start()
-        stack.push_async_callback(backend.aclose)
-        backends: dict[str, ImageBackend] = {backend.name: backend}
-        bot = ImagineBot(store=store, backends=backends, config=config)
+        backends: dict[str, ImageBackend] = {}
+        for spec in specs:
+            backend = spec.build(http, store)
+            await backend.start()
+            stack.push_async_callback(backend.aclose)
+            backends[backend.name] = backend
+        bot = ImagineBot(
+            store=store, backends=backends, default_backend=specs[0].name, config=config
+        )
         stack.push_async_callback(bot.aclose)
         yield Runtime(bot=bot, store=store, backends=backends)
+
+
+async def log_backend_status(backends: dict[str, ImageBackend]) -> None:
+    """Probe each service once: one clear line when one is unreachable (the bot keeps
+    running; jobs wait and poll until it answers)."""
+    for backend in backends.values():
+        status = await backend.probe()
+        if status.reachable:
+            log.info("%s", status.detail)
+        else:
+            log.warning("%s — jobs will wait and retry until it answers", status.detail)

@@ -10,7 +10,17 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 
-from bot.chat import Action, Conversation, Invocation, ThreadHandle, Upload
+from bot.chat import (
+    Action,
+    ActionInvocation,
+    Attachment,
+    Conversation,
+    DeliveryError,
+    Dialog,
+    Invocation,
+    ThreadHandle,
+    Upload,
+)
 
 
 class BenchChat:
@@ -81,3 +91,12 @@ class BenchChat:
 
     async def delete_message(self, where: Conversation, message_id: str) -> None:
         self.calls["delete_message"] += 1
+
+    async def open_dialog(self, action: ActionInvocation, dialog: Dialog) -> None:
+        raise DeliveryError("the benchmark has no dialogs", permanent=True)
+
+    async def fetch_attachment(self, attachment: Attachment, max_bytes: int) -> bytes:
+        raise DeliveryError("the benchmark has no attachments", permanent=True)
+
+    async def thread_link(self, where: Conversation) -> str | None:
+        return None

@@ -22,8 +22,8 @@ from typing import Any
 
 from aiohttp import web
 
+from emulator.render import ImageSpec, render_png
 from emulator.superduper import Emulator, EmulatorConfig
-from emulator.superduper.render import ImageSpec, render_png
 
 TOKEN = "bench-token-0123456789"  # noqa: S105 - a loopback emulator's token
 SETTABLE = frozenset(

@@ -40,8 +40,19 @@ class Requester:
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file a user attached to a command (an image prompt). ``url`` is on the
+    platform's own file host; the adapter fetches it (with its credentials)."""
+
+    url: str
+    filename: str = "image"
+    content_type: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Invocation:
-    """A user asked for an image (slash command, mention, console line).
+    """A user asked for something (slash command, mention, console line, dialog).
 
     Exactly one of ``text`` (free text with ``--flags``) or ``options`` (typed
     options, e.g. Discord's) carries the command; both may be given, typed options
@@ -53,6 +64,7 @@ class Invocation:
     text: str = ""
     options: Mapping[str, str | int] = field(default_factory=dict)
     context: object = field(default=None, compare=False, repr=False)
+    attachments: tuple[Attachment, ...] = ()
 
 
 class ActionKind(StrEnum):
@@ -98,6 +110,31 @@ class ActionInvocation:
     job_id: str
     message_id: str
     index: int | None = None
+    context: object = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Dialog:
+    """A small form (Discord modal, Slack modal) with one multi-line text field,
+    prefilled. Submitting it comes back as ``ImagineCore.submit_dialog``."""
+
+    kind: ActionKind
+    job_id: str
+    title: str
+    label: str
+    text: str
+    max_length: int = 4000
+
+
+@dataclass(frozen=True, slots=True)
+class DialogSubmission:
+    """Someone submitted a ``Dialog``."""
+
+    conversation: Conversation
+    requester: Requester
+    kind: ActionKind
+    job_id: str
+    text: str
     context: object = field(default=None, compare=False, repr=False)
 
 
@@ -181,6 +218,20 @@ class ChatPort(Protocol):
 
     async def delete_message(self, where: Conversation, message_id: str) -> None: ...
 
+    async def open_dialog(self, action: ActionInvocation, dialog: Dialog) -> None:
+        """Show ``dialog`` to whoever pressed ``action``'s button (it must answer the
+        press itself, within the platform's few seconds). ``DeliveryError`` if it can't."""
+        ...
+
+    async def fetch_attachment(self, attachment: Attachment, max_bytes: int) -> bytes:
+        """The attachment's bytes, only from the platform's own file host and at most
+        ``max_bytes``; ``DeliveryError`` (worded for the user) otherwise."""
+        ...
+
+    async def thread_link(self, where: Conversation) -> str | None:
+        """A link a person can click to open ``where`` (None when there is none)."""
+        ...
+
 
 class ImagineCore(Protocol):
     """What adapters call on the core (``bot.service.ImagineBot`` implements it)."""
@@ -197,4 +248,20 @@ class ImagineCore(Protocol):
 
     async def configure(self, invocation: Invocation) -> None:
         """``/imagine-settings``: show or change the channel's defaults (admins only)."""
+        ...
+
+    async def animate(self, invocation: Invocation) -> str | None:
+        """``/animate``: a short video; the job id, or None when the user was told why not."""
+        ...
+
+    async def submit_dialog(self, submission: DialogSubmission) -> None:
+        """A dialog the core opened (Remix) was submitted."""
+        ...
+
+    async def history(self, invocation: Invocation) -> None:
+        """``/imagine-history``: the requester's last jobs, answered privately."""
+        ...
+
+    async def show(self, invocation: Invocation) -> None:
+        """``/imagine-show JOB``: post a finished job's result again, with live buttons."""
         ...

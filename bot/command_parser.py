@@ -41,11 +41,15 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
+from bot.backend.types import Task
 from bot.command import CommandDefaults, CommandError, ImagineParams
 
 __all__ = ["format_imagine", "parse_imagine", "size_for_aspect_ratio"]
 
 MAX_SEED: Final = 2**32 - 1
+MIN_SECONDS: Final = 2
+MAX_SECONDS: Final = 8
+DEFAULT_SECONDS: Final = 4
 MAX_RATIO: Final = 4
 EXAMPLE: Final = "/imagine a watercolor fox"
 
@@ -69,6 +73,8 @@ _FLAGS: Final = (
     _FlagSpec("no", "negative_prompt", "--no text, watermark"),
     _FlagSpec("style", "style", "--style watercolor"),
     _FlagSpec("n", "count", "--n 2"),
+    _FlagSpec("iw", "image_weight", "--iw 1.5"),
+    _FlagSpec("seconds", "seconds", "--seconds 4"),
 )
 _SPECS: Final[Mapping[str, _FlagSpec]] = MappingProxyType({s.name: s for s in _FLAGS})
 _ALIASES: Final[Mapping[str, str]] = MappingProxyType(
@@ -79,10 +85,12 @@ _ALIASES: Final[Mapping[str, str]] = MappingProxyType(
         "negative": "no",
         "negative-prompt": "no",
         "count": "n",
+        "image-weight": "iw",
+        "duration": "seconds",
     }
 )
 _FLAG_RE: Final = re.compile(r"(--|[\u2014\u2013]-?)([A-Za-z][A-Za-z0-9_-]*)(?:(=)|(?=\s|$))")
-_PREFIX_RE: Final = re.compile(r"\s*/imagine(?=\s|$)", re.IGNORECASE)
+_PREFIX_RE: Final = re.compile(r"\s*/(?:imagine|animate)(?=\s|$)", re.IGNORECASE)
 _INT_RE: Final = re.compile(r"[+-]?[0-9]+")
 _RATIO_RE: Final = re.compile(r"([0-9]{1,6})\s*[:\uff1a]\s*([0-9]{1,6})")
 _SIZE_RE: Final = re.compile(r"([0-9]{1,6})\s*[xX\u00d7*]\s*([0-9]{1,6})")
@@ -418,6 +426,9 @@ def parse_imagine(
     text: str,
     defaults: CommandDefaults,
     options: Mapping[str, str | int] | None = None,
+    *,
+    task: Task = Task.IMAGE,
+    has_image: bool = False,
 ) -> ImagineParams:
     """Validate one /imagine request; raise :class:`CommandError` with a user-facing message.
 
@@ -473,6 +484,26 @@ def parse_imagine(
         count = _int_in(given["n"], 1, defaults.max_count)
     seed = _int_in(given["seed"], 0, MAX_SEED) if "seed" in given else None
     style = _style(given["style"], defaults.styles) if "style" in given else defaults.style
+    if "iw" in given and not has_image:
+        raise CommandError(
+            f"`{given['iw'].label}` sets how much an attached image counts: attach an image "
+            "to the command, or leave it out."
+        )
+    weight = _image_weight(given["iw"]) / 2 if "iw" in given else 0.5
+    seconds: float | None = None
+    if task is Task.VIDEO:
+        if "n" in given:
+            raise CommandError(f"`{given['n'].label}` isn't available for /animate: one clip each.")
+        seconds = float(
+            _int_in(given["seconds"], MIN_SECONDS, MAX_SECONDS)
+            if "seconds" in given
+            else DEFAULT_SECONDS
+        )
+        count = 1
+    elif "seconds" in given:
+        raise CommandError(
+            f"`{given['seconds'].label}` is for /animate (short videos); /imagine makes images."
+        )
 
     return ImagineParams(
         prompt=prompt,
@@ -484,7 +515,24 @@ def parse_imagine(
         negative_prompt=negative,
         seed=seed,
         aspect_ratio=aspect_ratio,
+        task=task,
+        reference_weight=weight,
+        seconds=seconds,
     )
+
+
+def _image_weight(given: _Given) -> float:
+    """``--iw 0..2``: how much an attached image counts (Midjourney's scale)."""
+    try:
+        value = float(_as_text(given).strip())
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 2.0 or math.isnan(value):
+        raise CommandError(
+            f"`{given.label}` takes a number from 0 to 2, like `--iw 1.5` "
+            f"(you gave `{_show(given.value)}`)."
+        )
+    return value
 
 
 # --------------------------------------------------------------------------- formatting

@@ -120,6 +120,8 @@ class Job:
     action: ActionKind | None = None
     """What made a child job (re-roll, vary, upscale, remix, animate)."""
     cancelled_by: str | None = None
+    deleted_by: str | None = None
+    """Who deleted the posted result (its buttons then answer that it is gone)."""
 
     @property
     def channel_key(self) -> ChannelKey:

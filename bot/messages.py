@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.chat import ActionKind
 from bot.command import ImagineParams
 from bot.jobs import Job
 
@@ -41,15 +42,46 @@ def done(seconds: float) -> str:
     return f"✅ done in {seconds:.1f} s"
 
 
-def caption(job: Job, elapsed: float, index: int, total: int, seed: int | None) -> str:
-    """What an image is: prompt, its own seed, size, style, job and how long it took."""
-    which = f" ({index + 1}/{total})" if total > 1 else ""
+def lineage(job: Job) -> str:
+    """What a child job was made from ("variation 2 of `k3f9q2`"); empty for a command."""
+    if job.parent_job_id is None or job.action is None:
+        return ""
+    of = f"image {job.parent_index + 1} of " if job.parent_index is not None else ""
+    parent = f"`{job.parent_job_id}`"
+    what = {
+        ActionKind.REROLL: f"re-roll of {parent}",
+        ActionKind.VARY_SUBTLE: f"subtle variation of {of}{parent}",
+        ActionKind.VARY_STRONG: f"strong variation of {of}{parent}",
+        ActionKind.UPSCALE: f"upscale of {of}{parent}",
+        ActionKind.REMIX: f"remix of {parent}",
+        ActionKind.ANIMATE: f"animation of {of}{parent}",
+    }.get(job.action, f"made from {parent}")
+    return f" · {what}"
+
+
+def _details(job: Job) -> str:
     negative = f" · without “{job.params.negative_prompt}”" if job.params.negative_prompt else ""
     style = f" · style {job.params.style}" if job.params.style != "default" else ""
+    return f"{negative} · {job.params.width}×{job.params.height}{style}"
+
+
+def caption(job: Job, elapsed: float, index: int, total: int, seed: int | None) -> str:
+    """What an image is: prompt, its own seed, size, style, lineage, job, time taken."""
+    which = f" ({index + 1}/{total})" if total > 1 else ""
     shown_seed = seed if seed is not None else job.params.seed
     return (
-        f"“{job.params.prompt}”{which}{negative} · seed {shown_seed} · "
-        f"{job.params.width}×{job.params.height}{style} · job `{job.id}` · {elapsed:.1f} s"
+        f"“{job.params.prompt}”{which} · seed {shown_seed}{_details(job)}{lineage(job)} · "
+        f"job `{job.id}` · {elapsed:.1f} s"
+    )
+
+
+def grid_caption(job: Job, elapsed: float, seeds: list[tuple[int, int | None]]) -> str:
+    """A batch as one grid: each numbered tile's seed, and what U/V do."""
+    tiles = ", ".join(f"{index + 1}: seed {seed}" for index, seed in seeds)
+    return (
+        f"“{job.params.prompt}” · {len(job.results)} images ({tiles}){_details(job)}"
+        f"{lineage(job)} · job `{job.id}` · {elapsed:.1f} s\n"
+        "U = upscale that image, V = a variation of it."
     )
 
 
@@ -120,7 +152,10 @@ def not_yours(owner_mention: str) -> str:
 
 
 def unknown_job(job_id: str) -> str:
-    return f"I can't find job `{job_id}` any more."
+    return (
+        f"I don't know a job `{job_id[:40]}` (it may be mistyped, or older than my "
+        "history). Your recent ones: /imagine-history."
+    )
 
 
 def save_failed() -> str:
@@ -180,3 +215,87 @@ def channel_backend_missing(name: str, available: tuple[str, ...]) -> str:
         f"Ask an admin to pick one of: {', '.join(available)} "
         "(`/imagine-settings backend=NAME`)."
     )
+
+
+def deleted_already(job: Job) -> str:
+    return f"The result of job `{job.id}` was deleted, so its buttons don't do anything any more."
+
+
+_ACTION_NAMES = {
+    ActionKind.VARY_SUBTLE: "Variations",
+    ActionKind.VARY_STRONG: "Variations",
+    ActionKind.UPSCALE: "Upscaling",
+    ActionKind.ANIMATE: "Animation",
+}
+
+
+def not_offered(kind: ActionKind, backend: str) -> str:
+    what = _ACTION_NAMES.get(kind, "That")
+    return f"{what} isn't something the {backend} image service here can do, sorry."
+
+
+def image_unavailable(job: Job, index: int) -> str:
+    return f"Image {index + 1} of job `{job.id}` isn't available (it may have failed)."
+
+
+def too_large_to_upscale(job: Job, limit: int) -> str:
+    return (
+        f"Job `{job.id}` is already {job.params.width}×{job.params.height}; twice that is "
+        f"over the {limit}-pixel limit."
+    )
+
+
+def remix_instead(text: str) -> str:
+    return f"I couldn't open the remix form here. Run it as a command instead:\n`/imagine {text}`"
+
+
+def attachment_needs_references(backend: str) -> str:
+    return (
+        f"The {backend} image service here can't start from an image. Send the prompt "
+        "without the attachment, or ask an admin to pick another backend."
+    )
+
+
+def video_not_offered(backend: str) -> str:
+    return (
+        f"The {backend} image service here doesn't make videos. Ask an admin to pick a "
+        "backend that does (`/imagine-settings backend=…`)."
+    )
+
+
+def history(lines: list[str]) -> str:
+    if not lines:
+        return "You have no jobs here yet. Try `/imagine a watercolor fox`."
+    return "Your last jobs:\n" + "\n".join(lines)
+
+
+def history_line(job: Job, ago: str, link: str | None) -> str:
+    where = f" · {link}" if link else ""
+    state = job.state.value.replace("_", " ")
+    return f"• `{job.id}` “{job.params.prompt[:80]}” · {state} · {ago}{where}"
+
+
+def show_usage() -> str:
+    return "Give the job id to show, like `/imagine-show k3f9q2` (see /imagine-history)."
+
+
+def nothing_to_show(job: Job) -> str:
+    if job.deleted_by is not None:
+        return f"The result of job `{job.id}` was deleted."
+    return f"Job `{job.id}` has no result to show ({job.state.value.replace('_', ' ')})."
+
+
+def ago(seconds: float) -> str:
+    """A short relative time ("just now", "5 min ago", "3 h ago", "2 days ago")."""
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f} min ago"
+    if seconds < 86400:
+        return f"{seconds // 3600:.0f} h ago"
+    days = seconds // 86400
+    return f"{days:.0f} day{'s' if days >= 2 else ''} ago"
+
+
+def show_failed(job: Job, reason: str) -> str:
+    return f"I couldn't post the result of job `{job.id}` again: {reason}"

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Final
 
-from bot import messages
+from bot import messages, results
 from bot.backend.errors import (
     AuthRefused,
     BackendError,
@@ -35,19 +35,30 @@ from bot.backend.errors import (
 )
 from bot.backend.protocol import ImageBackend
 from bot.backend.types import (
+    Capability,
     GenerationRequest,
     Media,
     OutcomeStatus,
     Progress,
-    ReferenceImage,
+    Task,
 )
-from bot.chat import Action, ActionKind, ChatPort, DeliveryError, ThreadHandle, Upload
+from bot.chat import (
+    Action,
+    ActionKind,
+    ChatPort,
+    Conversation,
+    DeliveryError,
+    ThreadHandle,
+    Upload,
+)
 from bot.clock import Clock
 from bot.config import BotConfig
 from bot.critical import CriticalSections
 from bot.jobs import Job, JobState
 from bot.media.fit import fit_to_limit
+from bot.media.grid import compose_grid
 from bot.media.images import EXTENSIONS
+from bot.references import References, ReferenceUnavailable
 from bot.scopes import ScopeResolver
 from bot.store import JobStore
 
@@ -85,6 +96,16 @@ def backend_reason(exc: BackendError) -> str:
     return f"{service} failed: {exc}"
 
 
+@dataclass(frozen=True, slots=True)
+class ResultCard:
+    """A result as it is posted: the file, its caption and buttons, its dedupe key."""
+
+    upload: Upload
+    caption: str
+    actions: tuple[Action, ...]
+    dedupe_key: str
+
+
 def client_key(job: Job) -> str:
     """The idempotency key of a job's submission (a new one after its scope was replaced)."""
     return f"imagine-bot:{job.id}" + (f":{job.attempts}" if job.attempts else "")
@@ -101,7 +122,9 @@ class JobRunner:
         clock: Clock,
         chat_for: Callable[[str], ChatPort],
         critical: CriticalSections,
+        references: References,
     ) -> None:
+        self._references = references
         self._store = store
         self._backends = backends
         self._scopes = scopes
@@ -173,7 +196,10 @@ class JobRunner:
         backend = self._backend(job)
         assert job.submission is not None
         try:
-            request = await self._request(job)
+            try:
+                request = await self._request(job)
+            except ReferenceUnavailable as exc:
+                return await self.fail(job, JobState.FAILED, str(exc))
             try:
                 handle = await backend.submit(request, ticket=job.submission)
             except ScopeLost:
@@ -219,18 +245,20 @@ class JobRunner:
         )
 
     async def _deliver(self, job: Job) -> Job:
+        """Post the outputs: one image with its buttons, or a batch as one numbered grid.
+        The post is recorded in the same shielded step, so a restart never repeats it."""
         port = self._chat_for(job.platform)
-        backend = self._backend(job)
-        posted = [i for i, r in enumerate(job.results) if r.ok]
-        for position, index in enumerate(posted):
-            if position < len(job.posted_message_ids):
-                continue  # posted before a restart
+        if not job.posted_message_ids:
             try:
-                media = await backend.download(job.results[index])
+                card = await self.result_card(port, job, job.conversation)
             except BackendError as exc:
                 return await self.fail(job, JobState.FAILED, backend_reason(exc))
             try:
-                job = await self._critical.run(self._post_and_record(port, job, media, index))
+                job = await self._critical.run(
+                    self._post_and_record(
+                        port, job, card.upload, card.caption, card.actions, card.dedupe_key
+                    )
+                )
             except DeliveryError as exc:
                 return await self.fail(job, JobState.UNDELIVERABLE, str(exc))
         complete = all(r.ok for r in job.results)
@@ -238,48 +266,85 @@ class JobRunner:
         await self.set_status(job, messages.done(self._clock.now() - job.created_at))
         return job
 
-    async def _post_and_record(self, port: ChatPort, job: Job, media: Media, index: int) -> Job:
-        """Post one output and record it; shielded, so a shutdown never splits the two."""
-        message_id = await self._post_media(port, job, media, index)
+    async def result_card(self, port: ChatPort, job: Job, where: Conversation) -> ResultCard:
+        """The job's result as posted (downloaded again from its backend): a single image
+        or video with its buttons, or a batch's grid. ``BackendError`` if it can't be had."""
+        backend = self._backend(job)
+        made = [i for i, r in enumerate(job.results) if r.ok]
+        media = [(i, await backend.download(job.results[i])) for i in made]
+        elapsed = (job.updated_at if job.state.terminal else self._clock.now()) - job.created_at
+        if len(job.results) > 1:
+            grid, width, height = await asyncio.to_thread(
+                compose_grid, [(i, m.data) for i, m in media], len(job.results)
+            )
+            seeds = [(i, job.results[i].seed) for i, _ in media]
+            return ResultCard(
+                await self._fit(
+                    port, where, Media(grid, "image/png", "PNG", width, height), f"{job.id}-grid"
+                ),
+                messages.grid_caption(job, elapsed, seeds),
+                tuple(results.grid_actions(job, backend.capabilities, made)),
+                f"{job.id}:grid",
+            )
+        [(index, single)] = media
+        actions = (
+            results.video_actions(job)
+            if single.is_video
+            else results.single_actions(job, backend.capabilities, index)
+        )
+        caption = messages.caption(job, elapsed, index, 1, job.results[index].seed)
+        upload = await self._fit(port, where, single, f"imagine-{job.id}-{index + 1}")
+        return ResultCard(upload, caption, tuple(actions), f"{job.id}:{index}")
+
+    async def _post_and_record(
+        self,
+        port: ChatPort,
+        job: Job,
+        upload: Upload,
+        caption: str,
+        actions: Sequence[Action],
+        dedupe_key: str,
+    ) -> Job:
+        """Post one result and record it; shielded, so a shutdown never splits the two."""
+        message_id = await self._post(port, job, upload, caption, actions, dedupe_key)
         return await self.save(job, posted_message_ids=(*job.posted_message_ids, message_id))
 
-    async def _post_media(self, port: ChatPort, job: Job, media: Media, index: int) -> str:
-        total = len(job.results)
-        seed = job.results[index].seed
-        caption = messages.caption(job, self._clock.now() - job.created_at, index, total, seed)
-        actions = (
-            Action(ActionKind.REROLL, job.id, "Re-roll"),
-            Action(ActionKind.DELETE, job.id, "Delete"),
-        )
-        upload = await self._fit(port, job, media, f"imagine-{job.id}-{index + 1}")
+    async def _post(
+        self,
+        port: ChatPort,
+        job: Job,
+        upload: Upload,
+        caption: str,
+        actions: Sequence[Action],
+        dedupe_key: str,
+    ) -> str:
         attempt = 0
         while True:
             attempt += 1
             try:
-                return await port.post_media(
-                    job.conversation, upload, caption, actions, f"{job.id}:{index}"
-                )
+                return await port.post_media(job.conversation, upload, caption, actions, dedupe_key)
             except DeliveryError as exc:
                 if exc.permanent or attempt >= self._config.delivery_attempts:
                     raise
                 log.warning("job %s: posting failed (%s); retrying", job.id, exc)
                 await asyncio.sleep(self._config.delivery_retry_delay * attempt)
 
-    async def _fit(self, port: ChatPort, job: Job, media: Media, stem: str) -> Upload:
+    async def _fit(self, port: ChatPort, where: Conversation, media: Media, stem: str) -> Upload:
         """The output as a file within the platform's upload limit (re-encoded when over)."""
         extension = EXTENSIONS.get(media.format, "png")
-        limit = port.upload_limit(job.conversation)
+        limit = port.upload_limit(where)
         if len(media.data) <= limit:
             return Upload(media.data, f"{stem}.{extension}", media.content_type)
         fitted = await asyncio.to_thread(fit_to_limit, media.data, f"{stem}.{extension}", limit)
-        log.info(
-            "job %s: re-encoded a %d-byte image to fit %d bytes", job.id, len(media.data), limit
-        )
+        log.info("re-encoded a %d-byte image to fit %d bytes", len(media.data), limit)
         return Upload(fitted.data, fitted.filename, fitted.content_type)
 
     async def _request(self, job: Job) -> GenerationRequest:
         params = job.params
         assert params.seed is not None
+        task = params.task
+        if task is Task.UPSCALE and Capability.UPSCALE not in self._backend(job).capabilities:
+            task = Task.IMAGE  # an image-to-image pass at twice the size, following closely
         return GenerationRequest(
             prompt=params.prompt,
             seed=params.seed,
@@ -289,15 +354,10 @@ class JobRunner:
             steps=params.steps,
             count=params.count,
             style=params.style,
-            task=params.task,
-            reference=await self._reference(job),
+            task=task,
+            reference=await self._references.image_for(job),
             seconds=params.seconds,
         )
-
-    async def _reference(self, job: Job) -> ReferenceImage | None:
-        if job.params.reference is None:
-            return None
-        raise Unsupported("image references are not available yet.")
 
     # -- telling people ----------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from bot import messages
 from bot.chat import ChatPort, Conversation, DeliveryError, Invocation, Requester
+from bot.clock import Clock
 from bot.config import BotConfig
 from bot.critical import CriticalSections
 from bot.fairness import SlotScheduler
@@ -22,6 +23,8 @@ from bot.runner import JobRunner, status_actions
 from bot.store import JobStore, QuarantinedJob, StaleJob, StoreError
 
 log = logging.getLogger(__name__)
+
+PRUNE_EVERY = 24 * 3600.0
 
 
 class UnknownPlatform(LookupError):
@@ -36,7 +39,9 @@ class JobSupervisor:
         runner: JobRunner,
         config: BotConfig,
         critical: CriticalSections,
+        clock: Clock,
     ) -> None:
+        self._clock = clock
         self._store = store
         self._runner = runner
         self._config = config
@@ -81,6 +86,7 @@ class JobSupervisor:
             self.spawn(job)
         for bad in claimed.quarantined:
             self._side(self._tell_quarantined(bad), name=f"quarantined-{bad.id}")
+        self._side(self._prune_forever(), name="prune-old-jobs")
         if claimed.jobs:
             log.info("resuming %d unfinished job(s)", len(claimed.jobs))
         return len(claimed.jobs)
@@ -220,6 +226,23 @@ class JobSupervisor:
         task = asyncio.create_task(coro, name=name)
         self._side_tasks.add(task)
         task.add_done_callback(self._side_tasks.discard)
+
+    async def prune(self) -> int:
+        """Delete finished jobs older than the retention (ids, prompts and URLs only: the
+        bot never stores image bytes)."""
+        cutoff = self._clock.now() - self._config.retention_days * 86400
+        removed = await self._store.prune_jobs(cutoff)
+        if removed:
+            log.info("pruned %d job(s) older than %g days", removed, self._config.retention_days)
+        return removed
+
+    async def _prune_forever(self) -> None:
+        while True:
+            try:
+                await self.prune()
+            except StoreError as exc:
+                log.warning("pruning old jobs failed (%s); trying again later", exc)
+            await asyncio.sleep(PRUNE_EVERY)
 
     async def _tell_quarantined(self, bad: QuarantinedJob) -> None:
         if bad.platform is None or bad.requester_id is None:

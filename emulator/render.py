@@ -15,7 +15,7 @@ import os
 import textwrap
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 from PIL import Image, ImageDraw, ImageFont
@@ -218,20 +218,35 @@ def _paste_bitmap(image: Image.Image, run: _Run, at: tuple[float, float], size: 
         image.paste(small, (int(at[0]) + offset * size, int(at[1])), small)
 
 
+def render_from_reference(spec: ImageSpec, reference: bytes, weight: float) -> bytes:
+    """An image-to-image result: the seed's picture blended with ``reference`` (resized to
+    the asked size); ``weight`` is the reference's share (1 = the reference itself, so an
+    upscale is the same picture at the new size)."""
+    with Image.open(io.BytesIO(reference), formats=("PNG", "JPEG", "WEBP")) as opened:
+        source = opened.convert("RGB").resize((spec.width, spec.height), Image.Resampling.LANCZOS)
+    picture = source if weight >= 1 else Image.blend(render_image(spec), source, weight)
+    out = io.BytesIO()
+    picture.save(out, "PNG", compress_level=1)
+    return out.getvalue()
+
+
+CacheKey = Hashable
+
+
 class ImageCache:
     """A small LRU of rendered PNGs (rendering happens only on download)."""
 
     def __init__(self, max_entries: int = 16) -> None:
         self._max_entries = max_entries
-        self._entries: OrderedDict[ImageSpec, bytes] = OrderedDict()
+        self._entries: OrderedDict[CacheKey, bytes] = OrderedDict()
 
-    def get(self, spec: ImageSpec) -> bytes | None:
+    def get(self, spec: CacheKey) -> bytes | None:
         data = self._entries.get(spec)
         if data is not None:
             self._entries.move_to_end(spec)
         return data
 
-    def put(self, spec: ImageSpec, data: bytes) -> None:
+    def put(self, spec: CacheKey, data: bytes) -> None:
         self._entries[spec] = data
         self._entries.move_to_end(spec)
         while len(self._entries) > self._max_entries:

@@ -41,6 +41,7 @@ JOB_COLUMNS: tuple[str, ...] = (
     "parent_index",
     "action",
     "cancelled_by",
+    "deleted_by",
     "created_at",
     "updated_at",
 )
@@ -129,6 +130,7 @@ def job_to_row(job: Job) -> dict[str, object]:
         "parent_index": job.parent_index,
         "action": job.action.value if job.action is not None else None,
         "cancelled_by": job.cancelled_by,
+        "deleted_by": job.deleted_by,
         "created_at": job.created_at,
         "updated_at": job.updated_at,
     }
@@ -162,6 +164,7 @@ def job_from_row(row: Mapping[str, Any]) -> Job:
             parent_index=int(parent_index) if parent_index is not None else None,
             action=ActionKind(row["action"]) if row["action"] is not None else None,
             cancelled_by=row["cancelled_by"],
+            deleted_by=row["deleted_by"],
             created_at=float(row["created_at"]),
             updated_at=float(row["updated_at"]),
         )

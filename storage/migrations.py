@@ -106,6 +106,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE jobs ADD COLUMN parent_index INTEGER",
             "ALTER TABLE jobs ADD COLUMN action TEXT",
             "ALTER TABLE jobs ADD COLUMN cancelled_by TEXT",
+            "ALTER TABLE jobs ADD COLUMN deleted_by TEXT",
             # A v3 job at project_ready had its project: now "prepared" with that scope.
             "UPDATE jobs SET state = 'prepared' WHERE state = 'project_ready'",
             "UPDATE jobs SET scope = project_id",

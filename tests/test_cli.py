@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import re
+import socket
 from pathlib import Path
 
 import pytest
 
+from app.cli import build_parser
 from app.config import ConfigError, load_settings
 from tests.support.child import Child
 
@@ -78,8 +81,9 @@ def test_dotenv_is_read_and_the_environment_wins(tmp_path: Path) -> None:
         "SUPERDUPER_URL=http://from-dotenv:1\nSUPERDUPER_TOKEN=dotenv-token\nDISCORD_TOKEN=abc\n"
     )
     settings = load_settings({"SUPERDUPER_URL": "http://from-env:2"}, dotenv)
-    assert settings.superduper_url == "http://from-env:2"
-    assert settings.superduper_token == "dotenv-token"
+    assert settings.superduper is not None
+    assert settings.superduper.base_url == "http://from-env:2"
+    assert settings.superduper.token == "dotenv-token"
     assert settings.discord is not None and settings.discord.token == "abc"
     assert "dotenv-token" not in repr(settings) and "abc" not in repr(settings.discord)
 
@@ -97,6 +101,59 @@ async def test_console_answers_help_and_quits(tmp_path: Path) -> None:
     }
     child = await Child.start("console", env=env)
     await child.send("hello")
-    await child.expect("/settings [size=WxH")
+    await child.expect("/settings (or /imagine-settings) [size=WxH")
     await child.send("/quit")
     assert await child.finish() == 0
+
+
+async def test_no_arguments_prints_help_and_version_works(tmp_path: Path) -> None:
+    code, out = await run_cli(env={}, cwd=tmp_path)
+    assert code == 0
+    for command in ("demo", "console", "emulator", "run", "health"):
+        assert command in out
+    code, out = await run_cli("--version", env={}, cwd=tmp_path)
+    assert code == 0 and re.fullmatch(r"imagine-bot \S+\n", out)
+
+
+async def test_demo_help_lists_the_imagine_flags(tmp_path: Path) -> None:
+    code, out = await run_cli("demo", "--help", env={}, cwd=tmp_path)
+    assert code == 0
+    for flag in ("--ar", "--size", "--seed", "--steps", "--no", "--style", "--n"):
+        assert flag in out
+
+
+def test_every_option_in_help_has_a_description() -> None:
+    parser = build_parser()
+    [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for name, sub in commands.choices.items():
+        for action in sub._actions:
+            assert action.help, f"imagine-bot {name}: {action.option_strings or action.dest}"
+    for action in parser._actions:
+        assert action.help, action.option_strings
+
+
+async def test_a_busy_emulator_port_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, out = await run_cli("emulator", "--port", str(port), env={}, cwd=tmp_path)
+    assert code == 2
+    assert f"port {port} is already in use" in out and "--port" in out
+    assert "Traceback" not in out
+
+
+async def test_an_unreachable_discord_is_one_line_naming_the_setting(tmp_path: Path) -> None:
+    env = {
+        "SUPERDUPER_URL": "http://127.0.0.1:9",
+        "SUPERDUPER_TOKEN": "t",
+        "DISCORD_TOKEN": "a-discord-token-0123456789",
+        "DISCORD_API_BASE": "http://discord.invalid",
+        "IMAGINE_DB_PATH": str(tmp_path / "bot.db"),
+        "IMAGINE_HEALTH_PORT": "0",
+    }
+    code, out = await run_cli("run", env=env, cwd=tmp_path)
+    assert code == 2, out
+    assert "Discord is unreachable at http://discord.invalid" in out
+    assert "DISCORD_API_BASE" in out
+    assert "Traceback" not in out and "a-discord-token" not in out

@@ -6,14 +6,26 @@ an image's file name is its dedupe key."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import unquote, urlsplit
 
-from bot.chat import Action, Conversation, Invocation, ThreadHandle, Upload
+from bot.chat import (
+    Action,
+    ActionInvocation,
+    Attachment,
+    Conversation,
+    DeliveryError,
+    Dialog,
+    Invocation,
+    ThreadHandle,
+    Upload,
+)
 
 PLATFORM = "console"
 WORKSPACE = "local"
@@ -111,6 +123,31 @@ class ConsoleChat:
             (self._output_dir / message_id.removeprefix("image:")).unlink(missing_ok=True)
         self._say(where, f"(message {message_id} deleted)")
 
+    async def open_dialog(self, action: ActionInvocation, dialog: Dialog) -> None:
+        """No forms in a terminal: show the text to edit and the command that submits it."""
+        self._say(
+            action.conversation,
+            f"(only @{action.requester.user_id} sees this) {dialog.title}: edit and send\n"
+            f"    /remix {dialog.job_id} {dialog.text}",
+        )
+
+    async def fetch_attachment(self, attachment: Attachment, max_bytes: int) -> bytes:
+        """``--image PATH`` in the console: a local file (``file://`` URL) only."""
+        parts = urlsplit(attachment.url)
+        if parts.scheme != "file":
+            raise DeliveryError("the console only takes local files (--image PATH)", permanent=True)
+        path = Path(unquote(parts.path))
+        try:
+            data = await asyncio.to_thread(_read_at_most, path, max_bytes + 1)
+        except OSError as exc:
+            raise DeliveryError(f"cannot read {path}: {exc.strerror}", permanent=True) from None
+        if len(data) > max_bytes:
+            raise DeliveryError(f"{path.name} is over {max_bytes} bytes", permanent=True)
+        return data
+
+    async def thread_link(self, where: Conversation) -> str | None:
+        return None
+
     def _image_path(self, dedupe_key: str, filename: str) -> Path:
         stem = re.sub(r"[^A-Za-z0-9_-]", "-", dedupe_key)
         return self._output_dir / f"{stem}{Path(filename).suffix or '.png'}"
@@ -121,6 +158,11 @@ class ConsoleChat:
     def _say(self, where: Conversation, text: str) -> None:
         place = f"#{where.channel}" + (f" › {where.thread}" if where.thread else "")
         print(f"[{place}] imagine-bot: {text}", file=self._out, flush=True)
+
+
+def _read_at_most(path: Path, limit: int) -> bytes:
+    with path.open("rb") as file:
+        return file.read(limit)
 
 
 def _buttons(actions: Sequence[Action]) -> str:

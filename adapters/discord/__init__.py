@@ -1,7 +1,4 @@
-"""Discord adapter: ``/imagine`` slash command, result threads, persistent buttons."""
+"""Discord adapter: ``/imagine`` slash command, result threads, persistent buttons.
 
-from adapters.discord.adapter import DiscordAdapter
-from adapters.discord.port import DiscordChatPort
-from adapters.discord.settings import DiscordSettings
-
-__all__ = ["DiscordAdapter", "DiscordChatPort", "DiscordSettings"]
+Import from the modules (``adapters.discord.adapter``, ``.settings``): the settings are
+read without loading discord.py."""

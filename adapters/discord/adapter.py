@@ -77,6 +77,27 @@ class DiscordAdapter:
         if ready not in done:
             raise TimeoutError("Discord did not send READY in time")
 
+    @property
+    def platform(self) -> str:
+        return "discord"
+
+    async def health(self) -> tuple[bool, str]:
+        """Whether the gateway connection is up (discord.py reconnects it by itself)."""
+        if self._task is None:
+            return False, "not started"
+        if self._task.done():
+            return False, "the Discord connection ended"
+        if self._client.is_ready() and not self._client.is_closed():
+            return True, f"connected as {self._client.user}"
+        return False, "connecting to Discord"
+
+    async def wait_closed(self) -> None:
+        """Returns when the gateway connection ended for good (raising what ended it):
+        discord.py reconnects through network trouble, so this means a fatal error."""
+        if self._task is None:
+            raise RuntimeError("start() first")
+        await asyncio.shield(self._task)
+
     async def aclose(self) -> None:
         try:
             await self._client.close()

@@ -18,7 +18,17 @@ from adapters.discord.buttons import result_view
 from adapters.discord.errors import TRANSPORT_ERRORS, delivery_error
 from adapters.discord.settings import DEFAULT_UPLOAD_LIMIT
 from adapters.discord.translate import PLATFORM, missing_permissions
-from bot.chat import Action, Conversation, DeliveryError, Invocation, ThreadHandle, Upload
+from bot.chat import (
+    Action,
+    ActionInvocation,
+    Attachment,
+    Conversation,
+    DeliveryError,
+    Dialog,
+    Invocation,
+    ThreadHandle,
+    Upload,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -200,6 +210,15 @@ class DiscordChatPort:
             return  # already gone: deleting is idempotent
         except TRANSPORT_ERRORS as exc:
             raise delivery_error(exc, f"<#{target}>") from exc
+
+    async def open_dialog(self, action: ActionInvocation, dialog: Dialog) -> None:
+        raise DeliveryError("dialogs are not available on Discord yet", permanent=True)
+
+    async def fetch_attachment(self, attachment: Attachment, max_bytes: int) -> bytes:
+        raise DeliveryError("image prompts are not available on Discord yet", permanent=True)
+
+    async def thread_link(self, where: Conversation) -> str | None:
+        return f"https://discord.com/channels/{where.workspace}/{_target(where)}"
 
     def _messageable(self, where: Conversation, channel: str) -> discord.PartialMessageable:
         guild_id = int(where.workspace) if where.workspace.isdigit() else None

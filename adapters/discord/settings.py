@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.command import CommandDefaults
@@ -30,23 +29,3 @@ class DiscordSettings:
     """Seconds :meth:`DiscordAdapter.wait_ready` waits for the gateway's READY."""
     guild_ready_timeout: float = 2.0
     """discord.py waits this long after the last GUILD_CREATE before READY (tests: less)."""
-
-    @classmethod
-    def from_env(
-        cls, env: Mapping[str, str], *, styles: tuple[str, ...] | None = None
-    ) -> DiscordSettings | None:
-        """``DISCORD_TOKEN`` (required, else ``None``: Discord is off),
-        ``DISCORD_GUILD_ID``, ``DISCORD_API_BASE``, ``DISCORD_GATEWAY_URL``."""
-        token = env.get("DISCORD_TOKEN", "").strip()
-        if not token:
-            return None
-        guild = env.get("DISCORD_GUILD_ID", "").strip()
-        if guild and not guild.isdigit():
-            raise ValueError("DISCORD_GUILD_ID must be a numeric guild id")
-        return cls(
-            token=token,
-            guild_id=int(guild) if guild else None,
-            api_base=env.get("DISCORD_API_BASE", "").strip() or None,
-            gateway_url=env.get("DISCORD_GATEWAY_URL", "").strip() or None,
-            styles=styles if styles is not None else CommandDefaults().styles,
-        )

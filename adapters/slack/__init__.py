@@ -1,13 +1,4 @@
-"""Slack adapter: ``/imagine``, ``@imagine`` mentions and result buttons via slack-bolt."""
+"""Slack adapter: ``/imagine``, ``@imagine`` mentions and result buttons via slack-bolt.
 
-from .adapter import SlackAdapter, SlackStartupError
-from .port import BotIdentity, SlackChatPort
-from .settings import SlackSettings
-
-__all__ = [
-    "BotIdentity",
-    "SlackAdapter",
-    "SlackChatPort",
-    "SlackSettings",
-    "SlackStartupError",
-]
+Import from the modules (``adapters.slack.adapter``, ``.settings``): the settings are read
+without loading slack-bolt."""

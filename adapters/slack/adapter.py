@@ -92,6 +92,7 @@ class SlackAdapter:
         self._shutdown_grace = shutdown_grace
         self._connect_timeout = connect_timeout
         self._tasks = TaskSet()
+        self._closed = asyncio.Event()
         self._port: SlackChatPort | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
@@ -142,8 +143,28 @@ class SlackAdapter:
         else:
             await self._start_http(app)
 
+    @property
+    def platform(self) -> str:
+        return "slack"
+
+    async def health(self) -> tuple[bool, str]:
+        """Whether Slack can reach us now (Socket Mode connected, or HTTP listening)."""
+        if self._socket is not None:
+            connected = await self._socket.client.is_connected()
+            return bool(connected), (
+                "Socket Mode connected" if connected else "Socket Mode reconnecting"
+            )
+        if self._runner is not None:
+            return True, f"listening for events on port {self._http_port}"
+        return False, "not started"
+
+    async def wait_closed(self) -> None:
+        """Slack's connections reconnect by themselves: this returns only after aclose."""
+        await self._closed.wait()
+
     async def aclose(self) -> None:
         """Stop receiving, then let in-flight handlers finish (bounded)."""
+        self._closed.set()
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
             self._socket = None

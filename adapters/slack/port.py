@@ -19,9 +19,12 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.chat import (
     Action,
+    ActionInvocation,
     ActionKind,
+    Attachment,
     Conversation,
     DeliveryError,
+    Dialog,
     Invocation,
     ThreadHandle,
     Upload,
@@ -183,6 +186,24 @@ class SlackChatPort:
                 await self._delete_ts(where.channel, ts)
             await self._delete_file(ref.file_id)
         await self._delete_ts(where.channel, ref.ts)
+
+    async def open_dialog(self, action: ActionInvocation, dialog: Dialog) -> None:
+        raise DeliveryError("dialogs are not available on Slack yet", permanent=True)
+
+    async def fetch_attachment(self, attachment: Attachment, max_bytes: int) -> bytes:
+        raise DeliveryError("image prompts are not available on Slack yet", permanent=True)
+
+    async def thread_link(self, where: Conversation) -> str | None:
+        if where.thread is None:
+            return None
+        try:
+            answer = await self._client.chat_getPermalink(
+                channel=where.channel, message_ts=where.thread
+            )
+        except RESPOND_ERRORS:
+            return None
+        link = answer.get("permalink")
+        return str(link) if link else None
 
     # -- helpers -----------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ change), so tens of thousands of files in flight cost only timer-heap entries.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
 import time
 import uuid
@@ -70,6 +71,13 @@ class GenerationBoard:
                 started=loop.time(),
                 duration=self._rng.uniform(low, high),
                 fail_reason=fail_reason,
+                reference=params.reference_image,
+                reference_weight=params.reference_weight,
+                reference_digest=(
+                    hashlib.sha256(params.reference_image).hexdigest()
+                    if params.reference_image
+                    else ""
+                ),
             )
             self.files[record.id] = record
             if cfg.manual_completion:

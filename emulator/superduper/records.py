@@ -51,6 +51,10 @@ class FileRecord:
     """The one scheduled callback that makes the next state change."""
     held_event: Event | None = field(default=None, repr=False)
     """A progress event kept back to be sent after the next one (``ws_reorder``)."""
+    reference: bytes | None = field(default=None, repr=False)
+    """The image it starts from (image-to-image), and that image's share of the result."""
+    reference_weight: float = 0.5
+    reference_digest: str = ""
 
     @property
     def terminal(self) -> bool:

@@ -15,11 +15,11 @@ from typing import Any, Final, Self
 from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.log import access_logger
 
-from emulator.render import ImageCache, render_png
+from emulator.render import ImageCache, render_from_reference, render_png
 from emulator.superduper.config import EmulatorConfig
 from emulator.superduper.counters import EmulatorCounters
 from emulator.superduper.generation import EventSink, GenerationBoard
-from emulator.superduper.records import Event, Project
+from emulator.superduper.records import Event, FileRecord, Project
 from emulator.superduper.validation import (
     RequestInvalid,
     json_invalid_error,
@@ -37,6 +37,12 @@ _FK_VIOLATION: Final = (
     'constraint "files_project_id_fkey"\nDETAIL:  Key (project_id)=({project_id}) is not '
     'present in table "projects".'
 )
+
+
+def _render(record: FileRecord) -> bytes:
+    if record.reference is None:
+        return render_png(record.spec)
+    return render_from_reference(record.spec, record.reference, record.reference_weight)
 
 
 def _detail(status: int, detail: Any, headers: dict[str, str] | None = None) -> web.Response:
@@ -168,6 +174,11 @@ class Emulator:
 
     def file_status(self, file_id: str) -> str | None:
         return self._board.status(file_id)
+
+    def reference_of(self, file_id: str) -> tuple[bytes | None, float]:
+        """The reference image a generation started from (None without one), and its weight."""
+        record = self._board.files[file_id]
+        return record.reference, record.reference_weight
 
     def delete_project(self, project_id: str) -> None:
         """Remove a project: later generations with it get the foreign-key 500; files
@@ -330,10 +341,11 @@ class Emulator:
         if cfg.image_override is not None:
             body = cfg.image_override
         else:
-            cached = self._images.get(record.spec)
+            key = (record.spec, record.reference_digest, record.reference_weight)
+            cached = self._images.get(key)
             if cached is None:
-                cached = await asyncio.to_thread(render_png, record.spec)
-                self._images.put(record.spec, cached)
+                cached = await asyncio.to_thread(_render, record)
+                self._images.put(key, cached)
             body = cached
         return web.Response(body=body, headers={"Content-Type": cfg.image_content_type})
 

@@ -5,10 +5,14 @@ Validation is strict (no coercion): ``"512"`` is not an integer and ``true`` is 
 
 from __future__ import annotations
 
+import base64
+import io
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
+
+from PIL import Image
 
 ErrorEntry = dict[str, Any]
 Loc = tuple[str | int, ...]
@@ -40,6 +44,11 @@ class GenerationParams:
     entity_ids: tuple[str, ...]
     model_type: str | None
     project_id: str | None
+    reference_weight: float = 0.5
+    reference_image: bytes | None = None
+    """The first ``data:image/...;base64,`` reference, decoded (others are not fetched)."""
+    seconds: float | None = None
+    """Video length (``POST /api/generation/video``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +63,7 @@ _INT_RANGES: Final[Mapping[str, tuple[int, int]]] = {
     "height": (64, 4096),
     "steps": (1, 150),
     "batch_size": (1, 4),
+    "seconds": (1, 10),
 }
 
 
@@ -182,6 +192,49 @@ class _Checker:
                 )
         return tuple(items)
 
+    def fraction(self, name: str, *, default: float) -> float:
+        """A JSON number from 0 to 1."""
+        value = self._get(name, required=False)
+        if value is _MISSING:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self._error(name, "float_type", "Input should be a valid number", value)
+            return default
+        if not 0 <= value <= 1:
+            self._error(
+                name,
+                "less_than_equal" if value > 1 else "greater_than_equal",
+                "Input should be between 0 and 1",
+                value,
+                {"ge": 0, "le": 1},
+            )
+            return default
+        return float(value)
+
+    def data_image(self, name: str, items: tuple[str, ...]) -> bytes | None:
+        """The first ``data:image/...;base64,...`` item decoded; a malformed one is an error."""
+        for index, item in enumerate(items):
+            if not item.startswith("data:"):
+                continue
+            head, _, payload = item.partition(",")
+            try:
+                if not head.startswith("data:image/") or not head.endswith(";base64"):
+                    raise ValueError("not a base64 image")
+                data = base64.b64decode(payload, validate=True)
+                with Image.open(io.BytesIO(data), formats=("PNG", "JPEG", "WEBP")) as image:
+                    image.verify()
+                return data
+            except (ValueError, OSError):
+                self.errors.append(
+                    {
+                        "loc": [*self._loc, name, index],
+                        "type": "value_error",
+                        "msg": "Value error, a data reference must be data:image/...;base64,...",
+                        "input": item[:64],
+                    }
+                )
+        return None
+
     def uuid(self, name: str) -> str | None:
         value = self._get(name, required=False)
         if value is _MISSING or value is None:
@@ -213,9 +266,13 @@ def _object(body: Any, loc: Loc) -> Mapping[str, Any]:
     return body
 
 
-def parse_generation(body: Any) -> GenerationParams:
-    """Check a ``POST /api/generation/image`` body."""
+def parse_generation(body: Any, *, video: bool = False) -> GenerationParams:
+    """Check a ``POST /api/generation/image`` (or ``/video``) body."""
     check = _Checker(_object(body, ("body",)), ("body",))
+    references = check.string_list("references")
+    seconds: float | None = None
+    if video:
+        seconds = float(check.integer("seconds", default=4) or 4)
     params = GenerationParams(
         prompt=check.string("prompt", default="", required=True, min_length=1) or "",
         negative_prompt=check.string("negative_prompt", default="") or "",
@@ -227,10 +284,13 @@ def parse_generation(body: Any) -> GenerationParams:
         style_name=check.string("style_name", default="default") or "",
         shot_size=check.string("shot_size", default="Medium Shot") or "",
         generation_config_name=check.string("generation_config_name", default="comfyui/flux") or "",
-        references=check.string_list("references"),
+        references=references,
         entity_ids=check.string_list("entity_ids"),
         model_type=check.string("model_type", nullable=True),
         project_id=check.uuid("project_id"),
+        reference_weight=check.fraction("reference_weight", default=0.5),
+        reference_image=check.data_image("references", references),
+        seconds=seconds,
     )
     if check.errors:
         raise RequestInvalid(check.errors)

@@ -316,10 +316,13 @@ async def test_a_batch_with_a_failed_image_posts_the_rest_and_says_which_failed(
         job = await h.bot.wait_for(job_id)
 
     assert job is not None and job.state is JobState.POSTED and job.notified
-    assert [i.dedupe_key for i in chat.images] == [f"{job_id}:0", f"{job_id}:2", f"{job_id}:3"]
-    # each caption carries its own image's seed
-    for image, seed in zip(chat.images, (100, 102, 103), strict=True):
-        assert f"seed {seed} " in image.caption
+    [grid] = chat.images  # one grid, with the three images that were made
+    assert grid.dedupe_key == f"{job_id}:grid"
+    # each tile's own seed, by its number
+    assert "1: seed 100, 3: seed 102, 4: seed 103" in grid.caption
+    assert [a.label for a in grid.actions] == [
+        "U1", "U3", "U4", "V1", "V3", "V4", "Re-roll", "Delete"
+    ]  # fmt: skip
     [notice] = [p for p in chat.posts if "could not be made" in p.text]
     assert notice.where.thread == job.thread
     assert "image 2: CUDA out of memory" in notice.text

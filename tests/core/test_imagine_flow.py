@@ -42,7 +42,14 @@ async def test_imagine_posts_the_service_image_in_the_job_thread(
             assert decoded.width > decoded.height  # 3:2
         for expected in ("a watercolor fox", "seed 42", job_id, f"{job.params.width}×"):
             assert expected in image.caption
-        assert [a.kind for a in image.actions] == [ActionKind.REROLL, ActionKind.DELETE]
+        assert [a.kind for a in image.actions] == [
+            ActionKind.VARY_SUBTLE,
+            ActionKind.VARY_STRONG,
+            ActionKind.UPSCALE,
+            ActionKind.REMIX,
+            ActionKind.REROLL,
+            ActionKind.DELETE,
+        ]
         assert image.dedupe_key == f"{job_id}:0"
         status = chat.status[thread.status_message_id]
         assert "<@U1> is imagining “a watercolor fox”" in status[0]
@@ -85,8 +92,10 @@ async def test_a_project_the_service_forgot_is_recreated_and_the_job_succeeds(
     chat = RecordingChat()
     async with open_harness(emulator, tmp_path / "bot.db", [chat]) as h:
         first = await h.bot.wait_for(await h.bot.imagine(invocation("first fox")) or "")
-        assert first is not None and project_of(first) is not None
-        emulator.delete_project(project_of(first))
+        assert first is not None
+        project = project_of(first)
+        assert project is not None
+        emulator.delete_project(project)
 
         second = await h.bot.wait_for(await h.bot.imagine(invocation("second fox")) or "")
         assert second is not None and second.state is JobState.POSTED

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from adapters.discord import DiscordAdapter, DiscordSettings
+from adapters.discord.adapter import DiscordAdapter
+from adapters.discord.settings import DiscordSettings
 from bot.config import BotConfig
 from bot.jobs import Job
 from bot.service import ImagineBot
@@ -57,6 +58,11 @@ class DiscordStack:
         await self.fake.until(lambda: len(images_in(self.fake, thread)) >= count)
         await self.bot.drain()
         return images_in(self.fake, thread)
+
+
+def button(message: FakeMessage, kind: str) -> str:
+    """The custom id of the ``kind`` button ("reroll", "upscale", ...) under a message."""
+    return next(c for c in message.custom_ids() if c.startswith(f"imagine:{kind}:"))
 
 
 def images_in(fake: FakeDiscord, channel: FakeChannel | int) -> list[FakeMessage]:

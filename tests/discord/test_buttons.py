@@ -6,7 +6,7 @@ from pathlib import Path
 
 from emulator.superduper import Emulator
 from tests.discord.fake import MANAGE_MESSAGES, MEMBER_PERMISSIONS, FakeDiscord
-from tests.discord.support import discord_stack, images_in
+from tests.discord.support import button, discord_stack, images_in
 from tests.support.superduper import result_url
 
 DEFERRED_UPDATE_MESSAGE = 6
@@ -46,7 +46,7 @@ async def test_delete_is_refused_to_others_and_allowed_to_moderators(
         await fake.until(lambda: len(fake.threads_of(fake.general)) == 1)
         [thread] = fake.threads_of(fake.general)
         [result] = await stack.results_in(thread)
-        delete = result.custom_ids()[1]
+        delete = button(result, "delete")
 
         refused = await fake.click(bob, result, delete)
         await fake.until(lambda: bool(refused.followups))
@@ -71,7 +71,7 @@ async def test_buttons_of_a_message_posted_before_a_restart_still_work(
         await fake.until(lambda: len(fake.threads_of(fake.general)) == 1)
         [thread] = fake.threads_of(fake.general)
         [old] = await stack.results_in(thread)
-    reroll, delete = old.custom_ids()
+    reroll, delete = button(old, "reroll"), button(old, "delete")
 
     # A new process: new discord.py client, new core, same SQLite file.
     async with discord_stack(emulator, fake, db) as stack:

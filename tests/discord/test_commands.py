@@ -7,8 +7,8 @@ from typing import Any
 
 import discord
 
-from adapters.discord import DiscordSettings
 from adapters.discord.endpoints import normalize_api_base
+from app.config import load_settings
 from emulator.superduper import Emulator
 from tests.discord.fake import FakeDiscord
 from tests.discord.support import discord_stack
@@ -115,9 +115,9 @@ def test_an_api_base_without_a_version_gets_v10() -> None:
     assert normalize_api_base("http://h/api/v9") == "http://h/api/v9"
 
 
-def test_settings_from_env_keep_the_token_out_of_repr() -> None:
+def test_settings_from_the_environment_keep_the_token_out_of_repr() -> None:
     env = {"DISCORD_TOKEN": "secret-token-value", "DISCORD_GUILD_ID": "123"}
-    settings = DiscordSettings.from_env(env)
+    settings = load_settings(env, dotenv_path=None).discord
     assert settings is not None and settings.guild_id == 123
     assert "secret-token-value" not in repr(settings)
-    assert DiscordSettings.from_env({}) is None
+    assert load_settings({}, dotenv_path=None).discord is None

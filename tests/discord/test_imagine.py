@@ -49,7 +49,14 @@ async def test_imagine_defers_then_posts_the_service_image_in_a_new_thread(
         image = decode(attachment.data)
         assert image.width > image.height  # 16:9
         assert "seed 7" in result.content and job.id in result.content
-        assert result.custom_ids() == [f"imagine:reroll:{job.id}", f"imagine:delete:{job.id}"]
+        assert result.custom_ids() == [
+            f"imagine:vary_subtle:{job.id}:0",
+            f"imagine:vary_strong:{job.id}:0",
+            f"imagine:upscale:{job.id}:0",
+            f"imagine:remix:{job.id}:0",
+            f"imagine:reroll:{job.id}",
+            f"imagine:delete:{job.id}",
+        ]
         assert result.nonce is not None  # sent with enforce_nonce
         assert images_in(fake, fake.general) == []  # nothing through the channel itself
 

@@ -95,8 +95,8 @@ async def test_a_half_open_socket_is_detected_within_the_keepalive_window(
             assert job_id is not None
             job = await job_in_state(h.store, job_id, JobState.SUBMITTED)
             watcher = h.backend.watcher
-            assert project_of(job) is not None
             project = project_of(job)
+            assert project is not None
             await until(lambda: watcher.subscription_acknowledged(project))
 
             proxy.blackhole()  # the peer vanishes without a FIN: only keepalive can tell
@@ -127,7 +127,9 @@ async def test_a_job_finishing_while_the_socket_is_down_is_posted_when_it_return
         assert job_id is not None
         job = await job_in_state(h.store, job_id, JobState.SUBMITTED)
         watcher = h.backend.watcher
-        await until(lambda: project_of(job) is not None and watcher.is_subscribed(project_of(job)))
+        project = project_of(job)
+        assert project is not None
+        await until(lambda: watcher.is_subscribed(project))
         await until(lambda: emulator.counters.requests[FILE_ROUTE] >= 1)
 
         emulator.config.ws_available = False

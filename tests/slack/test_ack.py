@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.access import AccessConfig
-from bot.chat import ActionInvocation, ChatPort, ImagineCore, Invocation
+from bot.chat import ActionInvocation, ChatPort, DialogSubmission, ImagineCore, Invocation
 from bot.service import ImagineBot
 from emulator.superduper import Emulator
 from tests.slack.fakes.slack_api import FakeSlack
@@ -46,6 +46,22 @@ class HeldCore:
     async def configure(self, invocation: Invocation) -> None:
         await self._hold()
         await self._inner.configure(invocation)
+
+    async def animate(self, invocation: Invocation) -> str | None:
+        await self._hold()
+        return await self._inner.animate(invocation)
+
+    async def submit_dialog(self, submission: DialogSubmission) -> None:
+        await self._hold()
+        await self._inner.submit_dialog(submission)
+
+    async def history(self, invocation: Invocation) -> None:
+        await self._hold()
+        await self._inner.history(invocation)
+
+    async def show(self, invocation: Invocation) -> None:
+        await self._hold()
+        await self._inner.show(invocation)
 
 
 def holding(cores: list[HeldCore]) -> Callable[[ImagineBot], ImagineCore]:

@@ -44,9 +44,11 @@ async def test_an_admin_sets_the_size_and_the_next_image_has_it(
         await run.harness.bot.drain()
         [image_message] = run.images("C1", status.ts)
         [file_id] = image_message.files
-        with Image.open(io.BytesIO(fake_slack.files[file_id].data)) as image:
+        data = fake_slack.files[file_id].data
+        assert data is not None
+        with Image.open(io.BytesIO(data)) as image:
             assert image.size == (512, 768)
-        job = await run.harness.store.get_job(result.action_ids[0].rsplit(":", 1)[1])
+        job = await run.harness.store.get_job(result.action_ids[0].split(":")[2])
         assert job is not None and job.params.steps == 12
 
         shown = await _settings(run, "", user=ADMIN)

@@ -37,7 +37,14 @@ async def test_slash_command_posts_the_service_image_in_the_status_thread(
         for expected in ("a watercolor fox", "seed 7", job.id):
             assert expected in image_message.text  # the caption is the upload's comment
         assert result.thread_ts == status.ts
-        assert result.action_ids == [f"imagine:reroll:{job.id}", f"imagine:delete:{job.id}"]
+        assert result.action_ids == [
+            f"imagine:vary_subtle:{job.id}:0",
+            f"imagine:vary_strong:{job.id}:0",
+            f"imagine:upscale:{job.id}:0",
+            f"imagine:remix:{job.id}:0",
+            f"imagine:reroll:{job.id}",
+            f"imagine:delete:{job.id}",
+        ]
         assert "done in" in fake_slack.message(status.ts).text  # type: ignore[union-attr]
         # the upload went through the v2 flow with the bot token
         assert [c.method for c in fake_slack.calls if "upload" in c.method.lower()] == [
@@ -101,4 +108,4 @@ async def test_channel_without_the_bot_gets_a_private_invite_hint(
 
 
 def _job_ids(action_ids: list[str]) -> list[str]:
-    return sorted({a.rsplit(":", 1)[1] for a in action_ids})
+    return sorted({a.split(":")[2] for a in action_ids})

@@ -27,7 +27,7 @@ async def test_slash_command_and_buttons_over_socket_mode(
         [result] = await run.wait_results("C1", status.ts, 1)
         await run.harness.bot.drain()
         [image] = run.images("C1", status.ts)
-        job = await run.harness.store.get_job(result.action_ids[0].rsplit(":", 1)[1])
+        job = await run.harness.store.get_job(result.action_ids[0].split(":")[2])
         assert job is not None and job.state is JobState.POSTED
         assert fake_slack.files[image.files[0]].data == await run.harness.image_bytes(
             result_url(job, 0)

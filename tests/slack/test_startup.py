@@ -12,8 +12,9 @@ import pytest
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack import SlackAdapter, SlackSettings, SlackStartupError
-from bot.chat import ActionInvocation, ChatPort, Invocation
+from adapters.slack.adapter import SlackAdapter, SlackStartupError
+from adapters.slack.settings import SlackSettings
+from bot.chat import ActionInvocation, ChatPort, DialogSubmission, Invocation
 from emulator.superduper import Emulator
 from tests.slack.fakes.slack_api import APP_TOKEN, BOT_TOKEN, FakeSlack
 from tests.slack.fakes.slack_side import SIGNING_SECRET
@@ -39,6 +40,18 @@ class NoCore:
         raise AssertionError("not reached")
 
     async def configure(self, invocation: Invocation) -> None:
+        raise AssertionError("not reached")
+
+    async def animate(self, invocation: Invocation) -> str | None:
+        raise AssertionError("not reached")
+
+    async def submit_dialog(self, submission: DialogSubmission) -> None:
+        raise AssertionError("not reached")
+
+    async def history(self, invocation: Invocation) -> None:
+        raise AssertionError("not reached")
+
+    async def show(self, invocation: Invocation) -> None:
         raise AssertionError("not reached")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.slack import SlackSettings
+from adapters.slack.settings import SlackSettings
 from adapters.slack.translate import action_invocation, strip_mention
 from bot.chat import ActionKind
 from tests.slack.fakes.slack_api import FakeSlack

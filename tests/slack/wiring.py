@@ -12,7 +12,8 @@ from typing import Literal, TypeVar
 
 import aiohttp
 
-from adapters.slack import SlackAdapter, SlackSettings
+from adapters.slack.adapter import SlackAdapter
+from adapters.slack.settings import SlackSettings
 from bot.chat import ImagineCore
 from bot.config import BotConfig
 from bot.service import ImagineBot

@@ -74,6 +74,7 @@ jobs = st.builds(
     parent_index=st.none() | st.integers(0, 3),
     action=st.none() | st.sampled_from(ActionKind),
     cancelled_by=optional_text,
+    deleted_by=optional_text,
 )
 
 

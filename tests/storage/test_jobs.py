@@ -66,6 +66,7 @@ def full_job() -> Job:
         parent_index=2,
         action=ActionKind.UPSCALE,
         cancelled_by="U0004",
+        deleted_by="U0005",
     )
 
 

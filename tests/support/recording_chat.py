@@ -11,7 +11,17 @@ import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from bot.chat import Action, Conversation, DeliveryError, Invocation, ThreadHandle, Upload
+from bot.chat import (
+    Action,
+    ActionInvocation,
+    Attachment,
+    Conversation,
+    DeliveryError,
+    Dialog,
+    Invocation,
+    ThreadHandle,
+    Upload,
+)
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,11 @@ class RecordingChat:
     fail_open_thread: DeliveryError | None = None
     fail_post_image: list[DeliveryError] = field(default_factory=list)
     """Raised (first one first) by the next post_media calls."""
+    dialogs: list[tuple[ActionInvocation, Dialog]] = field(default_factory=list)
+    fail_dialogs: DeliveryError | None = None
+    files: dict[str, bytes] = field(default_factory=dict)
+    """Attachment URL → bytes the "platform" serves; any other URL is refused."""
+    fetched: list[str] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
@@ -141,6 +156,24 @@ class RecordingChat:
     async def delete_message(self, where: Conversation, message_id: str) -> None:
         self.deleted.append(message_id)
         await self._notify()
+
+    async def open_dialog(self, action: ActionInvocation, dialog: Dialog) -> None:
+        if self.fail_dialogs is not None:
+            raise self.fail_dialogs
+        self.dialogs.append((action, dialog))
+        await self._notify()
+
+    async def fetch_attachment(self, attachment: Attachment, max_bytes: int) -> bytes:
+        self.fetched.append(attachment.url)
+        data = self.files.get(attachment.url)
+        if data is None:
+            raise DeliveryError("that file isn't on the platform's file host", permanent=True)
+        if len(data) > max_bytes:
+            raise DeliveryError(f"the file is over {max_bytes} bytes", permanent=True)
+        return data
+
+    async def thread_link(self, where: Conversation) -> str | None:
+        return f"https://chat.test/{where.channel}/{where.thread}" if where.thread else None
 
     async def wait_until(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
         """Wait (without sleeping) until ``predicate()`` holds after some chat activity."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 
+from bot.backend.superduper import SuperDuperBackend
 from bot.backend.superduper.download import download_image
 from bot.backend.superduper.files import PercentCallback, SubmittedFile, WaitResult
 from bot.backend.superduper.handles import Submission
@@ -26,7 +27,7 @@ class FileApi:
     """The SuperDuper backend at the level of files (its client and watcher), as the
     service-specific tests drive it; ``backend`` is the real ``SuperDuperBackend``."""
 
-    def __init__(self, backend: FileApi) -> None:
+    def __init__(self, backend: SuperDuperBackend) -> None:
         self.backend = backend
         self.client = backend.client
         self.watcher = backend.watcher

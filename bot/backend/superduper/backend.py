@@ -176,9 +176,10 @@ class SuperDuperBackend:
         return False
 
     async def probe(self) -> BackendStatus:
-        """One authenticated status request for a file that cannot exist (404 = reachable)."""
+        """One authenticated status request (one attempt) for a file that cannot exist: a
+        404 means reachable and our token accepted."""
         try:
-            await self.client.file_status(_PROBE_FILE)
+            await self.client.file_status(_PROBE_FILE, attempts=1)
         except FileNotFound:
             pass  # the expected answer
         except AuthRefused:

@@ -131,8 +131,8 @@ class SuperDuperClient:
             )
         return submitted
 
-    async def file_status(self, file_id: str) -> FileState:
-        response = await self.send("GET", paths.file(file_id))
+    async def file_status(self, file_id: str, *, attempts: int | None = None) -> FileState:
+        response = await self.send("GET", paths.file(file_id), attempts=attempts)
         if response.status_code == 404:
             raise FileNotFound(f"the service does not know file {file_id}")
         self._raise_for_status(response, what="file")
@@ -149,8 +149,10 @@ class SuperDuperClient:
         headers: Mapping[str, str] | None = None,
         idempotent: bool = True,
         stream: bool = False,
+        attempts: int | None = None,
     ) -> httpx.Response:
-        """Send with auth, a per-attempt deadline and the retry policy; return the response.
+        """Send with auth, a per-attempt deadline and the retry policy (``attempts`` tries,
+        the settings' by default); return the response.
 
         ``target`` is an API path or an absolute URL of the service. 401/403 raise
         ``AuthRefused``; the foreign-key 500 raises ``ProjectNotFound``; exhausted retries raise
@@ -166,6 +168,7 @@ class SuperDuperClient:
             rng=self._rng,
             sleep=self._sleep,
             wall_clock=self._wall_clock,
+            attempts=attempts,
             server_error=_project_missing,
         )
 

@@ -350,6 +350,13 @@ class FakeDiscord:
         session.seq += 1
         await session.ws.send_str(json.dumps({"op": 0, "t": event, "s": session.seq, "d": data}))
 
+    async def revoke_token(self) -> None:
+        """The bot's token is reset in the portal: live sessions are closed with 4004
+        (authentication failed) and the old token is refused from now on."""
+        self.token = f"revoked-{secrets.token_hex(8)}"
+        for session in list(self._sessions):
+            await session.ws.close(code=4004, message=b"Authentication failed.")
+
     async def wait_identified(self, count: int = 1) -> None:
         await self.until(lambda: len(self.identifies) >= count)
 

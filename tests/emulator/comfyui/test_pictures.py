@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from PIL import Image, ImageChops, ImageStat
 
@@ -15,7 +16,7 @@ from .workflows import img2img, solid, txt2img
 CKPT = "emulator-sd15.safetensors"
 
 
-async def _run(probe: Probe, prompt: dict[str, object]) -> list[Image.Image]:
+async def _run(probe: Probe, prompt: dict[str, Any]) -> list[Image.Image]:
     pid = probe.new_id("p")
     response = await probe.post_prompt(prompt, prompt_id=pid)
     assert response.status_code == 200, response.text

@@ -1,0 +1,42 @@
+"""The backend registry: which image services this process can use, built from settings.
+
+Adding a backend means one entry here (and its settings in ``app/config.py``); the core
+only ever sees the neutral ``ImageBackend`` protocol."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from app.config import Settings
+from bot.backend.protocol import ImageBackend
+from bot.backend.superduper import SuperDuperBackend, SuperDuperSettings
+from bot.store import ValueStore
+
+Build = Callable[[httpx.AsyncClient, ValueStore], ImageBackend]
+"""Makes the backend with the process's shared HTTP client and the store's values."""
+
+
+@dataclass(frozen=True, slots=True)
+class BackendSpec:
+    name: str
+    build: Build
+    setting: str
+    """The variable an operator sets to point the backend elsewhere (for messages)."""
+
+
+def superduper_spec(service: SuperDuperSettings) -> BackendSpec:
+    def build(http: httpx.AsyncClient, values: ValueStore) -> ImageBackend:
+        return SuperDuperBackend(service, http=http)
+
+    return BackendSpec("superduper", build, "SUPERDUPER_URL")
+
+
+def configured_backends(settings: Settings) -> list[BackendSpec]:
+    """Every backend the settings configure, the default one first."""
+    specs = []
+    if settings.superduper is not None:
+        specs.append(superduper_spec(settings.superduper))
+    return sorted(specs, key=lambda spec: spec.name != settings.backend)
