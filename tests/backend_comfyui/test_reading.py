@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Sequence
 
 from bot.backend.comfyui import events
 from bot.backend.comfyui.outputs import outcome_of
@@ -60,7 +61,7 @@ def test_text_events_are_read_and_junk_is_ignored() -> None:
 
 
 def _entry(
-    status: str, outputs: dict[str, object], messages: list[object] | None = None
+    status: str, outputs: dict[str, object], messages: Sequence[object] | None = None
 ) -> dict[str, object]:
     return {
         "outputs": outputs,
