@@ -1,4 +1,5 @@
-"""One HTTP request with the backends' retry policy (shared by every backend's client).
+"""One HTTP request with the backends' retry policy (shared by every backend's client):
+``Retrier.send`` (a deadline per attempt, a cap on requests in flight) over ``send_with_retries``.
 
 Per call, ``timings.retry_attempts`` attempts in all, full-jitter exponential backoff,
 ``Retry-After`` honoured and capped:
@@ -15,6 +16,7 @@ Credentials are the caller's business: they are never in a label, a log line or 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -38,6 +40,10 @@ RETRYABLE_BEFORE_PROCESSING: Final = frozenset({429, 503})
 
 class RetryTimings(Protocol):
     @property
+    def request_timeout(self) -> float: ...
+    @property
+    def max_concurrent_requests(self) -> int: ...
+    @property
     def retry_attempts(self) -> int: ...
     @property
     def retry_base(self) -> float: ...
@@ -45,6 +51,51 @@ class RetryTimings(Protocol):
     def retry_cap(self) -> float: ...
     @property
     def retry_after_cap(self) -> float: ...
+
+
+class Retrier:
+    """The policy bound to one service (or host): its timings, RNG, pause and wall clock, a
+    deadline per attempt and a cap on the requests in flight at once."""
+
+    def __init__(
+        self, timings: RetryTimings, *, rng: random.Random, sleep: Sleep, wall_clock: WallClock
+    ) -> None:
+        self._timings = timings
+        self._rng = rng
+        self._sleep = sleep
+        self._wall_clock = wall_clock
+        self._in_flight = asyncio.Semaphore(timings.max_concurrent_requests)
+
+    async def send(
+        self,
+        http: httpx.AsyncClient,
+        build: Callable[[], httpx.Request],
+        *,
+        label: str,
+        idempotent: bool,
+        stream: bool = False,
+        attempts: int | None = None,
+        server_error: ServerErrorHook | None = None,
+    ) -> httpx.Response:
+        """Send the request ``build`` makes (anew for each attempt) under the policy; redirects
+        are never followed. ``label`` ("GET /path") names it in logs and errors."""
+
+        async def attempt() -> httpx.Response:
+            request = build()
+            async with self._in_flight, asyncio.timeout(self._timings.request_timeout):
+                return await http.send(request, stream=stream, follow_redirects=False)
+
+        return await send_with_retries(
+            attempt,
+            label=label,
+            timings=self._timings,
+            idempotent=idempotent,
+            rng=self._rng,
+            sleep=self._sleep,
+            wall_clock=self._wall_clock,
+            attempts=attempts,
+            server_error=server_error,
+        )
 
 
 async def send_with_retries(

@@ -10,7 +10,6 @@ host, never in a URL, a log line or an exception message."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ import httpx
 
 from bot.backend.comfyui.errors import UnexpectedResponse
 from bot.backend.comfyui.settings import ComfyUISettings
-from bot.backend.retry import Sleep, WallClock, send_with_retries
+from bot.backend.retry import Retrier, Sleep, WallClock
 
 PROMPT: Final = "/prompt"
 QUEUE: Final = "/queue"
@@ -78,10 +77,7 @@ class ComfyClient:
         self.label = host_label(self.base)
         self._settings = settings
         self._http = http
-        self._rng = rng
-        self._sleep = sleep
-        self._wall_clock = wall_clock
-        self._in_flight = asyncio.Semaphore(settings.max_concurrent_requests)
+        self._retrier = Retrier(settings, rng=rng, sleep=sleep, wall_clock=wall_clock)
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -184,22 +180,14 @@ class ComfyClient:
         is not read and the caller must close the response."""
         url = target if "://" in target else self.url(target)
         headers = self._settings.auth_headers()
-
-        async def attempt() -> httpx.Response:
-            request = self._http.build_request(
+        return await self._retrier.send(
+            self._http,
+            lambda: self._http.build_request(
                 method, url, json=json, files=files, data=data, headers=headers
-            )
-            async with self._in_flight, asyncio.timeout(self._settings.request_timeout):
-                return await self._http.send(request, stream=stream, follow_redirects=False)
-
-        return await send_with_retries(
-            attempt,
+            ),
             label=f"{method} {self.label}{httpx.URL(url).path}",
-            timings=self._settings,
             idempotent=idempotent,
-            rng=self._rng,
-            sleep=self._sleep,
-            wall_clock=self._wall_clock,
+            stream=stream,
             attempts=attempts,
         )
 

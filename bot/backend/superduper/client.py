@@ -24,7 +24,7 @@ import httpx
 
 from bot.backend.errors import InvalidRequest
 from bot.backend.http import shared_http_client
-from bot.backend.retry import Sleep, WallClock, send_with_retries
+from bot.backend.retry import Retrier, Sleep, WallClock
 from bot.backend.superduper import paths
 from bot.backend.superduper.errors import FileNotFound, ProjectNotFound, UnexpectedResponse
 from bot.backend.superduper.files import FileState, FileStatus, SubmittedFile
@@ -59,11 +59,13 @@ class SuperDuperClient:
     ) -> None:
         self._settings = settings
         self._http = http
-        self._rng = rng if rng is not None else random.Random()
-        self._sleep: Sleep = sleep if sleep is not None else asyncio.sleep
-        self._wall_clock: WallClock = wall_clock if wall_clock is not None else time.time
+        self._retrier = Retrier(
+            settings,
+            rng=rng if rng is not None else random.Random(),
+            sleep=sleep if sleep is not None else asyncio.sleep,
+            wall_clock=wall_clock if wall_clock is not None else time.time,
+        )
         self._base = settings.base_url.rstrip("/")
-        self._in_flight = asyncio.Semaphore(settings.max_concurrent_requests)
 
     @property
     def settings(self) -> SuperDuperSettings:
@@ -160,29 +162,15 @@ class SuperDuperClient:
         ``stream=True`` the body is not read and the caller must close the response."""
         url = target if "://" in target else self.url(target)
         request_headers = {**(headers or {}), **self.auth_headers()}
-        return await send_with_retries(
-            lambda: self._attempt(method, url, json, request_headers, stream),
+        return await self._retrier.send(
+            self._http,
+            lambda: self._http.build_request(method, url, json=json, headers=request_headers),
             label=f"{method} {httpx.URL(url).path}",
-            timings=self._settings,
             idempotent=idempotent,
-            rng=self._rng,
-            sleep=self._sleep,
-            wall_clock=self._wall_clock,
+            stream=stream,
             attempts=attempts,
             server_error=_project_missing,
         )
-
-    async def _attempt(
-        self,
-        method: str,
-        url: str,
-        json: Any,
-        headers: Mapping[str, str],
-        stream: bool,
-    ) -> httpx.Response:
-        request = self._http.build_request(method, url, json=json, headers=headers)
-        async with self._in_flight, asyncio.timeout(self._settings.request_timeout):
-            return await self._http.send(request, stream=stream, follow_redirects=False)
 
     @staticmethod
     def _raise_for_status(response: httpx.Response, *, what: str) -> None:
