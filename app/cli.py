@@ -49,7 +49,7 @@ def emulator_service(base_url: str, token: str) -> SuperDuperSettings:
     )
 
 
-async def demo(prompt: str, settings: Settings, out: TextIO) -> int:
+async def demo(prompt: str, settings: Settings, out: TextIO, *, animate: bool = False) -> int:
     from adapters.console.chat import ConsoleChat, console_conversation
     from emulator.superduper import Emulator, EmulatorConfig
 
@@ -68,16 +68,20 @@ async def demo(prompt: str, settings: Settings, out: TextIO) -> int:
         chat = ConsoleChat(out, settings.output_dir)
         runtime.bot.add_chat(chat)
         await runtime.bot.start()
-        print(f"> /imagine {prompt}", file=out, flush=True)
-        job_id = await runtime.bot.imagine(
-            Invocation(console_conversation(), Requester("you", "you"), text=prompt)
-        )
+        command = "/animate" if animate else "/imagine"
+        print(f"> {command} {prompt}", file=out, flush=True)
+        invocation = Invocation(console_conversation(), Requester("you", "you"), text=prompt)
+        if animate:
+            job_id = await runtime.bot.animate(invocation)
+        else:
+            job_id = await runtime.bot.imagine(invocation)
         if job_id is None:
             return 2  # the reason was printed as the bot's private reply
         job = await runtime.bot.wait_for(job_id)
         if job is not None and job.state is JobState.POSTED:
             for path in chat.saved_paths:
-                print(f"Image saved: {path.resolve()}", file=out, flush=True)
+                kind = "Clip" if animate else "Image"
+                print(f"{kind} saved: {path.resolve()}", file=out, flush=True)
             return 0
         reason = job.error if job is not None else "the job disappeared"
         state = job.state.value if job is not None else "lost"
@@ -287,6 +291,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo_cmd.add_argument(
         "prompt", help='what to draw, with any /imagine flags, e.g. "a red fox --ar 3:2"'
     )
+    demo_cmd.add_argument(
+        "--animate",
+        action="store_true",
+        help="make a short video instead (/animate; --seconds 2-8 in the prompt)",
+    )
     console_cmd = commands.add_parser(
         "console",
         help="chat with the bot in the terminal",
@@ -340,7 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(level, settings.secrets())
     try:
         if args.command == "demo":
-            return asyncio.run(demo(args.prompt, settings, sys.stdout))
+            return asyncio.run(demo(args.prompt, settings, sys.stdout, animate=args.animate))
         if args.command == "console":
             return asyncio.run(console(settings, sys.stdout, args.user))
         return asyncio.run(run(settings))

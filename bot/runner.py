@@ -58,6 +58,8 @@ from bot.jobs import Job, JobState
 from bot.media.fit import fit_to_limit
 from bot.media.grid import compose_grid
 from bot.media.images import EXTENSIONS
+from bot.media.video import EXTENSIONS as VIDEO_EXTENSIONS
+from bot.media.video import VideoError, first_frame, shrink_video
 from bot.references import References, ReferenceUnavailable
 from bot.scopes import ScopeResolver
 from bot.store import JobStore
@@ -287,13 +289,14 @@ class JobRunner:
                 f"{job.id}:grid",
             )
         [(index, single)] = media
-        actions = (
-            results.video_actions(job)
-            if single.is_video
-            else results.single_actions(job, backend.capabilities, index)
-        )
         caption = messages.caption(job, elapsed, index, 1, job.results[index].seed)
-        upload = await self._fit(port, where, single, f"imagine-{job.id}-{index + 1}")
+        stem = f"imagine-{job.id}-{index + 1}"
+        if single.is_video:
+            upload, note = await self._fit_video(port, where, single, stem)
+            actions = results.video_actions(job)
+            return ResultCard(upload, caption + note, tuple(actions), f"{job.id}:{index}")
+        actions = results.single_actions(job, backend.capabilities, index)
+        upload = await self._fit(port, where, single, stem)
         return ResultCard(upload, caption, tuple(actions), f"{job.id}:{index}")
 
     async def _post_and_record(
@@ -338,6 +341,30 @@ class JobRunner:
         fitted = await asyncio.to_thread(fit_to_limit, media.data, f"{stem}.{extension}", limit)
         log.info("re-encoded a %d-byte image to fit %d bytes", len(media.data), limit)
         return Upload(fitted.data, fitted.filename, fitted.content_type)
+
+    async def _fit_video(
+        self, port: ChatPort, where: Conversation, media: Media, stem: str
+    ) -> tuple[Upload, str]:
+        """A clip within the upload limit: as it is, re-encoded smaller, or (when even that
+        is too big) its first frame as a poster, with a note saying so."""
+        limit = port.upload_limit(where)
+        extension = VIDEO_EXTENSIONS.get(media.format, "mp4")
+        if len(media.data) <= limit:
+            return Upload(media.data, f"{stem}.{extension}", media.content_type), ""
+        try:
+            smaller = await shrink_video(media.data, limit)
+            if smaller is not None:
+                log.info("re-encoded a %d-byte clip to fit %d bytes", len(media.data), limit)
+                return Upload(smaller, f"{stem}.mp4", "video/mp4"), ""
+            poster = await first_frame(media.data)
+        except VideoError as exc:
+            raise DeliveryError(
+                f"the clip could not be prepared for posting: {exc}", permanent=True
+            ) from None
+        upload = await self._fit(
+            port, where, Media(poster.png, "image/png", "PNG", poster.width, poster.height), stem
+        )
+        return upload, messages.poster_note(len(media.data), limit)
 
     async def _request(self, job: Job) -> GenerationRequest:
         params = job.params

@@ -57,6 +57,7 @@ class ServiceTimings:
     # Downloads
     download_timeout: float = 120.0
     max_download_bytes: int = 25 * MIB
+    max_video_bytes: int = 200 * MIB
     max_pixels: int = 40_000_000
     max_redirects: int = 3
 
@@ -105,5 +106,6 @@ class ServiceTimings:
             if value < 0 or (value == 0 and name in _POSITIVE):
                 rule = "be positive" if name in _POSITIVE else "not be negative"
                 raise ValueError(f"{name} must {rule}")
-        if self.max_download_bytes <= 0 or self.max_pixels <= 0 or self.max_ws_message_bytes <= 0:
+        sizes = (self.max_download_bytes, self.max_video_bytes, self.max_pixels)
+        if min(*sizes, self.max_ws_message_bytes) <= 0:
             raise ValueError("size limits must be positive")

@@ -39,7 +39,7 @@ from bot.backend.errors import (
     InvalidRequest,
     Unsupported,
 )
-from bot.backend.fetch import fetch_image, origin_of
+from bot.backend.fetch import fetch_media, origin_of
 from bot.backend.retry import Sleep, WallClock
 from bot.backend.types import (
     BackendStatus,
@@ -235,7 +235,7 @@ class ComfyUIBackend:
 
         base = httpx.URL(found.client.base)
         return await self._tagged(
-            found, lambda: fetch_image(send, url, base=base, limits=self.settings)
+            found, lambda: fetch_media(send, url, base=base, limits=self.settings)
         )
 
     async def cancel(self, submission: str) -> bool:
