@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import httpx
 
 from app.config import Settings
+from bot.backend.comfyui import CLIENT_ID_KEY, ComfyUIBackend, ComfyUISettings
 from bot.backend.protocol import ImageBackend
 from bot.backend.superduper import SuperDuperBackend, SuperDuperSettings
 from bot.store import ValueStore
@@ -34,9 +35,21 @@ def superduper_spec(service: SuperDuperSettings) -> BackendSpec:
     return BackendSpec("superduper", build, "SUPERDUPER_URL")
 
 
+def comfyui_spec(service: ComfyUISettings, client_id_key: str = CLIENT_ID_KEY) -> BackendSpec:
+    """ComfyUI; its stable client id is kept under ``client_id_key`` in the store (one key
+    per replica, or their sockets would knock each other off)."""
+
+    def build(http: httpx.AsyncClient, values: ValueStore) -> ImageBackend:
+        return ComfyUIBackend(service, http, values=values, client_id_key=client_id_key)
+
+    return BackendSpec("comfyui", build, "COMFYUI_URLS")
+
+
 def configured_backends(settings: Settings) -> list[BackendSpec]:
     """Every backend the settings configure, the default one first."""
     specs = []
     if settings.superduper is not None:
         specs.append(superduper_spec(settings.superduper))
+    if settings.comfyui is not None:
+        specs.append(comfyui_spec(settings.comfyui))
     return sorted(specs, key=lambda spec: spec.name != settings.backend)

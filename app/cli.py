@@ -22,12 +22,13 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Protocol, TextIO
 
-from app.backends import configured_backends, superduper_spec
-from app.config import PLATFORM_HELP, ConfigError, Settings, load_settings
+from app.backends import BackendSpec, comfyui_spec, configured_backends, superduper_spec
+from app.config import BACKENDS, PLATFORM_HELP, ConfigError, Settings, load_settings
 from app.health import HealthCheck, HealthServer, PortInUse, backend_check, store_check
 from app.logs import configure_logging
 from app.metrics import Metrics
 from app.runtime import log_backend_status, open_runtime
+from bot.backend.comfyui import ComfyUISettings
 from bot.backend.superduper import SuperDuperSettings
 from bot.chat import ImagineCore, Invocation, Requester
 from bot.clock import SystemClock
@@ -50,19 +51,22 @@ def emulator_service(base_url: str, token: str) -> SuperDuperSettings:
     )
 
 
-async def demo(prompt: str, settings: Settings, out: TextIO, *, animate: bool = False) -> int:
+async def demo(
+    prompt: str,
+    settings: Settings,
+    out: TextIO,
+    *,
+    animate: bool = False,
+    backend: str | None = None,
+) -> int:
     from adapters.console.chat import ConsoleChat, console_conversation
-    from emulator.superduper import Emulator, EmulatorConfig
 
     async with AsyncExitStack() as stack:
         db_path = settings.db_path
-        specs = configured_backends(settings)
+        wanted = backend or settings.backend
+        specs = [s for s in configured_backends(settings) if s.name == wanted]
         if not specs:
-            emulator = await stack.enter_async_context(
-                Emulator(EmulatorConfig(token=secrets.token_urlsafe(16)))
-            )
-            print(f"Started the built-in SuperDuper emulator on {emulator.base_url}", file=out)
-            specs = [superduper_spec(emulator_service(emulator.base_url, emulator.config.token))]
+            specs = [await _built_in_emulator(stack, wanted, out)]
             # A fresh emulator knows no projects: keep its channel map in a throwaway database.
             db_path = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "demo.db"
         runtime = await stack.enter_async_context(open_runtime(specs, db_path, settings.bot))
@@ -89,6 +93,29 @@ async def demo(prompt: str, settings: Settings, out: TextIO, *, animate: bool = 
         print(f"imagine-bot demo: the job ended {state}: {reason}", file=sys.stderr)
         return 1
     return 1  # pragma: no cover - unreachable, keeps mypy's return analysis happy
+
+
+async def _built_in_emulator(stack: AsyncExitStack, kind: str, out: TextIO) -> BackendSpec:
+    """Start the emulator of ``kind`` in-process; the backend spec that uses it."""
+    if kind == "comfyui":
+        from emulator.comfyui import ComfyEmulator, ComfyEmulatorConfig
+
+        comfy = await stack.enter_async_context(ComfyEmulator(ComfyEmulatorConfig(step_time=0.1)))
+        print(f"Started the built-in ComfyUI emulator on {comfy.base_url}", file=out)
+        service = ComfyUISettings(
+            urls=(comfy.base_url,),
+            checkpoint=ComfyEmulatorConfig().checkpoints[0],
+            expected_generation_time=1.0,
+            poll_interval_min=0.5,
+        )
+        return comfyui_spec(service)
+    from emulator.superduper import Emulator, EmulatorConfig
+
+    emulator = await stack.enter_async_context(
+        Emulator(EmulatorConfig(token=secrets.token_urlsafe(16)))
+    )
+    print(f"Started the built-in SuperDuper emulator on {emulator.base_url}", file=out)
+    return superduper_spec(emulator_service(emulator.base_url, emulator.config.token))
 
 
 async def console(settings: Settings, out: TextIO, user: str) -> int:
@@ -276,7 +303,19 @@ def package_version() -> str:
         return "unknown"
 
 
-def build_parser() -> argparse.ArgumentParser:
+EMULATORS = ("superduper", "comfyui")
+
+
+def emulator_kind(argv: Sequence[str]) -> str:
+    """``--kind`` of ``imagine-bot emulator`` (its other options depend on it)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--kind", choices=EMULATORS, default="superduper")
+    known, _ = pre.parse_known_args(list(argv)[1:])
+    return str(known.kind)
+
+
+def build_parser(emulator: str = "superduper") -> argparse.ArgumentParser:
+    from emulator.comfyui.cli import add_arguments as add_comfyui_arguments
     from emulator.superduper.cli import add_emulator_arguments
 
     parser = argparse.ArgumentParser(
@@ -298,6 +337,13 @@ def build_parser() -> argparse.ArgumentParser:
         "prompt", help='what to draw, with any /imagine flags, e.g. "a red fox --ar 3:2"'
     )
     demo_cmd.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help="which image service: the configured one, or else its built-in emulator "
+        "(default: IMAGINE_BACKEND, superduper when unset)",
+    )
+    demo_cmd.add_argument(
         "--animate",
         action="store_true",
         help="make a short video instead (/animate; --seconds 2-8 in the prompt)",
@@ -315,10 +361,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     emulator_cmd = commands.add_parser(
         "emulator",
-        help="serve the SuperDuper API emulator",
-        description="Serve the SuperDuper API emulator (HTTP + WebSocket) on loopback.",
+        help="serve an image service emulator (SuperDuper API or ComfyUI)",
+        description=f"Serve the {'ComfyUI' if emulator == 'comfyui' else 'SuperDuper API'} "
+        "emulator (HTTP + WebSocket) on loopback; --kind picks which (its options follow).",
     )
-    add_emulator_arguments(emulator_cmd)
+    emulator_cmd.add_argument(
+        "--kind", choices=EMULATORS, default="superduper", help="which service to emulate"
+    )
+    if emulator == "comfyui":
+        add_comfyui_arguments(emulator_cmd)
+    else:
+        add_emulator_arguments(emulator_cmd)
     commands.add_parser(
         "run",
         help="connect to the configured Discord / Slack workspaces",
@@ -334,8 +387,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    kind = emulator_kind(words) if words[:1] == ["emulator"] else "superduper"
+    parser = build_parser(kind)
+    args = parser.parse_args(words)
     if args.command is None:
         parser.print_help()
         return 0
@@ -355,7 +410,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(level, settings.secrets(), settings.env.imagine_log_format)
     try:
         if args.command == "demo":
-            return asyncio.run(demo(args.prompt, settings, sys.stdout, animate=args.animate))
+            return asyncio.run(
+                demo(args.prompt, settings, sys.stdout, animate=args.animate, backend=args.backend)
+            )
         if args.command == "console":
             return asyncio.run(console(settings, sys.stdout, args.user))
         return asyncio.run(run(settings))
@@ -367,11 +424,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _emulator(args: argparse.Namespace) -> int:
-    from emulator.superduper.cli import config_from_args, serve
-
     try:
         with suppress(KeyboardInterrupt):
-            asyncio.run(serve(config_from_args(args), args.host, args.port))
+            if args.kind == "comfyui":
+                from emulator.comfyui import cli as comfyui
+
+                asyncio.run(comfyui.serve(comfyui.config_from_args(args), args.host, args.port))
+            else:
+                from emulator.superduper import cli as superduper
+
+                config = superduper.config_from_args(args)
+                asyncio.run(superduper.serve(config, args.host, args.port))
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             print(

@@ -10,6 +10,7 @@ secret's value."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,12 +25,14 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from adapters.discord.settings import DiscordSettings
 from adapters.slack.settings import DEFAULT_API_BASE, SlackSettings
 from bot.access import AccessConfig
+from bot.backend.comfyui.settings import ComfyUISettings, urls_from
 from bot.backend.superduper.settings import SuperDuperSettings
 from bot.command import CommandDefaults
 from bot.config import BotConfig
 
 BACKENDS = ("superduper", "comfyui")
 SUPERDUPER_KNOBS_EXCLUDED = frozenset({"base_url", "token", "ws_url"})
+COMFYUI_KNOBS_EXCLUDED = frozenset({"urls", "checkpoint", "workflow_path", "authorization"})
 
 
 class ConfigError(ValueError):
@@ -66,6 +69,11 @@ class EnvSettings(BaseSettings):
     superduper_url: str | None = None
     superduper_token: SecretStr | None = None
     superduper_ws_url: str | None = None
+    comfyui_url: str | None = None
+    comfyui_urls: str | None = None
+    comfyui_checkpoint: str | None = None
+    comfyui_workflow: str | None = None
+    comfyui_authorization: SecretStr | None = None
     # storage and files
     imagine_db_path: Path = Path("imagine-bot.db")
     imagine_output_dir: Path = Path("imagine-output")
@@ -153,6 +161,7 @@ class Settings:
     env: EnvSettings = field(repr=False)
     bot: BotConfig
     superduper: SuperDuperSettings | None
+    comfyui: ComfyUISettings | None
     backend: str
     """The default backend (``IMAGINE_BACKEND``; SuperDuper when unset)."""
     discord: DiscordSettings | None
@@ -183,6 +192,7 @@ class Settings:
         env = self.env
         values = (
             env.superduper_token,
+            env.comfyui_authorization,
             env.discord_token,
             env.slack_bot_token,
             env.slack_app_token,
@@ -214,9 +224,12 @@ def load_settings(environ: Mapping[str, str], dotenv_path: Path | None = Path(".
         env = EnvSettings(**safe)
     bot = _bot_config(env)
     superduper = _superduper(env, env_vars, problems)
-    backend = env.imagine_backend or "superduper"
-    if backend == "superduper" and env.imagine_backend and superduper is None:
+    comfyui = _comfyui(env, env_vars, problems)
+    backend = env.imagine_backend or ("superduper" if superduper or not comfyui else "comfyui")
+    if env.imagine_backend == "superduper" and superduper is None:
         problems.append("IMAGINE_BACKEND is superduper, but SUPERDUPER_URL is not set")
+    if env.imagine_backend == "comfyui" and comfyui is None and not problems:
+        problems.append("IMAGINE_BACKEND is comfyui, but COMFYUI_URL (or COMFYUI_URLS) is not set")
     discord = _discord(env, bot.defaults.styles)
     slack = _slack(env, problems)
     if problems:
@@ -225,6 +238,7 @@ def load_settings(environ: Mapping[str, str], dotenv_path: Path | None = Path(".
         env=env,
         bot=bot,
         superduper=superduper,
+        comfyui=comfyui,
         backend=backend,
         discord=discord,
         slack=slack,
@@ -289,15 +303,19 @@ def _knobs(
 
 
 def _build(
-    settings_type: type[Any], prefix: str, values: dict[str, Any], problems: list[str]
+    settings_type: type[Any],
+    prefix: str,
+    values: dict[str, Any],
+    knobs: dict[str, Any],
+    problems: list[str],
 ) -> Any:
-    """The dataclass, its own range checks worded with the variable names."""
+    """The dataclass, its own range checks worded with the knobs' variable names."""
     try:
-        return settings_type(**values)
+        return settings_type(**values, **knobs)
     except ValueError as exc:
         message = str(exc)
-        for name in values:
-            message = message.replace(name, f"{prefix}{name.upper()}", 1)
+        for name in knobs:
+            message = re.sub(rf"\b{name}\b", f"{prefix}{name.upper()}", message)
         problems.append(message)
         return None
 
@@ -314,8 +332,31 @@ def _superduper(
         return None
     values = {"base_url": env.superduper_url, "token": token, "ws_url": env.superduper_ws_url}
     built: SuperDuperSettings | None = _build(
-        SuperDuperSettings, "SUPERDUPER_", {**values, **knobs}, problems
+        SuperDuperSettings, "SUPERDUPER_", values, knobs, problems
     )
+    return built
+
+
+def _comfyui(
+    env: EnvSettings, env_vars: Mapping[str, str], problems: list[str]
+) -> ComfyUISettings | None:
+    knobs = _knobs(ComfyUISettings, "COMFYUI_", COMFYUI_KNOBS_EXCLUDED, env_vars, problems)
+    urls = urls_from(env.comfyui_url, env.comfyui_urls)
+    if not urls:
+        return None
+    if env.comfyui_checkpoint is None:
+        problems.append(
+            "COMFYUI_CHECKPOINT is required with COMFYUI_URL(S): the checkpoint file the "
+            "built-in workflows load (as listed in ComfyUI's models/checkpoints)"
+        )
+        return None
+    values = {
+        "urls": urls,
+        "checkpoint": env.comfyui_checkpoint,
+        "workflow_path": env.comfyui_workflow,
+        "authorization": secret(env.comfyui_authorization),
+    }
+    built: ComfyUISettings | None = _build(ComfyUISettings, "COMFYUI_", values, knobs, problems)
     return built
 
 
@@ -355,6 +396,7 @@ def _slack(env: EnvSettings, problems: list[str]) -> SlackSettings | None:
 _SECRET_FIELDS = frozenset(
     {
         "superduper_token",
+        "comfyui_authorization",
         "discord_token",
         "slack_bot_token",
         "slack_app_token",

@@ -9,6 +9,7 @@ import re
 import socket
 from pathlib import Path
 
+import httpx
 import pytest
 
 from app.cli import build_parser
@@ -123,8 +124,9 @@ async def test_demo_help_lists_the_imagine_flags(tmp_path: Path) -> None:
         assert flag in out
 
 
-def test_every_option_in_help_has_a_description() -> None:
-    parser = build_parser()
+@pytest.mark.parametrize("emulator", ["superduper", "comfyui"])
+def test_every_option_in_help_has_a_description(emulator: str) -> None:
+    parser = build_parser(emulator)
     [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     for name, sub in commands.choices.items():
         for action in sub._actions:
@@ -168,3 +170,21 @@ async def test_demo_animate_saves_a_playable_clip(tmp_path: Path) -> None:
     clip = Path(match.group(1)).read_bytes()
     media = await inspect_video(clip, declared_type="video/mp4", max_pixels=10**7)
     assert media.format == "MP4" and media.duration == 4.0
+
+
+async def test_demo_on_the_built_in_comfyui_emulator(tmp_path: Path) -> None:
+    code, out = await run_cli("demo", "--backend", "comfyui", "a comfy fox", env={}, cwd=tmp_path)
+    assert code == 0, out
+    assert "Started the built-in ComfyUI emulator" in out
+    match = re.search(r"Image saved: (\S+)", out)
+    assert match is not None and Path(match.group(1)).read_bytes()[:4] == b"\x89PNG"
+
+
+async def test_the_comfyui_emulator_serves_from_the_cli(tmp_path: Path) -> None:
+    child = await Child.start("emulator", "--kind", "comfyui", "--port", "0", env={})
+    line = await child.expect("ComfyUI emulator on")
+    url = line.split(" on ", 1)[1].split()[0]
+    async with httpx.AsyncClient() as http:
+        stats = (await http.get(f"{url}/system_stats")).json()
+    assert "system" in stats
+    assert await child.terminate() == 0

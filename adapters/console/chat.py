@@ -12,12 +12,14 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import TextIO
 from urllib.parse import unquote, urlsplit
 
 from bot.chat import (
     Action,
     ActionInvocation,
+    ActionKind,
     Attachment,
     Conversation,
     DeliveryError,
@@ -33,11 +35,22 @@ CHANNEL = "general"
 UPLOAD_LIMIT = 1 << 30  # files on disk: no platform limit to speak of
 
 
+COMMANDS = MappingProxyType(
+    {
+        ActionKind.VARY_SUBTLE: "/vary {job} {n} subtle",
+        ActionKind.VARY_STRONG: "/vary {job} {n} strong",
+        ActionKind.UPSCALE: "/upscale {job} {n}",
+        ActionKind.ANIMATE: "/animate-result {job} {n}",
+        ActionKind.REMIX: "/remix {job} <new prompt>",
+    }
+)
+
+
 def button_text(action: Action) -> str:
     """How a button reads in the terminal: its label and the command that presses it."""
-    command = "/" + action.kind.value.replace("_", "-")
-    index = f" {action.index + 1}" if action.index is not None else ""
-    return f"[{action.label}: {command} {action.job_id}{index}]"
+    number = (action.index or 0) + 1
+    template = COMMANDS.get(action.kind, "/" + action.kind.value + " {job}")
+    return f"[{action.label}: {template.format(job=action.job_id, n=number)}]"
 
 
 def console_conversation(thread: str | None = None) -> Conversation:

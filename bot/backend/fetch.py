@@ -8,20 +8,39 @@ is within the byte cap (``Content-Length`` first, then counted while streaming).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Collection
-from typing import Final
+from typing import Final, Protocol
 
 import httpx
 
 from bot.backend.errors import DownloadRefused, ResultLost
+from bot.backend.types import Media
+from bot.media.images import ACCEPTED_DECLARED, inspect_image
+from bot.media.video import CONTENT_TYPES as VIDEO_CONTENT_TYPES
+from bot.media.video import inspect_video
 
 SNIFFED: Final = frozenset({"", "application/octet-stream"})
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
+VIDEO_TYPES: Final = frozenset(VIDEO_CONTENT_TYPES.values())
 
 Send = Callable[[str], Awaitable[httpx.Response]]
 """Sends ``GET url`` with the service's credentials and returns the *streamed* response."""
 
 Origin = tuple[str, str, int]
+
+
+class DownloadLimits(Protocol):
+    @property
+    def download_timeout(self) -> float: ...
+    @property
+    def max_download_bytes(self) -> int: ...
+    @property
+    def max_video_bytes(self) -> int: ...
+    @property
+    def max_pixels(self) -> int: ...
+    @property
+    def max_redirects(self) -> int: ...
 
 
 def origin_of(url: httpx.URL) -> Origin:
@@ -78,6 +97,34 @@ async def fetch_capped(
         finally:
             await response.aclose()
     raise DownloadRefused(f"more than {max_redirects} redirect(s)")
+
+
+async def fetch_media(
+    send: Send, raw_url: str, *, base: httpx.URL, limits: DownloadLimits, video: bool = False
+) -> Media:
+    """Download ``raw_url`` (resolved against ``base``, on ``base``'s origin) within the limits
+    and check it: a complete PNG, JPEG or WebP within the pixel cap (``bot/media/images.py``),
+    or with ``video`` an MP4/WebM/GIF whose first frame decodes (``bot/media/video.py``)."""
+    origin = origin_of(base)
+    url = checked_url(raw_url, base=base, origin=origin)
+    try:
+        async with asyncio.timeout(limits.download_timeout):
+            data, declared = await fetch_capped(
+                send,
+                url,
+                origin=origin,
+                max_redirects=limits.max_redirects,
+                max_bytes=limits.max_video_bytes if video else limits.max_download_bytes,
+                accepted_types=VIDEO_TYPES if video else ACCEPTED_DECLARED,
+                what="the video" if video else "the image",
+                expected="a video" if video else "an image",
+            )
+    except TimeoutError:
+        raise DownloadRefused(
+            f"the download took longer than {limits.download_timeout:g}s"
+        ) from None
+    inspect = inspect_video if video else inspect_image
+    return await inspect(data, declared_type=declared, max_pixels=limits.max_pixels)
 
 
 def declared_type(response: httpx.Response) -> str:

@@ -54,9 +54,11 @@ def _number(
     y: int,
     tile_h: int,
 ) -> None:
+    """The tile's number in its bottom-left corner (a badge that reads on any picture)."""
     pad = max(4, tile_h // 40)
     label = str(number)
     left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
-    box = (x + pad, y + pad, x + pad * 3 + right - left, y + pad * 3 + bottom - top)
-    draw.rounded_rectangle(box, radius=pad, fill=(0, 0, 0))
-    draw.text((x + pad * 2 - left, y + pad * 2 - top), label, font=font, fill=(255, 255, 255))
+    width, height = right - left + pad * 2, bottom - top + pad * 2
+    x0, y0 = x + pad, y + tile_h - pad - height
+    draw.rounded_rectangle((x0, y0, x0 + width, y0 + height), radius=pad, fill=(0, 0, 0))
+    draw.text((x0 + pad - left, y0 + pad - top), label, font=font, fill=(255, 255, 255))

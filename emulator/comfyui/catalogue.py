@@ -1,6 +1,7 @@
 """The stock nodes the emulator supports, as ComfyUI 0.3.64's ``/object_info`` describes them.
 
-Data only (input specs, outputs, categories), as the real server answered. The file lists
+Data only (input specs, outputs, categories), as the real server answered (RepeatLatentBatch,
+added later, from its ``INPUT_TYPES`` in the 0.3.64 source). The file lists
 (``ckpt_name``, ``image``) are empty here; the server fills them in.
 """
 
@@ -410,6 +411,24 @@ def stock_node_info() -> dict[str, dict[str, Any]]:
             "description": "",
             "python_module": "nodes",
             "category": "latent",
+            "output_node": False,
+        },
+        "RepeatLatentBatch": {
+            "input": {
+                "required": {
+                    "samples": ["LATENT"],
+                    "amount": ["INT", {"default": 1, "min": 1, "max": 64}],
+                }
+            },
+            "input_order": {"required": ["samples", "amount"]},
+            "output": ["LATENT"],
+            "output_is_list": [False],
+            "output_name": ["LATENT"],
+            "name": "RepeatLatentBatch",
+            "display_name": "Repeat Latent Batch",
+            "description": "",
+            "python_module": "nodes",
+            "category": "latent/batch",
             "output_node": False,
         },
         "SaveImage": {

@@ -48,15 +48,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--realistic", action="store_true",
         help=f"sampler steps take {REALISTIC_STEP_TIME} s and a model load 2 s",
     )  # fmt: skip
-    times.add_argument("--step-time", type=_seconds, default=None, metavar="SECONDS")
-    add("--preview-method", choices=PREVIEW_METHODS, default="none")
+    times.add_argument(
+        "--step-time",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="seconds per sampler step (default: fast, for tests)",
+    )
+    add(
+        "--preview-method",
+        choices=PREVIEW_METHODS,
+        default="none",
+        help="send a binary JPEG preview per sampler step unless none (default: none)",
+    )
     add("--ws-drop-rate", type=_rate, default=0.0, help="share of WebSocket messages dropped")
     add("--ws-duplicate-rate", type=_rate, default=0.0, help="share of messages sent twice")
-    add("--ws-close-after", type=_seconds, default=None, metavar="SECONDS")
-    add("--ws-accept-then-close", action="store_true")
+    add(
+        "--ws-close-after",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="close each WebSocket this long after accepting it",
+    )
+    add(
+        "--ws-accept-then-close",
+        action="store_true",
+        help="accept WebSocket upgrades, then close at once",
+    )
     add("--no-ws", action="store_true", help="answer WebSocket handshakes with 503")
     add("--http-5xx-rate", type=_rate, default=0.0, help="share of HTTP requests answered 503")
-    add("--response-delay", type=_seconds, default=0.0, metavar="SECONDS")
+    add(
+        "--response-delay",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="delay added before every HTTP response",
+    )
     add(
         "--required-authorization", default=None, metavar="VALUE",
         help="demand this Authorization header (default: $COMFYUI_EMULATOR_AUTHORIZATION)",

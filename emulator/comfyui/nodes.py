@@ -163,6 +163,12 @@ async def latent_upscale_by(inputs: dict[str, Any], ctx: RunContext) -> NodeResu
     return NodeResult((latent.resized(width, height, inputs["upscale_method"]),))
 
 
+async def repeat_latent_batch(inputs: dict[str, Any], ctx: RunContext) -> NodeResult:
+    latent: Latent = inputs["samples"]
+    pictures = latent.pictures * inputs["amount"]
+    return NodeResult((Latent(latent.width, latent.height, pictures),))
+
+
 def _save(ctx: RunContext, images: Images, prefix: str, folder: str, level: int) -> NodeResult:
     width, height = images.frames[0].size
     prefix = prefix.replace("%width%", str(width)).replace("%height%", str(height))
@@ -210,6 +216,7 @@ def node_functions() -> dict[str, NodeFunction]:
         "ImageScale": image_scale,
         "EmptyImage": empty_image,
         "LatentUpscaleBy": latent_upscale_by,
+        "RepeatLatentBatch": repeat_latent_batch,
         "SaveImage": save_image,
         "PreviewImage": preview_image,
     }

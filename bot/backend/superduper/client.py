@@ -1,18 +1,10 @@
 """Typed async HTTP client of the SuperDuper API: timeouts, retries, error mapping.
 
-Retry policy (per call, ``settings.retry_attempts`` attempts in all, full-jitter exponential
-backoff, ``Retry-After`` honoured and capped):
-
-* Idempotent calls (every GET, and ``POST /api/projects`` which carries the caller's
-  ``Idempotency-Key``) are retried on connection errors, timeouts, 5xx and 429.
-* ``POST /api/generation/image`` carries an ``Idempotency-Key`` derived from the job, so a
-  resumed job gets its earlier files back where the service honours the key. The service may
-  ignore it, so within one call it is still treated as *not* idempotent: a retry after the
-  service received it could start a second generation (double cost, two images). It is
-  retried only when the request provably did not start work: the connection was never made
-  (connect error/timeout, pool timeout), or the answer was 429 (rate-limited before
-  processing) or 503 (unavailable, refused before processing). Any other 5xx, a read timeout
-  or a dropped connection after sending raise ``BackendUnavailable`` at once.
+Retries follow ``bot/backend/retry.py``: every GET and ``POST /api/projects`` (which carries
+the caller's ``Idempotency-Key``) are idempotent. ``POST /api/generation/image`` carries an
+``Idempotency-Key`` derived from the job, so a resumed job gets its earlier files back where
+the service honours the key; the service may ignore it, so within one call it is still
+treated as *not* idempotent (retried only when it provably did not start work).
 
 The bearer token is only ever put in the ``Authorization`` header of the request being sent,
 never in a URL, a log line or an exception message.
@@ -25,14 +17,14 @@ import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
-from bot.backend.backoff import full_jitter, parse_retry_after
-from bot.backend.errors import AuthRefused, BackendUnavailable, InvalidRequest
+from bot.backend.errors import InvalidRequest
 from bot.backend.http import shared_http_client
+from bot.backend.retry import Retrier, Sleep, WallClock
 from bot.backend.superduper import paths
 from bot.backend.superduper.errors import FileNotFound, ProjectNotFound, UnexpectedResponse
 from bot.backend.superduper.files import FileState, FileStatus, SubmittedFile
@@ -41,12 +33,9 @@ from bot.backend.superduper.settings import SuperDuperSettings
 
 logger = logging.getLogger(__name__)
 
-Sleep = Callable[[float], Awaitable[None]]
-WallClock = Callable[[], float]
+__all__ = ["Sleep", "SuperDuperClient", "WallClock", "make_http_client", "parse_file_state"]
 
 FK_VIOLATION_MARKER = "ForeignKeyViolationError"
-_NOT_STARTED_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-_RETRYABLE_BEFORE_PROCESSING = frozenset({429, 503})
 
 
 def make_http_client(settings: SuperDuperSettings) -> httpx.AsyncClient:
@@ -70,11 +59,13 @@ class SuperDuperClient:
     ) -> None:
         self._settings = settings
         self._http = http
-        self._rng = rng if rng is not None else random.Random()
-        self._sleep: Sleep = sleep if sleep is not None else asyncio.sleep
-        self._wall_clock: WallClock = wall_clock if wall_clock is not None else time.time
+        self._retrier = Retrier(
+            settings,
+            rng=rng if rng is not None else random.Random(),
+            sleep=sleep if sleep is not None else asyncio.sleep,
+            wall_clock=wall_clock if wall_clock is not None else time.time,
+        )
         self._base = settings.base_url.rstrip("/")
-        self._in_flight = asyncio.Semaphore(settings.max_concurrent_requests)
 
     @property
     def settings(self) -> SuperDuperSettings:
@@ -170,76 +161,16 @@ class SuperDuperClient:
         ``BackendUnavailable``. Other statuses are returned for the caller to interpret. With
         ``stream=True`` the body is not read and the caller must close the response."""
         url = target if "://" in target else self.url(target)
-        label = f"{method} {httpx.URL(url).path}"
         request_headers = {**(headers or {}), **self.auth_headers()}
-        attempts = attempts or self._settings.retry_attempts
-        for attempt in range(attempts):
-            last = attempt == attempts - 1
-            retry_after: float | None = None
-            try:
-                response = await self._attempt(method, url, json, request_headers, stream)
-            except _NOT_STARTED_ERRORS as exc:
-                problem = f"could not connect ({type(exc).__name__})"
-            except (httpx.RequestError, TimeoutError) as exc:
-                problem = f"{type(exc).__name__} after sending"
-                if not idempotent:
-                    raise BackendUnavailable(
-                        f"{label}: {problem}; not retried, the service may have received it"
-                    ) from None
-            else:
-                status = response.status_code
-                if status in (401, 403):
-                    await response.aclose()
-                    raise AuthRefused(f"{label}: the service refused our credentials ({status})")
-                if status < 500 and status != 429:
-                    return response
-                body = await _peek_text(response)
-                if status == 500 and FK_VIOLATION_MARKER in body:
-                    raise ProjectNotFound("the service does not know this project")
-                problem = f"HTTP {status}"
-                if not idempotent and status not in _RETRYABLE_BEFORE_PROCESSING:
-                    raise BackendUnavailable(
-                        f"{label}: {problem}; not retried, the service may have started it"
-                    )
-                retry_after = parse_retry_after(
-                    response.headers.get("Retry-After"),
-                    now=self._wall_clock(),
-                    cap=self._settings.retry_after_cap,
-                )
-            if last:
-                break
-            delay = (
-                retry_after
-                if retry_after is not None
-                else full_jitter(
-                    self._rng,
-                    attempt,
-                    base=self._settings.retry_base,
-                    cap=self._settings.retry_cap,
-                )
-            )
-            logger.info(
-                "%s: %s (attempt %d/%d), retrying in %.2fs",
-                label,
-                problem,
-                attempt + 1,
-                attempts,
-                delay,
-            )
-            await self._sleep(delay)
-        raise BackendUnavailable(f"{label}: {problem} after {attempts} attempt(s)")
-
-    async def _attempt(
-        self,
-        method: str,
-        url: str,
-        json: Any,
-        headers: Mapping[str, str],
-        stream: bool,
-    ) -> httpx.Response:
-        request = self._http.build_request(method, url, json=json, headers=headers)
-        async with self._in_flight, asyncio.timeout(self._settings.request_timeout):
-            return await self._http.send(request, stream=stream, follow_redirects=False)
+        return await self._retrier.send(
+            self._http,
+            lambda: self._http.build_request(method, url, json=json, headers=request_headers),
+            label=f"{method} {httpx.URL(url).path}",
+            idempotent=idempotent,
+            stream=stream,
+            attempts=attempts,
+            server_error=_project_missing,
+        )
 
     @staticmethod
     def _raise_for_status(response: httpx.Response, *, what: str) -> None:
@@ -287,6 +218,12 @@ def parse_file_state(data: Mapping[str, Any]) -> FileState:
         seed=opt_int("seed"),
         duration=opt_float("duration"),
     )
+
+
+def _project_missing(status: int, body: str) -> None:
+    """The service answers a generation for a deleted project with a foreign-key 500."""
+    if status == 500 and FK_VIOLATION_MARKER in body:
+        raise ProjectNotFound("the service does not know this project")
 
 
 def _status(value: object) -> FileStatus:
@@ -341,20 +278,3 @@ def _describe_detail(detail: object) -> str:
         if parts:
             return "; ".join(parts)
     return "the service rejected the request"
-
-
-async def _peek_text(response: httpx.Response, limit: int = 64 * 1024) -> str:
-    """Read at most ``limit`` bytes of an error body and close the response."""
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in response.aiter_bytes():
-            chunks.append(chunk)
-            size += len(chunk)
-            if size >= limit:
-                break
-    except httpx.HTTPError:
-        pass
-    finally:
-        await response.aclose()
-    return b"".join(chunks)[:limit].decode("utf-8", "replace")

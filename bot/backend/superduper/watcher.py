@@ -7,27 +7,18 @@ status request, and that answer (which carries the URL) ends the wait.
 Connection (lazy): the WebSocket is opened when the first file *with a project* is watched
 (files without a project never get events, so a bot that never creates projects never opens
 it), and is kept open afterwards. It subscribes every project that has pending files, again
-after each reconnect. Reconnects use our own loop with full-jitter exponential backoff
-between ``reconnect_floor`` and ``reconnect_cap``; the backoff is reset only after a connection
-stayed up ``healthy_after`` seconds, so a server that accepts and then closes cannot cause a
-storm. A 401/403 at handshake switches to polling only and retries every
-``auth_refused_retry`` seconds. Keepalive pings detect half-open sockets; an oversized or
-broken message ends the connection and the loop reconnects.
+after each reconnect. Reconnects, backoff and 401/403 handling: ``bot/backend/websocket.py``.
 
-Polling, per watched file (one task, so never two status requests in flight for a file):
+Polling, per watched file (one task, so never two status requests in flight for a file), on
+the shared schedule of ``bot/backend/polling.py``:
 
-* the first poll comes ``expected_generation_time`` after submission (nothing can be done
-  sooner; it also catches a completion that happened before our subscription); a file this
-  process did not just submit (a wait resumed after a restart) is polled at once, and so is
-  one whose completion event arrived before its wait began;
-* while the WebSocket covers the file: a safety-net poll every ``safety_net_poll`` seconds,
-  stretched so that all of them together stay under ``safety_net_rate`` per second; a file
+* the first poll comes ``expected_generation_time`` after submission (it also catches a
+  completion that happened before our subscription); a file this process did not just submit
+  (a wait resumed after a restart) is polled at once, and so is one whose completion event
+  arrived before its wait began;
+* the WebSocket covers a file whose project is subscribed: safety-net polls only, and a file
   whose project was already subscribed when it was submitted skips the early first poll;
-* otherwise (no project, WebSocket down or refused): tight polls
-  (``max(poll_interval_min, expected/20)``) until 1.5 × the expected time, then an interval of
-  half the time overdue, capped at ``poll_interval_cap``, with ±20 % jitter; all files together
-  stay under ``max_poll_rate`` requests per second;
-* after errors: full-jitter exponential backoff up to ``poll_interval_cap``;
+* otherwise (no project, WebSocket down or refused): adaptive polling, total rate capped;
 * after every (re)connect and every disconnect: one reconciliation poll of every file that
   was already polled, spread uniformly over ``reconcile_spread`` seconds.
 
@@ -39,21 +30,18 @@ Several waiters on one file share a single watch. Timeouts are per waiter and en
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import math
 import random
-from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import dataclass, field
-from typing import Any, Final, TypeGuard
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidStatus, WebSocketException
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import WebSocketException
 
-from bot.backend.backoff import floored_jitter
-from bot.backend.errors import AuthRefused, BackendError, BackendUnavailable
+from bot.backend.errors import AuthRefused, BackendError
+from bot.backend.polling import PollSchedule, Recent, run_polls
 from bot.backend.superduper.client import SuperDuperClient
 from bot.backend.superduper.errors import FileNotFound
 from bot.backend.superduper.files import (
@@ -63,8 +51,10 @@ from bot.backend.superduper.files import (
     WaitOutcome,
     WaitResult,
 )
-from bot.backend.superduper.logs import HeaderRedactingAdapter
 from bot.backend.superduper.settings import SuperDuperSettings, ws_url_for
+from bot.backend.tasks import TaskSet
+from bot.backend.waits import Latest, await_result, is_number
+from bot.backend.websocket import Connect, ReconnectingSocket, SocketCallbacks
 
 logger = logging.getLogger(__name__)
 
@@ -72,11 +62,9 @@ EVENT_PROGRESS: Final = "generation.progress"
 EVENT_COMPLETED: Final = "generation.completed"
 EVENT_FAILED: Final = "generation.failed"
 _EVENT_TYPES: Final = frozenset({EVENT_PROGRESS, EVENT_COMPLETED, EVENT_FAILED})
-_POLL_GROWTH: Final = 1.5
 _MAX_REMEMBERED_SUBMISSIONS: Final = 10_000
 
-Connect = Callable[..., Any]
-"""``websockets.asyncio.client.connect`` or a compatible factory (injectable)."""
+__all__ = ["Connect", "HybridWatcher"]
 
 
 @dataclass(eq=False)
@@ -85,26 +73,14 @@ class _Watch:
 
     file_id: str
     project_id: str | None
-    started: float
+    schedule: PollSchedule
     result: asyncio.Future[WaitResult]
-    progress_changed: asyncio.Future[None]
+    progress: Latest[int]
     waiters: int = 0
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
-    progress: int = -1
-    polls: int = 0
-    last_poll: float = 0.0
-    jitter: float = 1.0
-    errors: int = 0
-    retry_at: float = 0.0
-    poll_now: bool = False
-    reconcile_at: float | None = None
     last_state: FileState | None = None
     event_error: str | None = None
     event_said_terminal: bool = False
-    covered_from_start: bool = False
-    """Its project's subscription was confirmed before the wait began: every event since
-    submission reaches us, so the early first poll is not needed."""
 
 
 class HybridWatcher:
@@ -121,8 +97,6 @@ class HybridWatcher:
         self._settings = settings
         self._client = client
         self._rng = rng if rng is not None else random.Random()
-        self._connect: Connect = connect_factory if connect_factory is not None else connect
-        self._ws_url = ws_url_for(settings)
         self._watches: dict[str, _Watch] = {}
         self._project_files: dict[str, int] = {}
         self._subscribed: set[str] = set()
@@ -130,19 +104,31 @@ class HybridWatcher:
         self._ws: ClientConnection | None = None
         self._ws_needed = asyncio.Event()
         self._ws_task: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._submitted_at: OrderedDict[str, float] = OrderedDict()
-        self._early_terminal: OrderedDict[str, None] = OrderedDict()
+        self._tasks = TaskSet()
+        self._submitted_at: Recent[str, float] = Recent(_MAX_REMEMBERED_SUBMISSIONS)
+        self._early_terminal: Recent[str, None] = Recent(_MAX_REMEMBERED_SUBMISSIONS)
         """Files whose completion/failure event came before anyone waited for them."""
         self._started = False
         self._closed = False
-        self._auth_refused = False
-        self.connections = 0
         self.status_polls = 0
         """Successful status requests (for metrics)."""
+        self._socket = ReconnectingSocket(
+            ws_url_for(settings),
+            SocketCallbacks(self._on_open, self._handle_message, self._on_closed),
+            settings,
+            rng=self._rng,
+            connect_factory=connect_factory,
+            headers={"Authorization": f"Bearer {settings.token}"},
+            needed=self._ws_needed,
+            still_needed=lambda: bool(self._project_files),
+        )
         self.events_received = 0
         """Well-formed generation events handled (for metrics and tests)."""
+
+    @property
+    def connections(self) -> int:
         """WebSocket connections opened so far (introspection for tests and metrics)."""
+        return self._socket.connections
 
     # --- introspection ------------------------------------------------------------------------
 
@@ -153,7 +139,7 @@ class HybridWatcher:
     @property
     def ws_auth_refused(self) -> bool:
         """True after the last handshake was refused with 401/403 (polling only for now)."""
-        return self._auth_refused
+        return self._socket.auth_refused
 
     def is_subscribed(self, project_id: str) -> bool:
         """True when the current connection has sent the subscription for ``project_id``."""
@@ -176,28 +162,16 @@ class HybridWatcher:
         if self._started:
             return
         self._started = True
-        self._ws_task = self._spawn(self._ws_loop(), name="superduper-websocket")
+        self._ws_task = self._tasks.spawn(self._socket.run(), "superduper-websocket")
 
     async def aclose(self) -> None:
         """Stop the WebSocket and every poll; pending waits raise ``BackendUnavailable``."""
         if self._closed:
             return
         self._closed = True
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for watch in list(self._watches.values()):
-            if not watch.result.done():
-                watch.result.set_exception(BackendUnavailable("the watcher was closed"))
+        await self._tasks.close(w.result for w in list(self._watches.values()))
         self._watches.clear()
         self._project_files.clear()
-
-    def _spawn(self, coro: Coroutine[Any, Any, None], *, name: str) -> asyncio.Task[None]:
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
 
     def note_submitted(self, file_ids: Iterable[str]) -> None:
         """Remember when files were submitted, so their first poll is timed from then.
@@ -206,10 +180,7 @@ class HybridWatcher:
         may have finished long ago."""
         now = asyncio.get_running_loop().time()
         for file_id in file_ids:
-            self._submitted_at[file_id] = now
-            self._submitted_at.move_to_end(file_id)
-        while len(self._submitted_at) > _MAX_REMEMBERED_SUBMISSIONS:
-            self._submitted_at.popitem(last=False)
+            self._submitted_at.add(file_id, now)
 
     # --- waiting ------------------------------------------------------------------------------
 
@@ -231,24 +202,18 @@ class HybridWatcher:
         try:
             if watch.project_id is not None:
                 await self._subscribe(watch.project_id)
-            delivered = -1
-            while not watch.result.done():
-                if on_progress is not None and watch.progress > delivered:
-                    delivered = watch.progress
-                    await _call_progress(on_progress, delivered, file_id, deadline)
-                    continue
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    return WaitResult(
-                        WaitOutcome.TIMED_OUT,
-                        watch.last_state,
-                        f"no result after {timeout:g}s",
-                    )
-                signals: set[asyncio.Future[Any]] = {watch.result}
-                if on_progress is not None:
-                    signals.add(watch.progress_changed)
-                await asyncio.wait(signals, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
-            return watch.result.result()
+            result = await await_result(
+                watch.result,
+                deadline=deadline,
+                progress=watch.progress,
+                on_progress=on_progress,
+                what=f"file {file_id}",
+            )
+            if result is None:
+                return WaitResult(
+                    WaitOutcome.TIMED_OUT, watch.last_state, f"no result after {timeout:g}s"
+                )
+            return result
         finally:
             self._release(watch)
 
@@ -256,26 +221,26 @@ class HybridWatcher:
         watch = self._watches.get(file_id)
         if watch is None:
             loop = asyncio.get_running_loop()
-            submitted = self._submitted_at.pop(file_id, None)
+            submitted = self._submitted_at.pop(file_id)
             fresh = submitted is not None
             if submitted is None:  # not submitted by us just now: look at once
                 submitted = loop.time() - self._settings.expected_generation_time
+            covered = (
+                fresh and project_id is not None and self.subscription_acknowledged(project_id)
+            )
             watch = _Watch(
                 file_id=file_id,
                 project_id=project_id,
-                started=submitted,
+                schedule=PollSchedule(started=submitted, covered_from_start=covered),
                 result=loop.create_future(),
-                progress_changed=loop.create_future(),
-                covered_from_start=fresh
-                and project_id is not None
-                and self.subscription_acknowledged(project_id),
+                progress=Latest(-1),
             )
             if file_id in self._early_terminal:
-                del self._early_terminal[file_id]
-                watch.poll_now = True  # its event beat the wait: confirm at once
+                self._early_terminal.pop(file_id)
+                watch.schedule.poll_now = True  # its event beat the wait: confirm at once
             self._watches[file_id] = watch
             self._add_project(watch)
-            watch.task = self._spawn(self._run_watch(watch), name=f"watch-{file_id}")
+            watch.task = self._tasks.spawn(self._run_watch(watch), f"watch-{file_id}")
         elif watch.project_id is None and project_id is not None:
             watch.project_id = project_id
             self._add_project(watch)
@@ -312,23 +277,15 @@ class HybridWatcher:
     # --- polling ------------------------------------------------------------------------------
 
     async def _run_watch(self, watch: _Watch) -> None:
-        loop = asyncio.get_running_loop()
+        async def poll() -> bool:
+            result = await self._poll(watch)
+            if result is None:
+                return False
+            self._finish(watch, result)
+            return True
+
         try:
-            while True:
-                now = loop.time()
-                due = self._next_poll_at(watch)
-                if due > now:
-                    watch.wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(due - now):
-                            await watch.wake.wait()
-                    continue
-                watch.poll_now = False
-                watch.reconcile_at = None
-                result = await self._poll(watch)
-                if result is not None:
-                    self._finish(watch, result)
-                    return
+            await run_polls(watch.schedule, lambda: self._next_poll_at(watch), poll)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -341,27 +298,8 @@ class HybridWatcher:
             )
 
     def _next_poll_at(self, watch: _Watch) -> float:
-        s = self._settings
-        if watch.poll_now:
-            return 0.0
-        if watch.reconcile_at is not None:
-            return watch.reconcile_at
-        if watch.errors:
-            return watch.retry_at
         covered = self._ws_covers(watch) and not watch.event_said_terminal
-        if covered and (watch.polls or watch.covered_from_start):
-            # Events arrive: polls are only a safety net, their total rate capped.
-            interval = max(s.safety_net_poll, len(self._watches) / s.safety_net_rate)
-            return max(watch.last_poll, watch.started) + interval * watch.jitter
-        if watch.polls == 0:
-            return watch.started + s.expected_generation_time
-        # Polling is the only signal: tight while completion is expected, then backing off
-        # in proportion to how overdue the file is.
-        tight = max(s.poll_interval_min, s.expected_generation_time / 20)
-        overdue = watch.last_poll - (watch.started + s.expected_generation_time * 1.5)
-        interval = min(s.poll_interval_cap, max(tight, overdue / 2))
-        interval = max(interval, len(self._watches) / s.max_poll_rate)  # protect the service
-        return watch.last_poll + interval * watch.jitter
+        return watch.schedule.due(self._settings, covered=covered, watched=len(self._watches))
 
     def _ws_covers(self, watch: _Watch) -> bool:
         return watch.project_id is not None and self.is_subscribed(watch.project_id)
@@ -384,15 +322,7 @@ class HybridWatcher:
                 "the service refused our credentials while checking the file's status",
             )
         except BackendError as exc:
-            watch.errors += 1
-            s = self._settings
-            delay = floored_jitter(
-                self._rng,
-                watch.errors - 1,
-                floor=s.poll_interval_min,
-                cap=max(s.poll_interval_cap, s.poll_interval_min),
-            )
-            watch.retry_at = loop.time() + delay
+            delay = watch.schedule.failed(loop.time(), self._rng, self._settings)
             logger.warning(
                 "status of file %s unavailable (%s); next try in %.1fs",
                 watch.file_id,
@@ -400,11 +330,8 @@ class HybridWatcher:
                 delay,
             )
             return None
-        watch.errors = 0
-        watch.polls += 1
+        watch.schedule.succeeded(loop.time(), self._rng)
         self.status_polls += 1
-        watch.last_poll = loop.time()
-        watch.jitter = self._rng.uniform(0.8, 1.2)
         watch.last_state = state
         self._set_progress(watch, state.progress)
         if state.status is FileStatus.COMPLETED:
@@ -423,21 +350,15 @@ class HybridWatcher:
 
     def _set_progress(self, watch: _Watch, percent: int) -> None:
         percent = min(max(percent, 0), 100)
-        if percent <= watch.progress:
-            return
-        watch.progress = percent
-        if not watch.progress_changed.done():
-            watch.progress_changed.set_result(None)
-        watch.progress_changed = asyncio.get_running_loop().create_future()
+        if percent > watch.progress.value:
+            watch.progress.publish(percent)
 
     def _reconcile_all(self) -> None:
         """Schedule one jittered poll of every already-polled file (events may be lost)."""
         now = asyncio.get_running_loop().time()
         spread = self._settings.reconcile_spread
         for watch in self._watches.values():
-            if watch.polls or watch.errors:
-                watch.reconcile_at = now + self._rng.uniform(0.0, spread)
-            watch.wake.set()
+            watch.schedule.reconcile(now, self._rng, spread)
 
     # --- WebSocket ----------------------------------------------------------------------------
 
@@ -451,69 +372,7 @@ class HybridWatcher:
         except WebSocketException:
             logger.debug("subscription to a project was interrupted; resent after reconnect")
 
-    async def _ws_loop(self) -> None:
-        s = self._settings
-        loop = asyncio.get_running_loop()
-        failures = 0
-        ws_logger = HeaderRedactingAdapter(logging.getLogger("websockets.client"))
-        while True:
-            await self._ws_needed.wait()
-            opened_at: float | None = None
-            delay: float | None = None
-            try:
-                async with self._connect(
-                    self._ws_url,
-                    additional_headers={"Authorization": f"Bearer {s.token}"},
-                    open_timeout=s.ws_open_timeout,
-                    close_timeout=s.ws_close_timeout,
-                    ping_interval=s.ping_interval or None,
-                    ping_timeout=s.ping_timeout or None,
-                    max_size=s.max_ws_message_bytes,
-                    logger=ws_logger,
-                ) as ws:
-                    opened_at = loop.time()
-                    await self._on_open(ws)
-                    async for message in ws:
-                        try:
-                            self._handle_message(message)
-                        except Exception:  # a bad event must never cost the connection
-                            logger.exception("ignoring a WebSocket event that could not be handled")
-                logger.info("WebSocket closed by the service; reconnecting")
-            except asyncio.CancelledError:
-                raise
-            except InvalidStatus as exc:
-                status = exc.response.status_code
-                if status in (401, 403):
-                    self._auth_refused = True
-                    delay = s.auth_refused_retry
-                    logger.warning(
-                        "WebSocket handshake refused (HTTP %d): polling only, "
-                        "retrying the WebSocket in %.0fs",
-                        status,
-                        delay,
-                    )
-                else:
-                    logger.info("WebSocket handshake answered HTTP %d", status)
-            except (OSError, TimeoutError, WebSocketException) as exc:
-                logger.info("WebSocket connection lost or failed: %s", type(exc).__name__)
-            except Exception:  # never let a surprise end the WebSocket for good
-                logger.exception("unexpected WebSocket failure; reconnecting")
-            finally:
-                self._on_closed()
-            if opened_at is not None and loop.time() - opened_at >= s.healthy_after:
-                failures = 0
-            failures += 1
-            if delay is None:
-                delay = floored_jitter(
-                    self._rng, failures - 1, floor=s.reconnect_floor, cap=s.reconnect_cap
-                )
-            await asyncio.sleep(delay)
-            if not self._project_files:
-                self._ws_needed.clear()
-
     async def _on_open(self, ws: ClientConnection) -> None:
-        self.connections += 1
-        self._auth_refused = False
         self._subscribed = set()
         self._acknowledged = set()
         self._ws = ws
@@ -529,12 +388,6 @@ class HybridWatcher:
         self._acknowledged = set()
         if was_open:
             self._reconcile_all()
-
-    def _remember_early(self, file_id: str) -> None:
-        self._early_terminal[file_id] = None
-        self._early_terminal.move_to_end(file_id)
-        while len(self._early_terminal) > _MAX_REMEMBERED_SUBMISSIONS:
-            self._early_terminal.popitem(last=False)
 
     def _handle_message(self, message: str | bytes) -> None:
         try:
@@ -554,14 +407,14 @@ class HybridWatcher:
         self.events_received += 1
         watch = self._watches.get(file_id) if isinstance(file_id, str) else None
         if watch is None and isinstance(file_id, str) and kind != EVENT_PROGRESS:
-            self._remember_early(file_id)  # a wait may be about to start for it
+            self._early_terminal.add(file_id, None)  # a wait may be about to start for it
         if watch is None or watch.result.done():
             return  # unknown, late or duplicate
         project_id = event.get("project_id")
         if watch.project_id is not None and project_id != watch.project_id:
             return
         progress = event.get("progress")
-        if _is_percent(progress):
+        if is_number(progress):
             self._set_progress(watch, int(progress))
         if kind == EVENT_PROGRESS:
             return
@@ -569,23 +422,4 @@ class HybridWatcher:
         if kind == EVENT_FAILED and isinstance(error, str) and error:
             watch.event_error = error[:500]
         watch.event_said_terminal = True
-        watch.poll_now = True  # confirm over HTTP, which also gives the URL
-        watch.wake.set()
-
-
-async def _call_progress(
-    callback: PercentCallback, percent: int, file_id: str, deadline: float
-) -> None:
-    """Run a progress callback; its failures are logged, and it cannot outlast the wait."""
-    try:
-        async with asyncio.timeout_at(deadline):
-            await callback(percent)
-    except asyncio.CancelledError:
-        raise
-    except Exception:  # TimeoutError included
-        logger.exception("progress callback for file %s failed", file_id)
-
-
-def _is_percent(value: object) -> TypeGuard[int | float]:
-    """A finite JSON number (bools excluded)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        watch.schedule.request()  # confirm over HTTP, which also gives the URL

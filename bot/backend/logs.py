@@ -1,4 +1,4 @@
-"""Keep credentials out of third-party library logs."""
+"""Keep credentials out of third-party library logs (shared by every backend)."""
 
 from __future__ import annotations
 
