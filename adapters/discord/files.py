@@ -54,8 +54,10 @@ class FileHosts:
 
 
 def megabytes(size: int) -> str:
-    value = f"{size / (1024 * 1024):.1f}".removesuffix(".0")
-    return f"{value} MB"
+    """``25 MB``, ``2.5 MB``, ``900 KB``, as people read file sizes."""
+    if size < 1024 * 1024:
+        return f"{max(1, round(size / 1024))} KB"
+    return f"{size / (1024 * 1024):.1f}".removesuffix(".0") + " MB"
 
 
 async def fetch_attachment(

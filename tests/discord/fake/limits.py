@@ -136,12 +136,10 @@ def _text_input_errors(text_input: Json, *, labelled: bool) -> Json:
     _put(problems, "custom_id", _length(text_input.get("custom_id"), MAX_CUSTOM_ID))
     if text_input.get("style") not in (1, 2):
         problems["style"] = _error("BASE_TYPE_CHOICES", "Value must be one of (1, 2).")
-    if labelled and "label" in text_input:
-        problems["label"] = _error(
-            "COMPONENT_LABEL_NOT_ALLOWED", "A text input in a label has no label of its own."
-        )
-    elif not labelled:
-        _put(problems, "label", _length(text_input.get("label"), MAX_INPUT_LABEL))
+    # In an action row (the older form) the text input carries its own label.
+    _put(
+        problems, "label", _length(text_input.get("label"), MAX_INPUT_LABEL, required=not labelled)
+    )
     _put(problems, "value", _length(text_input.get("value"), MAX_INPUT_VALUE, required=False))
     _put(
         problems,

@@ -131,6 +131,8 @@ class FakeDiscord:
         """Channel id → status (403/404) returned for writes there."""
         self.uploads: dict[int, FakeAttachment] = {}
         """Files users attached to commands, served at ``/attachments/{id}/{name}``."""
+        self.deduplicated: list[str] = []
+        """Nonces of posts dropped as duplicates (``enforce_nonce``), in order."""
         self.file_requests: list[str] = []
         """Paths of every ``/attachments/...`` request, in order."""
         self._rate_limits: list[RateLimitRule] = []
@@ -702,6 +704,7 @@ class FakeDiscord:
         if nonce is not None and payload.get("enforce_nonce"):
             seen = self._nonces.get((author, str(nonce)))
             if seen is not None and now - seen[0] <= self.nonce_window:
+                self.deduplicated.append(str(nonce))
                 return _json(self._message_json(self.messages[seen[1]]))
         message = FakeMessage(
             self._next_id(),
