@@ -19,7 +19,7 @@ from bot.config import BotConfig
 from bot.jobs import Job
 from bot.service import ImagineBot
 from emulator.superduper import Emulator
-from tests.discord.fake import FakeChannel, FakeDiscord, FakeMessage
+from tests.discord.fake import FakeChannel, FakeDiscord, FakeInteraction, FakeMessage
 from tests.support.harness import Harness, StoreWrapper, open_harness
 
 JOB_IN_CUSTOM_ID = re.compile(r"imagine:[a-z_]+:(?P<job>[^:]+)(?::[0-9]+)?")
@@ -59,6 +59,19 @@ class DiscordStack:
         await self.fake.until(lambda: len(images_in(self.fake, thread)) >= count)
         await self.bot.drain()
         return images_in(self.fake, thread)
+
+
+EPHEMERAL = 64
+DEFERRED_CHANNEL_MESSAGE = 5
+
+
+async def private_answer(fake: FakeDiscord, asked: FakeInteraction) -> str:
+    """What the user who ran a command sees privately: the deferred ("thinking…")
+    response, once the bot gave it its text."""
+    await fake.until(lambda: asked.original is not None)
+    assert asked.callbacks[0] == {"type": DEFERRED_CHANNEL_MESSAGE, "data": {"flags": EPHEMERAL}}
+    assert asked.original_flags == EPHEMERAL and asked.original is not None
+    return asked.original
 
 
 def button(message: FakeMessage, kind: str) -> str:

@@ -6,17 +6,8 @@ from pathlib import Path
 
 from adapters.discord.adapter import SHOWN
 from emulator.superduper import Emulator
-from tests.discord.fake import FakeDiscord, FakeInteraction
-from tests.discord.support import discord_stack, images_in, labelled, new_thread
-
-EPHEMERAL, DEFERRED_CHANNEL_MESSAGE = 64, 5
-
-
-async def private_answer(fake: FakeDiscord, asked: FakeInteraction) -> str:
-    await fake.until(lambda: asked.original is not None)
-    assert asked.callbacks[0] == {"type": DEFERRED_CHANNEL_MESSAGE, "data": {"flags": EPHEMERAL}}
-    assert asked.original_flags == EPHEMERAL and asked.original is not None
-    return asked.original
+from tests.discord.fake import FakeDiscord
+from tests.discord.support import discord_stack, images_in, labelled, new_thread, private_answer
 
 
 async def test_history_lists_my_jobs_privately_with_links_to_their_threads(

@@ -12,8 +12,8 @@ from PIL import Image
 from bot.chat import Attachment, DeliveryError
 from bot.jobs import JobState
 from emulator.superduper import Emulator
-from tests.discord.fake import FakeDiscord, FakeInteraction
-from tests.discord.support import discord_stack, new_thread
+from tests.discord.fake import FakeDiscord
+from tests.discord.support import discord_stack, new_thread, private_answer
 from tests.support.superduper import file_ids
 
 MIB = 1024 * 1024
@@ -23,12 +23,6 @@ def red_png(width: int = 320, height: int = 240) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (width, height), (200, 30, 30)).save(out, "PNG")
     return out.getvalue()
-
-
-async def private_answer(fake: FakeDiscord, asked: FakeInteraction) -> str:
-    await fake.until(lambda: asked.original is not None)
-    assert asked.original_flags == 64 and asked.original is not None
-    return asked.original
 
 
 async def test_an_attached_image_reaches_the_service_as_the_reference(
