@@ -26,6 +26,7 @@ from app.backends import configured_backends, superduper_spec
 from app.config import PLATFORM_HELP, ConfigError, Settings, load_settings
 from app.health import HealthCheck, HealthServer, PortInUse, backend_check, store_check
 from app.logs import configure_logging
+from app.metrics import Metrics
 from app.runtime import log_backend_status, open_runtime
 from bot.backend.superduper import SuperDuperSettings
 from bot.chat import ImagineCore, Invocation, Requester
@@ -49,7 +50,7 @@ def emulator_service(base_url: str, token: str) -> SuperDuperSettings:
     )
 
 
-async def demo(prompt: str, settings: Settings, out: TextIO) -> int:
+async def demo(prompt: str, settings: Settings, out: TextIO, *, animate: bool = False) -> int:
     from adapters.console.chat import ConsoleChat, console_conversation
     from emulator.superduper import Emulator, EmulatorConfig
 
@@ -68,16 +69,20 @@ async def demo(prompt: str, settings: Settings, out: TextIO) -> int:
         chat = ConsoleChat(out, settings.output_dir)
         runtime.bot.add_chat(chat)
         await runtime.bot.start()
-        print(f"> /imagine {prompt}", file=out, flush=True)
-        job_id = await runtime.bot.imagine(
-            Invocation(console_conversation(), Requester("you", "you"), text=prompt)
-        )
+        command = "/animate" if animate else "/imagine"
+        print(f"> {command} {prompt}", file=out, flush=True)
+        invocation = Invocation(console_conversation(), Requester("you", "you"), text=prompt)
+        if animate:
+            job_id = await runtime.bot.animate(invocation)
+        else:
+            job_id = await runtime.bot.imagine(invocation)
         if job_id is None:
             return 2  # the reason was printed as the bot's private reply
         job = await runtime.bot.wait_for(job_id)
         if job is not None and job.state is JobState.POSTED:
             for path in chat.saved_paths:
-                print(f"Image saved: {path.resolve()}", file=out, flush=True)
+                kind = "Clip" if animate else "Image"
+                print(f"{kind} saved: {path.resolve()}", file=out, flush=True)
             return 0
         reason = job.error if job is not None else "the job disappeared"
         state = job.state.value if job is not None else "lost"
@@ -129,8 +134,12 @@ async def run(settings: Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     clock = SystemClock()
+    metrics = Metrics()
     async with AsyncExitStack() as stack:
-        rt = await stack.enter_async_context(open_runtime(specs, settings.db_path, settings.bot))
+        rt = await stack.enter_async_context(
+            open_runtime(specs, settings.db_path, settings.bot, telemetry=metrics)
+        )
+        metrics.watch(rt.backends, lambda: rt.bot.load)
         await log_backend_status(rt.backends)
         await rt.bot.start()  # resume first: resumed jobs wait for their platform's port
         adapters = platform_adapters(rt.bot, settings)
@@ -149,6 +158,7 @@ async def run(settings: Settings) -> int:
             ],
             host="0.0.0.0",  # noqa: S104 - orchestrators probe from outside the container
             port=settings.health_port,
+            metrics=metrics.render,
         )
         try:
             await health.start()
@@ -287,6 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo_cmd.add_argument(
         "prompt", help='what to draw, with any /imagine flags, e.g. "a red fox --ar 3:2"'
     )
+    demo_cmd.add_argument(
+        "--animate",
+        action="store_true",
+        help="make a short video instead (/animate; --seconds 2-8 in the prompt)",
+    )
     console_cmd = commands.add_parser(
         "console",
         help="chat with the bot in the terminal",
@@ -337,10 +352,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = (
         settings.log_level if "IMAGINE_LOG_LEVEL" in os.environ or not interactive else "WARNING"
     )
-    configure_logging(level, settings.secrets())
+    configure_logging(level, settings.secrets(), settings.env.imagine_log_format)
     try:
         if args.command == "demo":
-            return asyncio.run(demo(args.prompt, settings, sys.stdout))
+            return asyncio.run(demo(args.prompt, settings, sys.stdout, animate=args.animate))
         if args.command == "console":
             return asyncio.run(console(settings, sys.stdout, args.user))
         return asyncio.run(run(settings))

@@ -87,6 +87,7 @@ class EnvSettings(BaseSettings):
     imagine_rate_limit_window: int = Field(3600, ge=1, le=7 * 24 * 3600)
     # operations
     imagine_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    imagine_log_format: Literal["text", "json"] = "text"
     imagine_health_port: int = Field(8080, ge=0, le=65535)
     # Discord
     discord_token: SecretStr | None = None
@@ -115,6 +116,11 @@ class EnvSettings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("imagine_log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("superduper_url", "discord_api_base", "slack_api_base")
     @classmethod

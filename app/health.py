@@ -2,6 +2,7 @@
 
 * ``GET /healthz`` — liveness: the process answers and no platform connection has died
   for good (a dead one also ends the process, so a supervisor restarts it).
+* ``GET /metrics`` — Prometheus metrics (``app/metrics.py``).
 * ``GET /readyz`` — readiness: the store takes a write, every configured platform is
   connected, and every image service is reachable (a service whose live events are down
   but that answers is "degraded": ready, polling).
@@ -52,8 +53,15 @@ class HealthServer:
     """Serves ``/healthz`` and ``/readyz`` from the checks it is given."""
 
     def __init__(
-        self, *, live: Sequence[HealthCheck], ready: Sequence[HealthCheck], host: str, port: int
+        self,
+        *,
+        live: Sequence[HealthCheck],
+        ready: Sequence[HealthCheck],
+        host: str,
+        port: int,
+        metrics: Callable[[], bytes] | None = None,
     ) -> None:
+        self._metrics = metrics
         self._live = list(live)
         self._ready = list(ready)
         self._host = host
@@ -65,6 +73,8 @@ class HealthServer:
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
+        if self._metrics is not None:
+            app.router.add_get("/metrics", self._metrics_page)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         try:
@@ -89,6 +99,10 @@ class HealthServer:
 
     async def _readyz(self, request: web.Request) -> web.Response:
         return await _answer([*self._live, *self._ready])
+
+    async def _metrics_page(self, request: web.Request) -> web.Response:
+        assert self._metrics is not None
+        return web.Response(body=self._metrics(), content_type="text/plain", charset="utf-8")
 
 
 class PortInUse(OSError):

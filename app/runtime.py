@@ -14,6 +14,7 @@ from bot.backend.http import shared_http_client
 from bot.backend.protocol import ImageBackend
 from bot.config import BotConfig
 from bot.service import ImagineBot
+from bot.telemetry import Telemetry
 from storage import SqliteJobStore
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,11 @@ class Runtime:
 
 @asynccontextmanager
 async def open_runtime(
-    specs: Sequence[BackendSpec], db_path: Path, config: BotConfig
+    specs: Sequence[BackendSpec],
+    db_path: Path,
+    config: BotConfig,
+    *,
+    telemetry: Telemetry | None = None,
 ) -> AsyncIterator[Runtime]:
     """Create the process's long-lived resources and close them in reverse order. The
     first backend of ``specs`` is the default one."""
@@ -46,7 +51,11 @@ async def open_runtime(
             stack.push_async_callback(backend.aclose)
             backends[backend.name] = backend
         bot = ImagineBot(
-            store=store, backends=backends, default_backend=specs[0].name, config=config
+            store=store,
+            backends=backends,
+            default_backend=specs[0].name,
+            config=config,
+            telemetry=telemetry,
         )
         stack.push_async_callback(bot.aclose)
         yield Runtime(bot=bot, store=store, backends=backends)

@@ -17,6 +17,7 @@ from bot.backend.superduper.errors import FileNotFound
 from bot.backend.superduper.files import FileState, FileStatus, WaitOutcome, WaitResult
 from bot.backend.superduper.handles import Submission
 from bot.backend.types import (
+    BackendStats,
     BackendStatus,
     Capability,
     GenerationRequest,
@@ -111,3 +112,6 @@ class FixedIntervalPollingBackend:
 
     async def probe(self) -> BackendStatus:
         return await self._real.probe()
+
+    def stats(self) -> BackendStats:
+        return self._real.stats()

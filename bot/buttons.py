@@ -24,7 +24,13 @@ from bot.chat import (
 )
 from bot.clock import Clock
 from bot.command import CommandDefaults, CommandError, ImagineParams, ReferenceSource
-from bot.command_parser import DEFAULT_SECONDS, format_imagine, parse_imagine
+from bot.command_parser import (
+    DEFAULT_SECONDS,
+    VIDEO_SIDE,
+    format_imagine,
+    parse_imagine,
+    size_for_aspect_ratio,
+)
 from bot.config import BotConfig
 from bot.intake import JobIntake, tell
 from bot.jobs import ChannelKey, ChannelSettings, Job, JobState
@@ -150,7 +156,17 @@ class Buttons:
                 reference_weight=UPSCALE_WEIGHT,
             )
         if kind is ActionKind.ANIMATE:
-            return replace(single, seed=None, task=Task.VIDEO, seconds=float(DEFAULT_SECONDS))
+            clip = replace(self._config.defaults, width=VIDEO_SIDE, height=VIDEO_SIDE)
+            width, height = size_for_aspect_ratio(parent.params.width, parent.params.height, clip)
+            return replace(
+                single,
+                seed=None,
+                task=Task.VIDEO,
+                seconds=float(DEFAULT_SECONDS),
+                width=width,
+                height=height,
+                reference_weight=UPSCALE_WEIGHT,  # the image is the clip's first frame
+            )
         raise CommandError(messages.not_available(kind))
 
     async def _child(

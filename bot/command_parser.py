@@ -37,7 +37,7 @@ import itertools
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Final
 
@@ -50,6 +50,7 @@ MAX_SEED: Final = 2**32 - 1
 MIN_SECONDS: Final = 2
 MAX_SECONDS: Final = 8
 DEFAULT_SECONDS: Final = 4
+VIDEO_SIDE: Final = 512
 MAX_RATIO: Final = 4
 EXAMPLE: Final = "/imagine a watercolor fox"
 
@@ -439,6 +440,8 @@ def parse_imagine(
     Defaults are clamped into the limits; the result always lies within them.
     """
     options = options or {}
+    if task is Task.VIDEO:  # clips are smaller than images: about 512×512 by default
+        defaults = replace(defaults, width=VIDEO_SIDE, height=VIDEO_SIDE)
     source: str | int = text
     if options.get("prompt") is not None:
         source = options["prompt"]

@@ -69,6 +69,10 @@ class SlotScheduler:
     def running(self) -> int:
         return len(self._running)
 
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
     def _grant(self) -> None:
         for job_id, (user, future) in list(self._waiting.items()):
             if len(self._running) >= self._overall:

@@ -68,6 +68,8 @@ def _details(job: Job) -> str:
 def caption(job: Job, elapsed: float, index: int, total: int, seed: int | None) -> str:
     """What an image is: prompt, its own seed, size, style, lineage, job, time taken."""
     which = f" ({index + 1}/{total})" if total > 1 else ""
+    if job.params.seconds is not None:
+        which = f" · {job.params.seconds:g} s clip"
     shown_seed = seed if seed is not None else job.params.seed
     return (
         f"“{job.params.prompt}”{which} · seed {shown_seed}{_details(job)}{lineage(job)} · "
@@ -299,3 +301,10 @@ def ago(seconds: float) -> str:
 
 def show_failed(job: Job, reason: str) -> str:
     return f"I couldn't post the result of job `{job.id}` again: {reason}"
+
+
+def poster_note(size: int, limit: int) -> str:
+    return (
+        f"\n📎 The clip is {size / 2**20:.1f} MiB, over this channel's "
+        f"{limit / 2**20:.0f} MiB upload limit even re-encoded: here is its first frame."
+    )

@@ -58,9 +58,12 @@ from bot.jobs import Job, JobState
 from bot.media.fit import fit_to_limit
 from bot.media.grid import compose_grid
 from bot.media.images import EXTENSIONS
+from bot.media.video import EXTENSIONS as VIDEO_EXTENSIONS
+from bot.media.video import VideoError, first_frame, shrink_video
 from bot.references import References, ReferenceUnavailable
 from bot.scopes import ScopeResolver
 from bot.store import JobStore
+from bot.telemetry import NullTelemetry, Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +126,10 @@ class JobRunner:
         chat_for: Callable[[str], ChatPort],
         critical: CriticalSections,
         references: References,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._references = references
+        self._telemetry: Telemetry = telemetry or NullTelemetry()
         self._store = store
         self._backends = backends
         self._scopes = scopes
@@ -139,6 +144,7 @@ class JobRunner:
         saved = await self._store.save_job(updated)
         if "state" in changes:
             log.info("job %s → %s", job.id, saved.state.value)
+            self._telemetry.job_state(saved.backend, saved.state)
         return saved
 
     async def run(self, job: Job) -> Job:
@@ -177,7 +183,7 @@ class JobRunner:
         try:
             scope = await self._scopes.scope_for(backend, job.channel_key)
         except BackendError as exc:
-            return await self.fail(job, JobState.FAILED, backend_reason(exc))
+            return await self._backend_failed(job, exc)
         return await self.save(job, state=JobState.PREPARED, scope=scope)
 
     async def _plan(self, job: Job) -> Job:
@@ -187,7 +193,7 @@ class JobRunner:
         try:
             ticket = await backend.plan(scope=job.scope, client_key=client_key(job))
         except BackendError as exc:
-            return await self.fail(job, JobState.FAILED, backend_reason(exc))
+            return await self._backend_failed(job, exc)
         return await self.save(job, state=JobState.SUBMITTING, submission=ticket)
 
     async def _submit(self, job: Job) -> Job:
@@ -211,7 +217,7 @@ class JobRunner:
                 job = await self.save(job, scope=scope, submission=ticket, attempts=retry.attempts)
                 handle = await backend.submit(request, ticket=ticket)
         except BackendError as exc:
-            return await self.fail(job, JobState.FAILED, backend_reason(exc))
+            return await self._backend_failed(job, exc)
         return await self.save(job, state=JobState.SUBMITTED, submission=handle)
 
     async def _watch(self, job: Job) -> Job:
@@ -234,7 +240,7 @@ class JobRunner:
         try:
             outcome = await backend.wait(job.submission, timeout=remaining, on_progress=on_progress)
         except BackendError as exc:
-            return await self.fail(job, JobState.FAILED, backend_reason(exc))
+            return await self._backend_failed(job, exc)
         if any(r.ok for r in outcome.results):
             return await self.save(job, state=JobState.COMPLETED, results=outcome.results)
         if outcome.status is OutcomeStatus.TIMED_OUT:
@@ -248,11 +254,12 @@ class JobRunner:
         """Post the outputs: one image with its buttons, or a batch as one numbered grid.
         The post is recorded in the same shielded step, so a restart never repeats it."""
         port = self._chat_for(job.platform)
+        started = self._clock.monotonic()
         if not job.posted_message_ids:
             try:
                 card = await self.result_card(port, job, job.conversation)
             except BackendError as exc:
-                return await self.fail(job, JobState.FAILED, backend_reason(exc))
+                return await self._backend_failed(job, exc)
             try:
                 job = await self._critical.run(
                     self._post_and_record(
@@ -263,6 +270,7 @@ class JobRunner:
                 return await self.fail(job, JobState.UNDELIVERABLE, str(exc))
         complete = all(r.ok for r in job.results)
         job = await self.save(job, state=JobState.POSTED, notified=complete)
+        self._telemetry.posted(job.backend, self._clock.monotonic() - started)
         await self.set_status(job, messages.done(self._clock.now() - job.created_at))
         return job
 
@@ -287,13 +295,14 @@ class JobRunner:
                 f"{job.id}:grid",
             )
         [(index, single)] = media
-        actions = (
-            results.video_actions(job)
-            if single.is_video
-            else results.single_actions(job, backend.capabilities, index)
-        )
         caption = messages.caption(job, elapsed, index, 1, job.results[index].seed)
-        upload = await self._fit(port, where, single, f"imagine-{job.id}-{index + 1}")
+        stem = f"imagine-{job.id}-{index + 1}"
+        if single.is_video:
+            upload, note = await self._fit_video(port, where, single, stem)
+            actions = results.video_actions(job)
+            return ResultCard(upload, caption + note, tuple(actions), f"{job.id}:{index}")
+        actions = results.single_actions(job, backend.capabilities, index)
+        upload = await self._fit(port, where, single, stem)
         return ResultCard(upload, caption, tuple(actions), f"{job.id}:{index}")
 
     async def _post_and_record(
@@ -339,6 +348,30 @@ class JobRunner:
         log.info("re-encoded a %d-byte image to fit %d bytes", len(media.data), limit)
         return Upload(fitted.data, fitted.filename, fitted.content_type)
 
+    async def _fit_video(
+        self, port: ChatPort, where: Conversation, media: Media, stem: str
+    ) -> tuple[Upload, str]:
+        """A clip within the upload limit: as it is, re-encoded smaller, or (when even that
+        is too big) its first frame as a poster, with a note saying so."""
+        limit = port.upload_limit(where)
+        extension = VIDEO_EXTENSIONS.get(media.format, "mp4")
+        if len(media.data) <= limit:
+            return Upload(media.data, f"{stem}.{extension}", media.content_type), ""
+        try:
+            smaller = await shrink_video(media.data, limit)
+            if smaller is not None:
+                log.info("re-encoded a %d-byte clip to fit %d bytes", len(media.data), limit)
+                return Upload(smaller, f"{stem}.mp4", "video/mp4"), ""
+            poster = await first_frame(media.data)
+        except VideoError as exc:
+            raise DeliveryError(
+                f"the clip could not be prepared for posting: {exc}", permanent=True
+            ) from None
+        upload = await self._fit(
+            port, where, Media(poster.png, "image/png", "PNG", poster.width, poster.height), stem
+        )
+        return upload, messages.poster_note(len(media.data), limit)
+
     async def _request(self, job: Job) -> GenerationRequest:
         params = job.params
         assert params.seed is not None
@@ -360,6 +393,10 @@ class JobRunner:
         )
 
     # -- telling people ----------------------------------------------------------------
+
+    async def _backend_failed(self, job: Job, exc: BackendError) -> Job:
+        self._telemetry.backend_error(job.backend, type(exc).__name__)
+        return await self.fail(job, JobState.FAILED, backend_reason(exc))
 
     async def fail(self, job: Job, state: JobState, reason: str) -> Job:
         """Persist a terminal ending, then make sure the requester hears about it."""

@@ -41,6 +41,7 @@ from bot.runner import JobRunner
 from bot.scopes import ScopeResolver
 from bot.store import JobStore
 from bot.supervisor import JobSupervisor
+from bot.telemetry import Telemetry
 
 __all__ = ["ImagineBot", "channel_defaults"]
 
@@ -59,6 +60,7 @@ class ImagineBot:
         config: BotConfig | None = None,
         clock: Clock | None = None,
         rng: random.Random | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         if not backends:
             raise ValueError("at least one backend is needed")
@@ -83,6 +85,7 @@ class ImagineBot:
             chat_for=chat_for,
             critical=critical,
             references=self._references,
+            telemetry=telemetry,
         )
         self._supervisor = JobSupervisor(
             store=store,
@@ -136,6 +139,11 @@ class ImagineBot:
     async def prune(self) -> int:
         """Delete finished jobs older than the retention now (also done daily)."""
         return await self._supervisor.prune()
+
+    @property
+    def load(self) -> tuple[int, int]:
+        """Jobs waiting for a slot, and jobs holding one, in this process."""
+        return self._supervisor.load
 
     @property
     def pending(self) -> int:

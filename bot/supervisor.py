@@ -19,6 +19,7 @@ from bot.config import BotConfig
 from bot.critical import CriticalSections
 from bot.fairness import SlotScheduler
 from bot.jobs import Job, JobState
+from bot.logctx import current_job
 from bot.runner import JobRunner, status_actions
 from bot.store import JobStore, QuarantinedJob, StaleJob, StoreError
 
@@ -122,6 +123,11 @@ class JobSupervisor:
         """Jobs running or queued in this process."""
         return len(self._tasks)
 
+    @property
+    def load(self) -> tuple[int, int]:
+        """Jobs waiting for a slot, and jobs holding one, in this process."""
+        return self._scheduler.waiting, self._scheduler.running
+
     def task_of(self, job_id: str) -> asyncio.Task[None] | None:
         return self._tasks.get(job_id)
 
@@ -151,6 +157,7 @@ class JobSupervisor:
             del self._tasks[job_id]
 
     async def _run(self, job: Job) -> None:
+        current_job.set(job.id)  # every log line of this task names the job
         try:
             await self._ready_event(job.platform).wait()
             if not job.state.terminal:

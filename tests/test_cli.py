@@ -13,6 +13,7 @@ import pytest
 
 from app.cli import build_parser
 from app.config import ConfigError, load_settings
+from bot.media.video import inspect_video
 from tests.support.child import Child
 
 SECRET = "xoxb-very-secret-slack-token"
@@ -157,3 +158,13 @@ async def test_an_unreachable_discord_is_one_line_naming_the_setting(tmp_path: P
     assert "Discord is unreachable at http://discord.invalid" in out
     assert "DISCORD_API_BASE" in out
     assert "Traceback" not in out and "a-discord-token" not in out
+
+
+async def test_demo_animate_saves_a_playable_clip(tmp_path: Path) -> None:
+    code, out = await run_cli("demo", "--animate", "a fox running", env={}, cwd=tmp_path)
+    assert code == 0, out
+    match = re.search(r"Clip saved: (\S+)", out)
+    assert match is not None
+    clip = Path(match.group(1)).read_bytes()
+    media = await inspect_video(clip, declared_type="video/mp4", max_pixels=10**7)
+    assert media.format == "MP4" and media.duration == 4.0

@@ -54,6 +54,12 @@ async def test_run_serves_slash_commands_until_sigterm(tmp_path: Path, emulator:
         assert await ready.finish() == 0
         for line in ("ok  store: writable", "ok  slack: listening", "ok  backend:superduper"):
             assert line in ready.output
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{health_port}/metrics") as page,
+        ):
+            metrics = await page.text()
+        assert 'imagine_job_transitions_total{backend="superduper",state="posted"} 1.0' in metrics
 
         assert await child.terminate() == 0
         assert BOT_TOKEN not in child.output and TOKEN not in child.output

@@ -110,7 +110,8 @@ class ConsoleChat:
         partial.replace(path)  # atomic: a crash leaves no half image behind
         self.saved_paths.append(path)
         buttons = "  ".join(button_text(a) for a in actions)
-        self._say(where, f"🖼  {caption}\n    saved: {path}\n    {buttons}")
+        icon = "🎬" if upload.content_type.startswith("video/") else "🖼 "
+        self._say(where, f"{icon} {caption}\n    saved: {path}\n    {buttons}")
         return message_id
 
     async def notify_user(

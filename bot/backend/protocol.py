@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from bot.backend.types import (
+    BackendStats,
     BackendStatus,
     Capability,
     GenerationRequest,
@@ -80,4 +81,8 @@ class ImageBackend(Protocol):
 
     async def probe(self) -> BackendStatus:
         """Check once whether the service answers (health and the start-up log)."""
+        ...
+
+    def stats(self) -> BackendStats:
+        """Its counters now, for metrics."""
         ...

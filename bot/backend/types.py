@@ -126,6 +126,16 @@ ProgressCallback = Callable[[Progress], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
+class BackendStats:
+    """Counters a backend keeps, for metrics (monotonic counts since start)."""
+
+    websocket_up: bool
+    status_polls: int
+    events: int
+    websocket_connections: int
+
+
+@dataclass(frozen=True, slots=True)
 class BackendStatus:
     """What a probe of the service found, worded for an operator."""
 

@@ -35,7 +35,7 @@ class EventSink:
     """Where a lifecycle sends WebSocket events, and what it reads at completion."""
 
     publish: Callable[[str, Event], None]
-    media_url: Callable[[str], str]
+    media_url: Callable[[FileRecord], str]
     completed_at: dict[str, float]
 
 
@@ -73,6 +73,7 @@ class GenerationBoard:
                 fail_reason=fail_reason,
                 reference=params.reference_image,
                 reference_weight=params.reference_weight,
+                seconds=params.seconds,
                 reference_digest=(
                     hashlib.sha256(params.reference_image).hexdigest()
                     if params.reference_image
@@ -117,8 +118,10 @@ class GenerationBoard:
         if error is None:
             record.status = "completed"
             record.progress = 100
-            record.url = self._sink.media_url(record.id)
-            record.content_type = self._config().image_content_type
+            record.url = self._sink.media_url(record)
+            record.content_type = (
+                "video/mp4" if record.is_video else self._config().image_content_type
+            )
             self._sink.completed_at[record.id] = time.monotonic()
             self._emit(record, "generation.completed")
         else:

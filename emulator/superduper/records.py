@@ -55,6 +55,12 @@ class FileRecord:
     """The image it starts from (image-to-image), and that image's share of the result."""
     reference_weight: float = 0.5
     reference_digest: str = ""
+    seconds: float | None = None
+    """Set for a video (``POST /api/generation/video``): the clip's length."""
+
+    @property
+    def is_video(self) -> bool:
+        return self.seconds is not None
 
     @property
     def terminal(self) -> bool:
@@ -70,6 +76,7 @@ class FileRecord:
             "error": self.error,
             "content_type": self.content_type,
             "seed": self.spec.seed + self.spec.index,
+            "duration": self.seconds if self.url else None,
             "width": self.spec.width,
             "height": self.spec.height,
         }

@@ -15,7 +15,7 @@ from typing import Any, Final, Self
 from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.log import access_logger
 
-from emulator.render import ImageCache, render_from_reference, render_png
+from emulator.render import ImageCache, render_from_reference, render_png, render_video
 from emulator.superduper.config import EmulatorConfig
 from emulator.superduper.counters import EmulatorCounters
 from emulator.superduper.generation import EventSink, GenerationBoard
@@ -40,6 +40,10 @@ _FK_VIOLATION: Final = (
 
 
 def _render(record: FileRecord) -> bytes:
+    if record.seconds is not None:
+        return render_video(
+            record.spec, record.seconds, reference=record.reference, weight=record.reference_weight
+        )
     if record.reference is None:
         return render_png(record.spec)
     return render_from_reference(record.spec, record.reference, record.reference_weight)
@@ -100,6 +104,7 @@ class Emulator:
         app.router.add_post("/api/projects", self._create_project)
         app.router.add_get("/api/projects/{id}", self._get_project)
         app.router.add_post("/api/generation/image", self._generate_image)
+        app.router.add_post("/api/generation/video", self._generate_video)
         app.router.add_get("/api/files/{id}", self._get_file)
         app.router.add_get("/media/{name}", self._get_media)
         app.router.add_get("/ws", self._websocket)
@@ -212,10 +217,10 @@ class Emulator:
             duplicate_rate=cfg.ws_duplicate_rate,
         )
 
-    def _media_url(self, file_id: str) -> str:
+    def _media_url(self, record: FileRecord) -> str:
         base = self.config.result_url_base
         base = base.rstrip("/") if base else self.base_url
-        return f"{base}/media/{file_id}.png"
+        return f"{base}/media/{record.id}.{'mp4' if record.is_video else 'png'}"
 
     async def _close_websockets(self, code: int, reason: str) -> None:
         closing = [conn.start_close(code, reason) for conn in self._hub.forget_all()]
@@ -305,9 +310,15 @@ class Emulator:
         return web.json_response(project.to_json())
 
     async def _generate_image(self, request: web.Request) -> web.Response:
+        return await self._generate(request, video=False)
+
+    async def _generate_video(self, request: web.Request) -> web.Response:
+        return await self._generate(request, video=True)
+
+    async def _generate(self, request: web.Request, *, video: bool) -> web.Response:
         key = request.headers.get("Idempotency-Key")
         try:
-            params = parse_generation(await self._json_body(request))
+            params = parse_generation(await self._json_body(request), video=video)
         except RequestInvalid as exc:
             return _detail(422, exc.errors)
         if key is not None and key in self._generations:
@@ -333,8 +344,10 @@ class Emulator:
     async def _get_media(self, request: web.Request) -> web.Response:
         cfg = self.config
         name = request.match_info["name"]
-        record = self._board.files.get(name.removesuffix(".png")) if name.endswith(".png") else None
-        if record is None or record.status != "completed":
+        stem, _, extension = name.rpartition(".")
+        record = self._board.files.get(stem)
+        wanted = "mp4" if record is not None and record.is_video else "png"
+        if record is None or record.status != "completed" or extension != wanted:
             return _detail(404, "File not found")
         if cfg.redirect_media_to is not None:
             return web.Response(status=302, headers={"Location": cfg.redirect_media_to})
@@ -347,7 +360,8 @@ class Emulator:
                 cached = await asyncio.to_thread(_render, record)
                 self._images.put(key, cached)
             body = cached
-        return web.Response(body=body, headers={"Content-Type": cfg.image_content_type})
+        content_type = "video/mp4" if record.is_video else cfg.image_content_type
+        return web.Response(body=body, headers={"Content-Type": content_type})
 
     # -- WebSocket -------------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ async def test_imagine_posts_the_service_image_in_the_job_thread(
             ActionKind.VARY_SUBTLE,
             ActionKind.VARY_STRONG,
             ActionKind.UPSCALE,
+            ActionKind.ANIMATE,
             ActionKind.REMIX,
             ActionKind.REROLL,
             ActionKind.DELETE,

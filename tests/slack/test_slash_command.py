@@ -41,6 +41,7 @@ async def test_slash_command_posts_the_service_image_in_the_status_thread(
             f"imagine:vary_subtle:{job.id}:0",
             f"imagine:vary_strong:{job.id}:0",
             f"imagine:upscale:{job.id}:0",
+            f"imagine:animate:{job.id}:0",
             f"imagine:remix:{job.id}:0",
             f"imagine:reroll:{job.id}",
             f"imagine:delete:{job.id}",

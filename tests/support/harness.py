@@ -17,6 +17,7 @@ from bot.clock import Clock
 from bot.config import BotConfig
 from bot.service import ImagineBot
 from bot.store import JobStore
+from bot.telemetry import Telemetry
 from emulator.superduper import Emulator, EmulatorConfig
 from storage import SqliteJobStore
 
@@ -105,6 +106,7 @@ async def open_harness(
     start: bool = True,
     wrap_store: StoreWrapper | None = None,
     clock: Clock | None = None,
+    telemetry: Telemetry | None = None,
 ) -> AsyncIterator[Harness]:
     """``store`` in the harness is always the real one; ``wrap_store`` puts a test double
     (e.g. ``FaultyStore``) between it and the bot."""
@@ -118,6 +120,7 @@ async def open_harness(
             backends={backend.name: backend},
             config=config or fast_bot_config(),
             clock=clock,
+            telemetry=telemetry,
         )
         for chat in chats:
             bot.add_chat(chat)

@@ -17,7 +17,7 @@ import httpx
 from bot.backend.errors import AuthRefused, BackendError
 from bot.backend.superduper import paths
 from bot.backend.superduper.client import Sleep, SuperDuperClient, WallClock
-from bot.backend.superduper.download import download_image
+from bot.backend.superduper.download import download_image, download_video
 from bot.backend.superduper.errors import FileNotFound
 from bot.backend.superduper.files import WaitOutcome, WaitResult
 from bot.backend.superduper.handles import Submission
@@ -25,6 +25,7 @@ from bot.backend.superduper.payloads import generation_payload
 from bot.backend.superduper.settings import SuperDuperSettings
 from bot.backend.superduper.watcher import Connect, HybridWatcher
 from bot.backend.types import (
+    BackendStats,
     BackendStatus,
     Capability,
     GenerationRequest,
@@ -39,7 +40,9 @@ from bot.backend.types import (
 log = logging.getLogger(__name__)
 
 NAME: Final = "superduper"
-CAPABILITIES: Final = frozenset({Capability.PROGRESS, Capability.IMAGE_REFERENCES})
+CAPABILITIES: Final = frozenset(
+    {Capability.PROGRESS, Capability.IMAGE_REFERENCES, Capability.VIDEO}
+)
 _PROBE_FILE: Final = "00000000-0000-4000-8000-000000000000"
 
 T = TypeVar("T")
@@ -169,6 +172,8 @@ class SuperDuperBackend:
         if result.url is None:
             raise BackendError("this output has no URL", service=self.service)
         url = result.url
+        if (result.content_type or "").startswith("video/"):
+            return await self._tagged(lambda: download_video(self.client, url))
         return await self._tagged(lambda: download_image(self.client, url))
 
     async def cancel(self, submission: str) -> bool:
@@ -195,6 +200,10 @@ class SuperDuperBackend:
         realtime = self.watcher.connected
         mode = "live events" if realtime else "polling"
         return BackendStatus(True, realtime, f"{self.service} reachable ({mode})")
+
+    def stats(self) -> BackendStats:
+        w = self.watcher
+        return BackendStats(w.connected, w.status_polls, w.events_received, w.connections)
 
     # -- internals -------------------------------------------------------------------------
 

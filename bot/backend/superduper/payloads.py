@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from bot.backend.types import GenerationRequest
+from bot.backend.types import GenerationRequest, Task
 
 SHOT_SIZE = "Medium Shot"
 GENERATION_CONFIG = "comfyui/flux"
@@ -40,7 +40,10 @@ def minimal_project_payload(title: str) -> dict[str, Any]:
 
 
 def generation_payload(request: GenerationRequest, project_id: str | None) -> dict[str, Any]:
-    """``POST /api/generation/image`` for a neutral request."""
+    """``POST /api/generation/image`` (or ``/video``, with ``seconds``) for a neutral request.
+
+    The video call is assumed to take the image call's fields plus ``seconds`` (whole
+    seconds, 1..10), with files that gain ``content_type: video/mp4`` and ``duration``."""
     body: dict[str, Any] = {
         "prompt": request.prompt,
         "negative_prompt": request.negative_prompt,
@@ -57,6 +60,9 @@ def generation_payload(request: GenerationRequest, project_id: str | None) -> di
         "model_type": None,
         "project_id": project_id,
     }
+    if request.task is Task.VIDEO:
+        del body["batch_size"], body["steps"]
+        body["seconds"] = round(request.seconds or 4)
     if request.reference is not None:
         ref = request.reference
         encoded = base64.b64encode(ref.data).decode("ascii")

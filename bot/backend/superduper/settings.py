@@ -35,6 +35,7 @@ class SuperDuperSettings:
     # Downloads
     download_timeout: float = 120.0
     max_download_bytes: int = 25 * MIB
+    max_video_bytes: int = 200 * MIB
     max_pixels: int = 40_000_000
     max_redirects: int = 3
 
@@ -112,7 +113,9 @@ class SuperDuperSettings:
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
-        if self.max_download_bytes <= 0 or self.max_pixels <= 0 or self.max_ws_message_bytes <= 0:
+        if min(self.max_download_bytes, self.max_video_bytes, self.max_pixels) <= 0 or (
+            self.max_ws_message_bytes <= 0
+        ):
             raise ValueError("size limits must be positive")
 
 

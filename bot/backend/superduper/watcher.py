@@ -138,6 +138,8 @@ class HybridWatcher:
         self._closed = False
         self._auth_refused = False
         self.connections = 0
+        self.status_polls = 0
+        """Successful status requests (for metrics)."""
         self.events_received = 0
         """Well-formed generation events handled (for metrics and tests)."""
         """WebSocket connections opened so far (introspection for tests and metrics)."""
@@ -400,6 +402,7 @@ class HybridWatcher:
             return None
         watch.errors = 0
         watch.polls += 1
+        self.status_polls += 1
         watch.last_poll = loop.time()
         watch.jitter = self._rng.uniform(0.8, 1.2)
         watch.last_state = state

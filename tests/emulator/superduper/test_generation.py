@@ -39,6 +39,7 @@ async def test_generation_without_project_runs_to_completed_with_a_url(
         "status": "completed",
         "progress": 100,
         "seed": 1,
+        "duration": None,
         "url": f"{emu.base_url}/media/{submitted['id']}.png",
         "error": None,
         "content_type": "image/png",
