@@ -75,7 +75,7 @@ async def test_v2_posts_a_variation_of_image_2_in_the_same_thread(
     assert f"strong variation of image 2 of `{parent.id}`" in variation.content
     assert variation.attachments[0].data == child_image
     assert labels_by_row(variation) == [
-        ["Vary (Subtle)", "Vary (Strong)", "Upscale 2×"],
+        ["Vary (Subtle)", "Vary (Strong)", "Upscale 2×", "Animate"],
         ["Remix", "Re-roll", "Delete"],
     ]
     assert len(fake.threads_of(fake.general)) == 1

@@ -1,13 +1,23 @@
-"""``/imagine-history``, ``/imagine-show`` and ``/animate`` as a user sees them."""
+"""``/imagine-history``, ``/imagine-show``, ``/animate`` and the Animate button as a user
+sees them."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from adapters.discord.adapter import SHOWN
+from bot.backend.types import Task
+from bot.media.video import inspect_video
 from emulator.superduper import Emulator
 from tests.discord.fake import FakeDiscord
-from tests.discord.support import discord_stack, images_in, labelled, new_thread, private_answer
+from tests.discord.support import (
+    discord_stack,
+    images_in,
+    labelled,
+    labels_by_row,
+    new_thread,
+    private_answer,
+)
 
 
 async def test_history_lists_my_jobs_privately_with_links_to_their_threads(
@@ -60,18 +70,40 @@ async def test_show_posts_a_result_again_where_asked_with_working_buttons(
     assert f"upscale of image 1 of `{job.id}`" in upscaled.content
 
 
-async def test_animate_on_superduper_says_kindly_that_videos_are_not_offered(
+async def test_animate_posts_a_playable_clip_in_a_new_thread(
     emulator: Emulator, fake: FakeDiscord, tmp_path: Path
 ) -> None:
     alice = fake.add_user("alice")
     async with discord_stack(emulator, fake, tmp_path / "bot.db") as stack:
         asked = await fake.slash_command(
-            alice, fake.general, "animate", {"prompt": "a fox running", "seconds": 4}
+            alice, fake.general, "animate", {"prompt": "a fox running", "seconds": 3}
         )
+        thread = await new_thread(fake)
+        [clip] = await stack.results_in(thread)
+        job = await stack.job_of(clip)
         answer = await private_answer(fake, asked)
-        unfinished = await stack.harness.store.unfinished_jobs()
 
-    assert "The superduper image service here doesn't make videos" in answer
-    assert "/imagine-settings backend=" in answer
-    assert unfinished == [] and fake.messages_in(fake.general) == []
-    assert sum(emulator.counters.requests.values()) == 0
+    assert answer == f"Started — follow along in <#{thread.id}>."
+    [attachment] = clip.attachments
+    assert attachment.filename.endswith(".mp4") and attachment.content_type == "video/mp4"
+    media = await inspect_video(attachment.data, declared_type="video/mp4", max_pixels=10**7)
+    assert media.duration == 3.0 and "3 s clip" in clip.content
+    assert labels_by_row(clip) == [["Re-roll", "Delete"]]
+    assert job.params.task is Task.VIDEO
+
+
+async def test_the_animate_button_posts_a_clip_of_that_image_in_the_thread(
+    emulator: Emulator, fake: FakeDiscord, tmp_path: Path
+) -> None:
+    alice = fake.add_user("alice")
+    async with discord_stack(emulator, fake, tmp_path / "bot.db") as stack:
+        await fake.slash_imagine(alice, fake.general, {"prompt": "a still fox"})
+        thread = await new_thread(fake)
+        [image] = await stack.results_in(thread)
+        parent = await stack.job_of(image)
+        await fake.click(alice, image, labelled(image, "Animate"))
+        _, clip = await stack.results_in(thread, count=2)
+
+    assert clip.attachments[0].content_type == "video/mp4"
+    assert f"animation of image 1 of `{parent.id}`" in clip.content
+    assert len(fake.threads_of(fake.general)) == 1

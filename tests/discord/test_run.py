@@ -27,7 +27,7 @@ async def ready_checks(session: aiohttp.ClientSession, url: str) -> dict[str, An
             await asyncio.sleep(0.1)
 
 
-async def test_a_start_is_logged_in_two_lines_and_a_revoked_token_ends_the_process(
+async def test_a_revoked_token_ends_the_process_with_a_clear_line(
     emulator: Emulator, fake: FakeDiscord, tmp_path: Path
 ) -> None:
     env = {

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import mimetypes
 import re
 import secrets
 import time
@@ -595,14 +596,13 @@ class FakeDiscord:
                     payload = json.loads(await part.text())
                 elif part.name and part.name.startswith("files["):
                     data = bytes(await part.read(decode=False))
-                    files.append(
-                        FakeAttachment(
-                            self._next_id(),
-                            part.filename or "file",
-                            part.headers.get(hdrs.CONTENT_TYPE),
-                            data,
-                        )
+                    filename = part.filename or "file"
+                    # discord.py sends every file as application/octet-stream; Discord
+                    # tells the type from the file name.
+                    content_type = mimetypes.guess_type(filename)[0] or part.headers.get(
+                        hdrs.CONTENT_TYPE
                     )
+                    files.append(FakeAttachment(self._next_id(), filename, content_type, data))
             return payload, files
         if request.can_read_body:
             return await request.json(), []
