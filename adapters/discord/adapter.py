@@ -11,18 +11,28 @@ import discord
 
 from adapters.discord.client import ImagineClient
 from adapters.discord.endpoints import EndpointOverride
-from adapters.discord.errors import TRANSPORT_ERRORS
+from adapters.discord.files import FileHosts
+from adapters.discord.handler import Command
 from adapters.discord.port import DiscordChatPort
 from adapters.discord.settings import DiscordSettings
-from adapters.discord.translate import conversation_of, requester_of
-from bot.chat import ActionInvocation, ActionKind, ImagineCore, Invocation
+from adapters.discord.translate import attachment_of, conversation_of, requester_of
+from bot.chat import (
+    ActionInvocation,
+    ActionKind,
+    DialogSubmission,
+    ImagineCore,
+    Invocation,
+)
 
 _log = logging.getLogger(__name__)
 
 INTERNAL_ERROR = "Something went wrong on my side. Please try again in a moment."
 
 CoreCall = Callable[[Invocation], Awaitable[object]]
-"""``bot.imagine`` or ``bot.configure``."""
+"""``bot.imagine``, ``bot.configure``, ..."""
+
+SHOWN = "Posted it in this channel, with working buttons."
+DONE = "Done."
 
 
 class DiscordAdapter:
@@ -36,7 +46,7 @@ class DiscordAdapter:
         self._client = ImagineClient(
             self, guild_id=settings.guild_id, guild_ready_timeout=settings.guild_ready_timeout
         )
-        self._port = DiscordChatPort(self._client)
+        self._port = DiscordChatPort(self._client, FileHosts.for_api_base(settings.api_base))
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -109,27 +119,41 @@ class DiscordAdapter:
 
     # InteractionHandler ------------------------------------------------------
 
-    async def on_imagine(
-        self, interaction: discord.Interaction[discord.Client], options: Mapping[str, str | int]
+    async def on_command(
+        self,
+        interaction: discord.Interaction[discord.Client],
+        command: Command,
+        *,
+        options: Mapping[str, str | int] | None = None,
+        text: str = "",
+        image: discord.Attachment | None = None,
     ) -> None:
+        """Defer (privately) first — Discord wants an answer within 3 s whatever the core
+        does — then hand the command to the core; its answers edit the deferred response."""
         invocation = Invocation(
             conversation_of(interaction),
             requester_of(interaction),
-            options=dict(options),
+            text=text,
+            options=dict(options or {}),
             context=interaction,
+            attachments=(attachment_of(image),) if image is not None else (),
         )
-        await self._run_command(interaction, invocation, self._bot.imagine)
-
-    async def on_settings(
-        self, interaction: discord.Interaction[discord.Client], changes: str | None
-    ) -> None:
-        invocation = Invocation(
-            conversation_of(interaction),
-            requester_of(interaction),
-            text=changes or "",
-            context=interaction,
-        )
-        await self._run_command(interaction, invocation, self._bot.configure)
+        calls: dict[Command, CoreCall] = {
+            Command.IMAGINE: self._bot.imagine,
+            Command.ANIMATE: self._bot.animate,
+            Command.SETTINGS: self._bot.configure,
+            Command.HISTORY: self._bot.history,
+            Command.SHOW: self._bot.show,
+        }
+        self._port.remember_limit(invocation.conversation, interaction.filesize_limit)
+        await self._port.acknowledge(invocation)
+        try:
+            await calls[command](invocation)
+        except Exception:
+            _log.exception("/%s failed", command)
+            await self._tell(invocation)
+            return
+        await self._port.settle(invocation, SHOWN if command is Command.SHOW else DONE)
 
     async def on_action(
         self,
@@ -150,39 +174,61 @@ class DiscordAdapter:
             index=index,
             context=interaction,
         )
-        self._port.remember_limit(action.conversation, interaction.filesize_limit)
-        try:
-            await interaction.response.defer()
-        except TRANSPORT_ERRORS as exc:
-            _log.warning("could not defer button click: %s", type(exc).__name__)
-        try:
-            await self._bot.act(action)
-        except Exception:
-            _log.exception("button action failed")
-            await self._tell(action)
+        # Remix answers the press with its form, which must be the first answer.
+        form = kind is ActionKind.REMIX
+        await self._answer(interaction, action, self._bot.act(action), form=form)
+
+    async def on_dialog(
+        self,
+        interaction: discord.Interaction[discord.Client],
+        kind: ActionKind,
+        job_id: str,
+        text: str,
+    ) -> None:
+        submission = DialogSubmission(
+            conversation_of(interaction),
+            requester_of(interaction),
+            kind,
+            job_id,
+            text,
+            context=interaction,
+        )
+        await self._answer(interaction, submission, self._bot.submit_dialog(submission))
 
     def style_choices(self, current: str) -> list[str]:
         needle = current.strip().lower()
         return [name for name in self._settings.styles if needle in name.lower()]
 
-    async def _run_command(
+    async def _answer(
         self,
         interaction: discord.Interaction[discord.Client],
-        invocation: Invocation,
-        call: CoreCall,
+        answerable: ActionInvocation | DialogSubmission,
+        work: Awaitable[None],
+        *,
+        form: bool = False,
     ) -> None:
-        """Defer (privately) first — Discord wants an answer within 3 s whatever the core
-        does — then hand the command to the core; its answers edit the deferred response."""
-        self._port.remember_limit(invocation.conversation, interaction.filesize_limit)
-        await self._port.acknowledge(invocation)
+        """Run a press or submit through the core, answering Discord within its 3 s: at once
+        (a silent defer), or — when the core may answer with a form — only if the core has
+        not answered within ``answer_deadline`` (the form then can't open, and the core
+        offers the command to type instead)."""
+        self._port.remember_limit(answerable.conversation, interaction.filesize_limit)
+        if not form:
+            await self._port.defer_update(interaction)
+        task = asyncio.ensure_future(work)
         try:
-            await call(invocation)
+            if form:
+                done, _ = await asyncio.wait({task}, timeout=self._settings.answer_deadline)
+                if not done:
+                    await self._port.defer_update(interaction)
+            await task
         except Exception:
-            _log.exception("/%s failed", interaction.command.name if interaction.command else "?")
-            await self._tell(invocation)
+            _log.exception("%s failed", type(answerable).__name__)
+            await self._tell(answerable)
+        finally:
+            task.cancel()  # no-op once done; stops the core's work if this handler is cancelled
 
-    async def _tell(self, invocation: Invocation | ActionInvocation) -> None:
+    async def _tell(self, answerable: Invocation | ActionInvocation | DialogSubmission) -> None:
         with contextlib.suppress(Exception):
             await self._port.notify_user(
-                invocation.conversation, invocation.requester.user_id, INTERNAL_ERROR, invocation
+                answerable.conversation, answerable.requester.user_id, INTERNAL_ERROR, answerable
             )

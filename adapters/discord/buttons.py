@@ -1,14 +1,16 @@
-"""Persistent result buttons: the action and job id live in the ``custom_id``.
+"""Persistent result buttons: the action, job id and image index live in the ``custom_id``.
 
 Registered with ``Client.add_dynamic_items`` at startup, so a click on a message
-posted before a restart still reaches the bot."""
+posted before a restart still reaches the bot. Discord's limits (checked by the fake
+Discord in the tests): at most 5 action rows of 5 buttons, a ``custom_id`` of at most
+100 characters, a label of at most 80."""
 
 from __future__ import annotations
 
 import logging
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 import discord
 
@@ -17,18 +19,29 @@ from bot.chat import Action, ActionKind
 
 _log = logging.getLogger(__name__)
 
-KINDS = "|".join(kind.value for kind in ActionKind)
-CUSTOM_ID_TEMPLATE = (
-    rf"imagine:(?P<kind>{KINDS}):(?P<job_id>[A-Za-z0-9_-]{{1,64}})(?::(?P<index>[0-9]{{1,2}}))?"
+KINDS: Final = "|".join(kind.value for kind in ActionKind)
+JOB_ID: Final = r"[A-Za-z0-9_-]{1,64}"
+CUSTOM_ID_TEMPLATE: Final = (
+    rf"imagine:(?P<kind>{KINDS}):(?P<job_id>{JOB_ID})(?::(?P<index>[0-9]{{1,2}}))?"
 )
-MAX_ROWS = 5
-MAX_PER_ROW = 5
+MAX_ROWS: Final = 5
+MAX_PER_ROW: Final = 5
+MAX_CUSTOM_ID: Final = 100
+MAX_LABEL: Final = 80
 
 
 def custom_id(kind: ActionKind, job_id: str, index: int | None = None) -> str:
-    """At most 100 characters (Discord's limit): the job id is capped at 64."""
+    """``imagine:<kind>:<job>[:<index>]``: at most 87 characters (job ids are capped at 64).
+    ``ValueError`` for an id the buttons could not be matched by after a restart."""
     suffix = f":{index}" if index is not None else ""
-    return f"imagine:{kind.value}:{job_id}{suffix}"
+    value = f"imagine:{kind.value}:{job_id}{suffix}"
+    if len(value) > MAX_CUSTOM_ID or re.fullmatch(CUSTOM_ID_TEMPLATE, value) is None:
+        raise ValueError(f"no button custom_id for job {job_id[:80]!r} / index {index}")
+    return value
+
+
+def clip_label(label: str) -> str:
+    return label if len(label) <= MAX_LABEL else label[: MAX_LABEL - 1] + "…"
 
 
 _STYLES = {
@@ -47,7 +60,10 @@ class ResultButton(
         style = _STYLES.get(kind, discord.ButtonStyle.secondary)
         super().__init__(
             discord.ui.Button(
-                label=label, style=style, custom_id=custom_id(kind, job_id, index), row=row
+                label=clip_label(label),
+                style=style,
+                custom_id=custom_id(kind, job_id, index),
+                row=row,
             )
         )
         self.kind = kind
@@ -83,7 +99,11 @@ def result_view(actions: Sequence[Action]) -> discord.ui.View | None:
     used = [0] * MAX_ROWS
     for action in actions:
         row = next(
-            (r for r in range(min(action.row, MAX_ROWS - 1), MAX_ROWS) if used[r] < MAX_PER_ROW),
+            (
+                r
+                for r in range(min(max(action.row, 0), MAX_ROWS - 1), MAX_ROWS)
+                if used[r] < MAX_PER_ROW
+            ),
             None,
         )
         if row is None:

@@ -15,6 +15,8 @@ TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     asyncio.TimeoutError,
 )
+ANSWER_ERRORS: tuple[type[BaseException], ...] = (*TRANSPORT_ERRORS, discord.InteractionResponded)
+"""Answering an interaction: the transport, or another answer got there first."""
 
 
 def delivery_error(exc: BaseException, place: str) -> DeliveryError:

@@ -1,8 +1,10 @@
-"""What the discord.py callbacks (slash commands, buttons) hand their interaction to."""
+"""What the discord.py callbacks (slash commands, buttons, form submits) hand their
+interaction to."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 import discord
@@ -10,14 +12,29 @@ import discord
 from bot.chat import ActionKind
 
 
-class InteractionHandler(Protocol):
-    async def on_imagine(
-        self, interaction: discord.Interaction[discord.Client], options: Mapping[str, str | int]
-    ) -> None: ...
+class Command(StrEnum):
+    """The slash commands, by their Discord names."""
 
-    async def on_settings(
-        self, interaction: discord.Interaction[discord.Client], changes: str | None
-    ) -> None: ...
+    IMAGINE = "imagine"
+    ANIMATE = "animate"
+    SETTINGS = "imagine-settings"
+    HISTORY = "imagine-history"
+    SHOW = "imagine-show"
+
+
+class InteractionHandler(Protocol):
+    async def on_command(
+        self,
+        interaction: discord.Interaction[discord.Client],
+        command: Command,
+        *,
+        options: Mapping[str, str | int] | None = None,
+        text: str = "",
+        image: discord.Attachment | None = None,
+    ) -> None:
+        """A slash command: typed ``options`` (``/imagine``, ``/animate``) or free ``text``
+        (``/imagine-settings`` changes, ``/imagine-show`` job id), and an attached image."""
+        ...
 
     async def on_action(
         self,
@@ -25,6 +42,14 @@ class InteractionHandler(Protocol):
         kind: ActionKind,
         job_id: str,
         index: int | None,
+    ) -> None: ...
+
+    async def on_dialog(
+        self,
+        interaction: discord.Interaction[discord.Client],
+        kind: ActionKind,
+        job_id: str,
+        text: str,
     ) -> None: ...
 
     def style_choices(self, current: str) -> list[str]: ...

@@ -15,7 +15,9 @@ from typing import Final
 import discord
 
 from adapters.discord.buttons import result_view
-from adapters.discord.errors import TRANSPORT_ERRORS, delivery_error
+from adapters.discord.dialogs import build_modal
+from adapters.discord.errors import ANSWER_ERRORS, TRANSPORT_ERRORS, delivery_error
+from adapters.discord.files import FileHosts, fetch_attachment
 from adapters.discord.settings import DEFAULT_UPLOAD_LIMIT
 from adapters.discord.translate import PLATFORM, missing_permissions
 from bot.chat import (
@@ -35,6 +37,8 @@ _log = logging.getLogger(__name__)
 MAX_CONTENT = 2000
 MAX_THREAD_NAME = 100
 THREAD_ARCHIVE_MINUTES: Final = 1440
+ANSWERED: Final = "imagine_answered"
+"""Key in ``Interaction.extras``: the deferred response was given its text."""
 
 
 def nonce_for(dedupe_key: str) -> str:
@@ -52,8 +56,9 @@ def _interaction(invocation: object) -> discord.Interaction[discord.Client] | No
 
 
 class DiscordChatPort:
-    def __init__(self, client: discord.Client) -> None:
+    def __init__(self, client: discord.Client, file_hosts: FileHosts | None = None) -> None:
         self._client = client
+        self._file_hosts = file_hosts or FileHosts.for_api_base(None)
         self._limits: dict[str, int] = {}
 
     @property
@@ -90,6 +95,23 @@ class DiscordChatPort:
             await interaction.response.defer(ephemeral=True, thinking=True)
         except TRANSPORT_ERRORS as exc:
             _log.warning("could not defer interaction: %s", type(exc).__name__)
+
+    async def defer_update(self, interaction: discord.Interaction[discord.Client]) -> None:
+        """Answer a button press or form submit without a visible message (Discord wants an
+        answer within 3 s); later private answers are followups."""
+        if interaction.response.is_done():
+            return
+        try:
+            await interaction.response.defer()
+        except ANSWER_ERRORS as exc:
+            _log.warning("could not defer the interaction: %s", type(exc).__name__)
+
+    async def settle(self, invocation: Invocation, text: str) -> None:
+        """Give a deferred command's private "thinking…" answer ``text`` if the core left it
+        without one (``/imagine-show`` posts in the channel and says nothing privately)."""
+        interaction = _interaction(invocation)
+        if interaction is not None and not interaction.extras.get(ANSWERED):
+            await self._edit_original(interaction, text)
 
     async def open_thread(
         self, invocation: Invocation, status_text: str, actions: Sequence[Action] = ()
@@ -212,10 +234,19 @@ class DiscordChatPort:
             raise delivery_error(exc, f"<#{target}>") from exc
 
     async def open_dialog(self, action: ActionInvocation, dialog: Dialog) -> None:
-        raise DeliveryError("dialogs are not available on Discord yet", permanent=True)
+        """Answer the button press with a modal (see ``dialogs.py`` for its submit)."""
+        interaction = _interaction(action)
+        if interaction is None or interaction.response.is_done():
+            raise DeliveryError("the button press was already answered", permanent=True)
+        try:
+            await interaction.response.send_modal(build_modal(dialog))
+        except ANSWER_ERRORS as exc:
+            _log.info("could not open the %s form: %s", dialog.kind, type(exc).__name__)
+            raise DeliveryError("Discord didn't open the form", permanent=True) from None
 
     async def fetch_attachment(self, attachment: Attachment, max_bytes: int) -> bytes:
-        raise DeliveryError("image prompts are not available on Discord yet", permanent=True)
+        connector = self._client.http.connector or None  # MISSING before login
+        return await fetch_attachment(connector, self._file_hosts, attachment, max_bytes)
 
     async def thread_link(self, where: Conversation) -> str | None:
         return f"https://discord.com/channels/{where.workspace}/{_target(where)}"
@@ -238,9 +269,10 @@ class DiscordChatPort:
                 await interaction.edit_original_response(content=_clip(text))
             else:
                 await interaction.followup.send(_clip(text), ephemeral=True)
-        except TRANSPORT_ERRORS as exc:
+        except ANSWER_ERRORS as exc:
             _log.info("could not answer interaction privately: %s", type(exc).__name__)
             return False
+        interaction.extras[ANSWERED] = True
         return True
 
     async def _edit_original(
@@ -250,6 +282,8 @@ class DiscordChatPort:
             await interaction.edit_original_response(content=text)
         except TRANSPORT_ERRORS as exc:
             _log.info("could not edit the original response: %s", type(exc).__name__)
+            return
+        interaction.extras[ANSWERED] = True
 
 
 def _target(where: Conversation) -> str:

@@ -29,3 +29,6 @@ class DiscordSettings:
     """Seconds :meth:`DiscordAdapter.wait_ready` waits for the gateway's READY."""
     guild_ready_timeout: float = 2.0
     """discord.py waits this long after the last GUILD_CREATE before READY (tests: less)."""
+    answer_deadline: float = 2.0
+    """Seconds the core gets to answer a Remix press with its form before the press is
+    deferred (Discord wants an answer within 3 s)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import discord
 
-from bot.chat import Conversation, Requester
+from bot.chat import Attachment, Conversation, Requester
 
 PLATFORM = "discord"
 
@@ -47,3 +47,14 @@ def missing_permissions(permissions: discord.Permissions, *, in_thread: bool) ->
             *needed,
         ]
     return [label for attr, label in needed if not getattr(permissions, attr)]
+
+
+def attachment_of(attachment: discord.Attachment) -> Attachment:
+    """A slash command's ``image`` option as the core's ``Attachment`` (its URL is on
+    Discord's file host; ``size`` is what Discord declared)."""
+    return Attachment(
+        url=attachment.url,
+        filename=attachment.filename,
+        content_type=attachment.content_type,
+        size=attachment.size,
+    )

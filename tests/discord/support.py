@@ -7,8 +7,9 @@ import io
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -18,8 +19,8 @@ from bot.config import BotConfig
 from bot.jobs import Job
 from bot.service import ImagineBot
 from emulator.superduper import Emulator
-from tests.discord.fake import FakeChannel, FakeDiscord, FakeMessage
-from tests.support.harness import Harness, open_harness
+from tests.discord.fake import FakeChannel, FakeDiscord, FakeInteraction, FakeMessage
+from tests.support.harness import Harness, StoreWrapper, open_harness
 
 JOB_IN_CUSTOM_ID = re.compile(r"imagine:[a-z_]+:(?P<job>[^:]+)(?::[0-9]+)?")
 
@@ -60,9 +61,45 @@ class DiscordStack:
         return images_in(self.fake, thread)
 
 
+EPHEMERAL = 64
+DEFERRED_CHANNEL_MESSAGE = 5
+
+
+async def private_answer(fake: FakeDiscord, asked: FakeInteraction) -> str:
+    """What the user who ran a command sees privately: the deferred ("thinking…")
+    response, once the bot gave it its text."""
+    await fake.until(lambda: asked.original is not None)
+    assert asked.callbacks[0] == {"type": DEFERRED_CHANNEL_MESSAGE, "data": {"flags": EPHEMERAL}}
+    assert asked.original_flags == EPHEMERAL and asked.original is not None
+    return asked.original
+
+
 def button(message: FakeMessage, kind: str) -> str:
     """The custom id of the ``kind`` button ("reroll", "upscale", ...) under a message."""
     return next(c for c in message.custom_ids() if c.startswith(f"imagine:{kind}:"))
+
+
+def buttons_of(message: FakeMessage) -> list[dict[str, Any]]:
+    return [b for row in message.components for b in row.get("components", [])]
+
+
+def labelled(message: FakeMessage, label: str) -> str:
+    """The custom id of the button a user sees as ``label`` ("V2", "Remix", ...)."""
+    return next(str(b["custom_id"]) for b in buttons_of(message) if b.get("label") == label)
+
+
+def labels_by_row(message: FakeMessage) -> list[list[str]]:
+    return [[str(b.get("label")) for b in row.get("components", [])] for row in message.components]
+
+
+async def new_thread(
+    fake: FakeDiscord, parent: FakeChannel | None = None, *, count: int = 1
+) -> FakeChannel:
+    """Wait until the bot opened ``count`` threads in ``parent`` (#general by default);
+    the last of them."""
+    channel = parent or fake.general
+    await fake.until(lambda: len(fake.threads_of(channel)) >= count)
+    return fake.threads_of(channel)[count - 1]
 
 
 def images_in(fake: FakeDiscord, channel: FakeChannel | int) -> list[FakeMessage]:
@@ -85,10 +122,15 @@ async def discord_stack(
     *,
     guild: bool = True,
     config: BotConfig | None = None,
+    wrap_store: StoreWrapper | None = None,
+    **settings: Any,
 ) -> AsyncIterator[DiscordStack]:
-    """One bot process: core + adapter connected to ``fake`` (a restart = a second one)."""
-    async with open_harness(emulator, db_path, [], config=config, start=False) as harness:
-        adapter = DiscordAdapter(harness.bot, settings_for(fake, guild=guild))
+    """One bot process: core + adapter connected to ``fake`` (a restart = a second one).
+    ``settings`` override ``DiscordSettings`` fields."""
+    async with open_harness(
+        emulator, db_path, [], config=config, start=False, wrap_store=wrap_store
+    ) as harness:
+        adapter = DiscordAdapter(harness.bot, replace(settings_for(fake, guild=guild), **settings))
         await adapter.start()
         try:
             await adapter.wait_ready()

@@ -9,17 +9,23 @@ import discord
 
 from adapters.discord.endpoints import normalize_api_base
 from app.config import load_settings
+from bot.command_parser import MAX_SECONDS, MIN_SECONDS
 from emulator.superduper import Emulator
 from tests.discord.fake import FakeDiscord
 from tests.discord.support import discord_stack
 
-STRING, INTEGER = 3, 4
+STRING, INTEGER, ATTACHMENT = 3, 4, 11
 MANAGE_MESSAGES = 1 << 13
 PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | (1 << 15)  # members, presences, message content
 
 
 def _options(command: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {option["name"]: option for option in command["options"]}
+    return {option["name"]: option for option in command.get("options", [])}
+
+
+def _synced(fake: FakeDiscord, name: str) -> dict[str, Any]:
+    [command] = [c for c in fake.synced_commands[fake.guild_id] if c["name"] == name]
+    return command
 
 
 async def test_imagine_is_synced_to_the_guild_with_typed_described_options(
@@ -27,8 +33,8 @@ async def test_imagine_is_synced_to_the_guild_with_typed_described_options(
 ) -> None:
     async with discord_stack(emulator, fake, tmp_path / "bot.db"):
         assert list(fake.synced_commands) == [fake.guild_id]
-        command, _ = fake.synced_commands[fake.guild_id]
-        assert command["name"] == "imagine" and command["description"]
+        command = _synced(fake, "imagine")
+        assert command["description"]
         assert command["contexts"] == [0]  # guilds only: results go to threads
         assert command["default_member_permissions"] is None  # everyone sees /imagine
         options = _options(command)
@@ -40,6 +46,7 @@ async def test_imagine_is_synced_to_the_guild_with_typed_described_options(
             "steps",
             "style",
             "count",
+            "image",
         ]
         assert all(option["description"] for option in options.values())
         assert [name for name, o in options.items() if o.get("required")] == ["prompt"]
@@ -58,14 +65,38 @@ async def test_imagine_is_synced_to_the_guild_with_typed_described_options(
         )
         assert (options["steps"]["min_value"], options["steps"]["max_value"]) == (1, 100)
         assert options["seed"]["type"] == INTEGER and options["seed"]["min_value"] == 0
+        assert options["image"]["type"] == ATTACHMENT and not options["image"].get("required")
+
+
+async def test_animate_history_and_show_are_synced_with_their_options(
+    emulator: Emulator, fake: FakeDiscord, tmp_path: Path
+) -> None:
+    async with discord_stack(emulator, fake, tmp_path / "bot.db"):
+        animate, history, show = (
+            _synced(fake, name) for name in ("animate", "imagine-history", "imagine-show")
+        )
+        for command in (animate, history, show):
+            assert command["description"] and command["contexts"] == [0]
+            assert command["default_member_permissions"] is None
+            assert all(option["description"] for option in _options(command).values())
+        options = _options(animate)
+        assert list(options) == ["prompt", "seconds", "aspect_ratio", "seed", "image"]
+        assert [name for name, o in options.items() if o.get("required")] == ["prompt"]
+        seconds = options["seconds"]
+        assert (seconds["type"], seconds["min_value"], seconds["max_value"]) == (INTEGER, 2, 8)
+        assert (seconds["min_value"], seconds["max_value"]) == (MIN_SECONDS, MAX_SECONDS)
+        assert options["image"]["type"] == ATTACHMENT
+        assert _options(history) == {}
+        [job] = _options(show).values()
+        assert (job["name"], job["type"], job["required"]) == ("job", STRING, True)
 
 
 async def test_imagine_settings_is_synced_for_server_managers_with_one_optional_option(
     emulator: Emulator, fake: FakeDiscord, tmp_path: Path
 ) -> None:
     async with discord_stack(emulator, fake, tmp_path / "bot.db"):
-        _, command = fake.synced_commands[fake.guild_id]
-        assert command["name"] == "imagine-settings" and command["description"]
+        command = _synced(fake, "imagine-settings")
+        assert command["description"]
         assert command["contexts"] == [0]
         # Hidden by default from members without Manage Messages (1 << 13): the admins.
         assert int(command["default_member_permissions"]) == MANAGE_MESSAGES
@@ -80,7 +111,13 @@ async def test_without_a_guild_id_the_commands_are_synced_globally(
 ) -> None:
     async with discord_stack(emulator, fake, tmp_path / "bot.db", guild=False):
         assert list(fake.synced_commands) == [None]
-        assert [c["name"] for c in fake.synced_commands[None]] == ["imagine", "imagine-settings"]
+        assert [c["name"] for c in fake.synced_commands[None]] == [
+            "imagine",
+            "imagine-settings",
+            "animate",
+            "imagine-history",
+            "imagine-show",
+        ]
 
 
 async def test_style_autocomplete_offers_the_configured_styles(

@@ -49,6 +49,14 @@ async def test_a_revoked_token_ends_the_process_with_a_clear_line(
         ready = await ready_checks(session, f"http://127.0.0.1:{match.group(1)}/readyz")
     [discord_check] = [c for c in ready["checks"] if c["name"] == "discord"]
     assert discord_check["ok"] and "connected as" in discord_check["detail"]
+    # What docs/discord.md shows as a successful start.
+    connected = await child.expect("Discord: connected as")
+    assert f"connected as imagine (application {fake.application_id}) in 1 server(s)" in connected
+    synced = await child.expect("Discord: synced")
+    assert (
+        "synced /imagine, /imagine-settings, /animate, /imagine-history, /imagine-show "
+        f"to server {fake.guild_id}"
+    ) in synced
 
     await fake.revoke_token()
 

@@ -37,6 +37,14 @@ class FakeAttachment:
     filename: str
     content_type: str | None
     data: bytes = field(repr=False)
+    url: str | None = None
+    """Where Discord says the file is (``None``: served by the fake itself)."""
+    declared_size: int | None = None
+    """The size Discord declares (``None``: the real one)."""
+
+    @property
+    def size(self) -> int:
+        return len(self.data) if self.declared_size is None else self.declared_size
 
 
 @dataclass
@@ -71,6 +79,8 @@ class FakeInteraction:
     type: int
     channel_id: int
     user_id: int
+    message_id: int | None = None
+    """The message whose button was pressed (component and modal submit interactions)."""
     callbacks: list[dict[str, Any]] = field(default_factory=list)
     """Bodies of ``POST /interactions/{id}/{token}/callback`` in order (``type``, ``data``)."""
     original: str | None = None
@@ -81,6 +91,11 @@ class FakeInteraction:
     @property
     def callback_types(self) -> list[int]:
         return [int(body["type"]) for body in self.callbacks]
+
+    @property
+    def modal(self) -> dict[str, Any] | None:
+        """The modal the bot answered with (response type 9), if it did."""
+        return next((b.get("data") or {} for b in self.callbacks if b.get("type") == 9), None)
 
     def private_texts(self) -> list[str]:
         """Everything the user saw privately: callback messages, the original, followups."""

@@ -7,6 +7,7 @@ from typing import Any
 from tests.discord.fake.model import (
     DM_CHANNEL,
     PUBLIC_THREAD,
+    FakeAttachment,
     FakeChannel,
     FakeMessage,
     FakeUser,
@@ -157,3 +158,16 @@ def message(m: FakeMessage, author: FakeUser, guild_id: int | None) -> dict[str,
     if m.nonce is not None:
         data["nonce"] = m.nonce
     return data
+
+
+def resolved_attachment(a: FakeAttachment, url: str) -> dict[str, Any]:
+    """An attachment option's entry in ``data.resolved.attachments`` (ephemeral upload)."""
+    return {
+        "id": str(a.id),
+        "filename": a.filename,
+        "size": a.size,
+        "url": url,
+        "proxy_url": url,
+        "content_type": a.content_type,
+        "ephemeral": True,
+    }

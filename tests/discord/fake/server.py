@@ -7,7 +7,11 @@ their attachment bytes, threads, ephemeral answers) and what the bot asked for
 (command schemas, IDENTIFY, every request), and behaves like Discord where the
 adapter relies on it: thread id == starter message id, ``enforce_nonce``
 deduplication, 429 with ``Retry-After`` + ``X-RateLimit-*`` on demand, 403/404
-with Discord's error codes, 413 above ``attachment_size_limit``.
+with Discord's error codes, 413 above ``attachment_size_limit``, 400 Invalid Form Body
+(50035) for components and modals beyond Discord's limits (``limits.py``), a modal
+only as the first answer to a command or button press, and modal submits limited to
+what a user could type. Files attached to commands it dispatches are served at
+``/attachments/...`` on its own host.
 """
 
 from __future__ import annotations
@@ -15,16 +19,19 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import mimetypes
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self
+from urllib.parse import quote
 
 from aiohttp import BodyPartReader, WSMsgType, hdrs, web
 
 from tests.discord.fake import payloads
+from tests.discord.fake.limits import invalid_form_body, message_component_errors, modal_errors
 from tests.discord.fake.model import (
     DM_CHANNEL,
     EPHEMERAL,
@@ -43,6 +50,10 @@ API_PREFIX = "/api/v10"
 DEFAULT_LIMIT = 10 * 1024 * 1024
 Json = dict[str, Any]
 _Route = Callable[[web.Request, re.Match[str]], Awaitable[web.StreamResponse]]
+
+APPLICATION_COMMAND, COMPONENT, AUTOCOMPLETE, MODAL_SUBMIT = 2, 3, 4, 5
+MODAL_RESPONSE = 9
+ATTACHMENT_OPTION = 11
 
 # Member permissions of an ordinary user (no Manage Messages).
 MEMBER_PERMISSIONS = 0x0000_0000_0004_0C40
@@ -84,6 +95,13 @@ def _error(status: int, message: str, code: int) -> web.Response:
     return _json({"message": message, "code": code}, status=status)
 
 
+def _bad_callback(message: str) -> web.Response:
+    errors = {
+        "type": {"_errors": [{"code": "INTERACTION_CALLBACK_TYPE_INVALID", "message": message}]}
+    }
+    return _json(invalid_form_body(errors), status=400)
+
+
 class FakeDiscord:
     def __init__(
         self,
@@ -112,6 +130,12 @@ class FakeDiscord:
         self.gateway_queries: list[dict[str, str]] = []
         self.denied: dict[int, int] = {}
         """Channel id → status (403/404) returned for writes there."""
+        self.uploads: dict[int, FakeAttachment] = {}
+        """Files users attached to commands, served at ``/attachments/{id}/{name}``."""
+        self.deduplicated: list[str] = []
+        """Nonces of posts dropped as duplicates (``enforce_nonce``), in order."""
+        self.file_requests: list[str] = []
+        """Paths of every ``/attachments/...`` request, in order."""
         self._rate_limits: list[RateLimitRule] = []
         self._nonces: dict[tuple[int, str], tuple[float, int]] = {}
         self._sessions: list[_Session] = []
@@ -127,6 +151,7 @@ class FakeDiscord:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._rest)
         app.router.add_get("/gateway", self._gateway)
+        app.router.add_get("/attachments/{id}/{name}", self._serve_file)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -177,6 +202,27 @@ class FakeDiscord:
         self.channels[thread.id] = thread
         return thread
 
+    def upload(
+        self,
+        filename: str,
+        data: bytes,
+        content_type: str | None = "image/png",
+        *,
+        url: str | None = None,
+        declared_size: int | None = None,
+    ) -> FakeAttachment:
+        """A file a user attaches to a command (``url``: claim it lives elsewhere)."""
+        upload = FakeAttachment(
+            self._next_id(), filename, content_type, data, url=url, declared_size=declared_size
+        )
+        self.uploads[upload.id] = upload
+        return upload
+
+    def file_url(self, upload: FakeAttachment) -> str:
+        if upload.url is not None:
+            return upload.url
+        return f"http://127.0.0.1:{self._port}/attachments/{upload.id}/{quote(upload.filename)}"
+
     def rate_limit(
         self, method: str, path_pattern: str, *, retry_after: float = 0.2, times: int = 1
     ) -> None:
@@ -216,6 +262,7 @@ class FakeDiscord:
         app_permissions: int = payloads.ALL_PERMISSIONS,
         member_permissions: int = MEMBER_PERMISSIONS,
         attachment_size_limit: int | None = None,
+        files: Mapping[str, FakeAttachment] | None = None,
     ) -> FakeInteraction:
         """A user runs ``/imagine`` with these options in ``channel``."""
         return await self.slash_command(
@@ -226,6 +273,7 @@ class FakeDiscord:
             app_permissions=app_permissions,
             member_permissions=member_permissions,
             attachment_size_limit=attachment_size_limit,
+            files=files,
         )
 
     async def slash_command(
@@ -238,8 +286,10 @@ class FakeDiscord:
         app_permissions: int = payloads.ALL_PERMISSIONS,
         member_permissions: int = MEMBER_PERMISSIONS,
         attachment_size_limit: int | None = None,
+        files: Mapping[str, FakeAttachment] | None = None,
     ) -> FakeInteraction:
-        """A user runs the slash command ``name`` with these options in ``channel``."""
+        """A user runs the slash command ``name`` with these options in ``channel``;
+        ``files`` are attachment options (made with :meth:`upload`)."""
         scope = self.guild_id if self.guild_id in self.synced_commands else None
         synced = [c for c in self.synced_commands.get(scope, []) if c.get("name") == name]
         command_id = synced[0]["id"] if synced else "1"
@@ -248,10 +298,21 @@ class FakeDiscord:
             "name": name,
             "type": 1,
             "options": [
-                {"name": name, "type": 4 if isinstance(value, int) else 3, "value": value}
-                for name, value in options.items()
+                {"name": option, "type": 4 if isinstance(value, int) else 3, "value": value}
+                for option, value in options.items()
             ],
         }
+        if files:
+            data["options"] += [
+                {"name": option, "type": ATTACHMENT_OPTION, "value": str(upload.id)}
+                for option, upload in files.items()
+            ]
+            data["resolved"] = {
+                "attachments": {
+                    str(upload.id): payloads.resolved_attachment(upload, self.file_url(upload))
+                    for upload in files.values()
+                }
+            }
         if scope is not None:
             data["guild_id"] = str(scope)
         return await self._interact(
@@ -300,6 +361,46 @@ class FakeDiscord:
             None,
         )
 
+    async def submit_modal(
+        self, user: FakeUser, opened: FakeInteraction, values: Mapping[str, str] | None = None
+    ) -> FakeInteraction:
+        """``user`` submits the modal the bot answered ``opened`` with: each text input keeps
+        its prefilled value unless ``values`` (by custom id) changes it. Like Discord's
+        client, a value longer than the input's ``max_length`` can't be typed (ValueError)."""
+        modal = opened.modal
+        if modal is None:
+            raise ValueError(f"interaction {opened.id} was not answered with a modal")
+        values = dict(values or {})
+
+        def filled(text_input: Json) -> Json:
+            value = values.pop(str(text_input["custom_id"]), text_input.get("value") or "")
+            if len(value) > int(text_input.get("max_length") or 4000):
+                raise ValueError(f"{len(value)} characters don't fit {text_input['custom_id']}")
+            return {"type": 4, "custom_id": text_input["custom_id"], "value": value}
+
+        components: list[Json] = []
+        for component in modal["components"]:
+            if component["type"] == 18:
+                components.append({"type": 18, "component": filled(component["component"])})
+            else:
+                components.append(
+                    {"type": 1, "components": [filled(c) for c in component["components"]]}
+                )
+        if values:
+            raise ValueError(f"the modal has no text input {sorted(values)}")
+        message = self.messages.get(opened.message_id) if opened.message_id else None
+        data: Json = {"custom_id": modal["custom_id"], "components": components}
+        return await self._interact(
+            MODAL_SUBMIT,
+            user,
+            self.channels[opened.channel_id],
+            data,
+            message,
+            payloads.ALL_PERMISSIONS,
+            MEMBER_PERMISSIONS,
+            None,
+        )
+
     async def _interact(
         self,
         kind: int,
@@ -312,7 +413,12 @@ class FakeDiscord:
         attachment_size_limit: int | None,
     ) -> FakeInteraction:
         interaction = FakeInteraction(
-            self._next_id(), secrets.token_urlsafe(24), kind, channel.id, user.id
+            self._next_id(),
+            secrets.token_urlsafe(24),
+            kind,
+            channel.id,
+            user.id,
+            message_id=message.id if message is not None else None,
         )
         self.interactions[interaction.id] = interaction
         payload: Json = {
@@ -490,14 +596,13 @@ class FakeDiscord:
                     payload = json.loads(await part.text())
                 elif part.name and part.name.startswith("files["):
                     data = bytes(await part.read(decode=False))
-                    files.append(
-                        FakeAttachment(
-                            self._next_id(),
-                            part.filename or "file",
-                            part.headers.get(hdrs.CONTENT_TYPE),
-                            data,
-                        )
+                    filename = part.filename or "file"
+                    # discord.py sends every file as application/octet-stream; Discord
+                    # tells the type from the file name.
+                    content_type = mimetypes.guess_type(filename)[0] or part.headers.get(
+                        hdrs.CONTENT_TYPE
                     )
+                    files.append(FakeAttachment(self._next_id(), filename, content_type, data))
             return payload, files
         if request.can_read_body:
             return await request.json(), []
@@ -591,12 +696,15 @@ class FakeDiscord:
         payload, files = await self._read_body(request)
         if any(len(f.data) > self.attachment_size_limit for f in files):
             return _error(413, "Request entity too large", 40005)
+        if errors := message_component_errors(list(payload.get("components") or [])):
+            return _json(invalid_form_body(errors), status=400)
         nonce = payload.get("nonce")
         author = self.bot_user.id
         now = time.monotonic()
         if nonce is not None and payload.get("enforce_nonce"):
             seen = self._nonces.get((author, str(nonce)))
             if seen is not None and now - seen[0] <= self.nonce_window:
+                self.deduplicated.append(str(nonce))
                 return _json(self._message_json(self.messages[seen[1]]))
         message = FakeMessage(
             self._next_id(),
@@ -628,6 +736,8 @@ class FakeDiscord:
         if isinstance(found, web.Response):
             return found
         payload, _ = await self._read_body(request)
+        if errors := message_component_errors(list(payload.get("components") or [])):
+            return _json(invalid_form_body(errors), status=400)
         if "content" in payload:
             found.edits.append(found.content)
             found.content = str(payload["content"] or "")
@@ -672,9 +782,12 @@ class FakeDiscord:
         if interaction.callbacks:
             return _error(400, "Interaction has already been acknowledged.", 40060)
         body, _ = await self._read_body(request)
-        interaction.callbacks.append(body)
         kind = int(body["type"])
         data = body.get("data") or {}
+        refused = self._callback_refused(interaction, kind, data)
+        if refused is not None:
+            return refused
+        interaction.callbacks.append(body)
         flags = int(data.get("flags") or 0)
         answer: Json = {
             "interaction": {
@@ -699,6 +812,40 @@ class FakeDiscord:
         elif kind == 7:
             answer["resource"] = {"type": kind}
         return _json(answer)
+
+    @staticmethod
+    def _callback_refused(
+        interaction: FakeInteraction, kind: int, data: Json
+    ) -> web.Response | None:
+        """Discord's rules for the answer types the bot uses: a modal answers only a command
+        or a button press; a silent update (6) or message update (7) only a button press or
+        a modal submitted from one; every modal within the limits."""
+        updates_message = interaction.type == COMPONENT or (
+            interaction.type == MODAL_SUBMIT and interaction.message_id is not None
+        )
+        if kind == MODAL_RESPONSE:
+            if interaction.type not in (APPLICATION_COMMAND, COMPONENT):
+                return _bad_callback("This interaction can't be answered that way.")
+            if errors := modal_errors(data):
+                return _json(invalid_form_body(errors), status=400)
+        elif kind in (6, 7) and not updates_message:
+            return _bad_callback("This interaction can't be answered that way.")
+        elif interaction.type == AUTOCOMPLETE and kind != 8:
+            return _bad_callback("Autocomplete interactions take choices only.")
+        return None
+
+    async def _serve_file(self, request: web.Request) -> web.StreamResponse:
+        self.file_requests.append(request.path)
+        await self._notify()
+        try:
+            upload = self.uploads.get(int(request.match_info["id"]))
+        except ValueError:
+            upload = None
+        if upload is None or upload.url is not None:
+            return web.Response(status=404, text="Not Found")
+        return web.Response(
+            body=upload.data, content_type=upload.content_type or "application/octet-stream"
+        )
 
     async def _edit_original(self, request: web.Request, match: re.Match[str]) -> web.Response:
         interaction = self._interaction_by_token(match["token"])
