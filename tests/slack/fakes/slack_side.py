@@ -186,7 +186,7 @@ def view_submission_payload(fake: FakeSlack, view: OpenView, text: str) -> dict[
 @dataclass(frozen=True)
 class Ack:
     """The adapter's answer: HTTP status (or 200 for a Socket Mode ack), its text, and
-    the body as sent (HTTP mode)."""
+    the body as sent (HTTP mode) or the envelope ack's payload ("" for none)."""
 
     status: int
     text: str
@@ -247,7 +247,7 @@ class SocketSlackSide:
     async def _send(self, kind: str, payload: dict[str, Any], retry: int = 0) -> Ack:
         ack = await self._fake.send_envelope(kind, payload, retry_attempt=retry)
         text = str((ack.get("payload") or {}).get("text", ""))
-        return Ack(200, text)
+        return Ack(200, text, json.dumps(ack["payload"]) if "payload" in ack else "")
 
     async def slash(self, payload: dict[str, str]) -> Ack:
         return await self._send("slash_commands", payload)
