@@ -171,10 +171,23 @@ class SlackAdapter:
         self._directory = SlackDirectory(client, self._clock, ttl=self._directory_ttl)
         if scopes is not None:
             self._directory.check_scopes(scopes)
-        self._session = aiohttp.ClientSession()
+        self._session = aiohttp.ClientSession()  # for downloading files people attach
         files = SlackFiles(self._session, self._settings.bot_token, self._settings.api_base)
         self._port = SlackChatPort(client, identity, files, self._clock)
         self._bot.add_chat(self._port)
+        try:
+            app = self._app(client)
+            if self._settings.socket_mode:
+                await self._start_socket_mode(app, client)
+            else:
+                await self._start_http(app)
+        except BaseException:
+            await self._session.close()
+            self._session = None
+            raise
+
+    def _app(self, client: AsyncWebClient) -> AsyncApp:
+        """The Bolt app with every listener (Bolt injects their arguments by name)."""
         with _without_token_warning():
             app = AsyncApp(
                 name="imagine-bot",
@@ -198,10 +211,7 @@ class SlackAdapter:
         app.view(DIALOG_VIEW_PATTERN)(self._on_dialog_submitted)
         app.shortcut(IMAGE_SHORTCUT)(self._on_image_shortcut)
         app.view(IMAGE_VIEW)(self._on_image_prompt_submitted)
-        if self._settings.socket_mode:
-            await self._start_socket_mode(app, client)
-        else:
-            await self._start_http(app)
+        return app
 
     @property
     def platform(self) -> str:
