@@ -44,7 +44,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.chat import (
     ActionInvocation,
     ActionKind,
-    Conversation,
     DialogSubmission,
     ImagineCore,
     Invocation,
@@ -60,12 +59,9 @@ from .port import RESPOND_ERRORS, BotIdentity, SlackChatPort
 from .settings import SlackSettings
 from .tasks import TaskSet
 from .translate import (
-    PLATFORM,
     MentionContext,
     RespondContext,
     action_invocation,
-    as_mapping,
-    first_image,
     mention_invocation,
     slash_invocation,
 )
@@ -77,6 +73,7 @@ from .views import (
     dialog_submission,
     image_prompt_submission,
     image_prompt_view,
+    image_shortcut,
 )
 
 log = logging.getLogger(__name__)
@@ -361,22 +358,13 @@ class SlackAdapter:
         lookup: the trigger_id lives 3 s); a message without an image gets a private
         note instead."""
         await ack()
-        message = as_mapping(body.get("message"))
-        image = first_image(message.get("files"))
-        channel = str(as_mapping(body.get("channel")).get("id") or "")
-        if image is None or not channel:
+        shortcut = image_shortcut(body)
+        if shortcut is None:
             await self._respond_quietly(respond, NO_IMAGE)
             return
-        ts = str(message.get("ts") or body.get("message_ts") or "")
-        thread = str(message.get("thread_ts") or ts) or None
-        team = str(as_mapping(body.get("team")).get("id") or "")
-        where = Conversation(PLATFORM, team, channel, thread)
-        response_url = body.get("response_url")
         try:
-            view = image_prompt_view(
-                image, where, response_url if isinstance(response_url, str) else None
-            )
-            await self.port.client.views_open(trigger_id=str(body.get("trigger_id")), view=view)
+            view = image_prompt_view(shortcut)
+            await self.port.client.views_open(trigger_id=shortcut.trigger_id, view=view)
         except FORM_ERRORS as exc:
             code = api_error_code(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
             level = logging.INFO if code in TRIGGER_ERRORS else logging.WARNING
@@ -422,22 +410,35 @@ class SlackAdapter:
         self._tasks.spawn(self._call_core(command, call, invocation), name=f"slack-{command}")
 
     async def _call_core(self, what: str, call: CoreCall, invocation: Invocation) -> None:
-        try:
+        async def run() -> None:
             await call(await self._identities.identify(invocation))
-        except Exception:
-            log.exception("Slack: %s failed inside the core", what)
-            await self._tell_sorry(invocation)
+
+        await self._guarded(what, invocation, run())
 
     async def _act(self, action: ActionInvocation) -> None:
-        try:
+        async def run() -> None:
             if action.kind in DIALOG_ACTIONS:
                 identified = await self._identify_within(action, self._dialog_lookup_budget)
             else:
                 identified = await self._identities.identify(action)
             await self._bot.act(identified)
+
+        await self._guarded(f"the {action.kind} button of job {action.job_id}", action, run())
+
+    async def _submit(self, submission: DialogSubmission) -> None:
+        async def run() -> None:
+            await self._bot.submit_dialog(await self._identities.identify(submission))
+
+        what = f"the {submission.kind} form of job {submission.job_id}"
+        await self._guarded(what, submission, run())
+
+    async def _guarded(self, what: str, answer_to: Answerable, work: Awaitable[None]) -> None:
+        """Run ``work``; a failure is logged and the person gets an apology, privately."""
+        try:
+            await work
         except Exception:
-            log.exception("Slack: button %s for job %s failed", action.kind, action.job_id)
-            await self._tell_sorry(action)
+            log.exception("Slack: %s failed inside the core", what)
+            await self._tell_sorry(answer_to)
 
     async def _identify_within(self, action: ActionInvocation, budget: float) -> ActionInvocation:
         """The press with its requester looked up, if that takes at most ``budget``
@@ -452,15 +453,6 @@ class SlackAdapter:
             action.kind,
         )
         return action
-
-    async def _submit(self, submission: DialogSubmission) -> None:
-        try:
-            await self._bot.submit_dialog(await self._identities.identify(submission))
-        except Exception:
-            log.exception(
-                "Slack: the %s form for job %s failed", submission.kind, submission.job_id
-            )
-            await self._tell_sorry(submission)
 
     async def _respond_quietly(self, respond: AsyncRespond, text: str) -> None:
         try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 from bot.chat import (
@@ -26,7 +27,7 @@ from bot.chat import (
     Invocation,
 )
 
-from .translate import PLATFORM, as_mapping, requester_of
+from .translate import PLATFORM, as_mapping, first_image, requester_of
 
 IMAGE_SHORTCUT: Final = "imagine_from_image"
 """``callback_id`` of the message shortcut (both manifests declare it)."""
@@ -73,17 +74,46 @@ def dialog_view(dialog: Dialog, where: Conversation) -> dict[str, Any]:
     )
 
 
-def image_prompt_view(
-    image: Attachment, where: Conversation, response_url: str | None
-) -> dict[str, Any]:
-    """The shortcut's modal: what to imagine from ``image`` (in ``where``'s thread)."""
+@dataclass(frozen=True, slots=True)
+class ImageShortcut:
+    """*Imagine from this image* used on a message: its first image, the message's thread
+    (where the job will run) and what answers the shortcut."""
+
+    image: Attachment
+    where: Conversation
+    trigger_id: str
+    response_url: str | None
+
+
+def image_shortcut(body: Mapping[str, Any]) -> ImageShortcut | None:
+    """The shortcut's payload, or None when its message has no image we can use."""
+    message = as_mapping(body.get("message"))
+    image = first_image(message.get("files"))
+    channel = str(as_mapping(body.get("channel")).get("id") or "")
+    if image is None or not channel:
+        return None
+    ts = str(message.get("ts") or body.get("message_ts") or "")
+    team = str(as_mapping(body.get("team")).get("id") or "")
+    where = Conversation(PLATFORM, team, channel, str(message.get("thread_ts") or ts) or None)
+    response_url = body.get("response_url")
+    return ImageShortcut(
+        image,
+        where,
+        str(body.get("trigger_id") or ""),
+        response_url if isinstance(response_url, str) and response_url else None,
+    )
+
+
+def image_prompt_view(shortcut: ImageShortcut) -> dict[str, Any]:
+    """The shortcut's modal: what to imagine from its image (in the message's thread)."""
+    image, where = shortcut.image, shortcut.where
     name = image.filename[:MAX_FILENAME]
     metadata = {
         "w": where.workspace,
         "c": where.channel,
         "t": where.thread,
         "f": {"u": image.url, "n": name, "m": image.content_type, "s": image.size},
-        "r": response_url,
+        "r": shortcut.response_url,
     }
     element = _text_input(MAX_INPUT, placeholder=IMAGE_PLACEHOLDER)
     blocks = [

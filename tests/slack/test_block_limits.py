@@ -84,7 +84,7 @@ async def test_the_fake_accepts_the_most_slack_accepts(web: AsyncWebClient) -> N
     assert (await web.chat_postMessage(channel="C1", text="t", blocks=blocks))["ok"]
 
 
-async def test_the_fake_refuses_a_modal_beyond_the_input_limit(
+async def test_the_fake_refuses_a_modal_beyond_the_input_limit_and_a_reused_trigger(
     web: AsyncWebClient, fake_slack: FakeSlack
 ) -> None:
     trigger = fake_slack.issue_trigger("U1")
@@ -114,6 +114,9 @@ async def test_the_fake_refuses_a_modal_beyond_the_input_limit(
     with pytest.raises(SlackApiError) as again:
         await web.views_open(trigger_id=trigger, view=view)
     assert again.value.response["error"] == "exchanged_trigger_id"  # a trigger works once
+    with pytest.raises(SlackApiError) as unknown:
+        await web.views_open(trigger_id="1.2.3", view=view)
+    assert unknown.value.response["error"] == "invalid_trigger_id"  # not one Slack issued
 
 
 def test_the_longest_action_id_fits_and_reads_back() -> None:

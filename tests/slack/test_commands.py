@@ -6,21 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from emulator.superduper import Emulator
-from tests.slack.fakes.slack_api import BOT_USER, FakeSlack
+from tests.slack.fakes.slack_api import FakeSlack
 from tests.slack.fakes.slack_side import slash_payload
 from tests.slack.wiring import SlackBot, slack_bot
 
 
 async def imagined(run: SlackBot, text: str) -> tuple[str, str]:
     """Run ``/imagine text`` to its result: (job id, status message ts)."""
-    before = len(run.fake.messages)
-    await run.side.slash(slash_payload(run.fake, text))
-    await run.fake.wait_for(
-        lambda: any(m.thread_ts is None and m.user == BOT_USER for m in run.fake.messages[before:])
-    )
-    status = next(m for m in run.fake.messages[before:] if m.thread_ts is None)
-    [result] = await run.wait_results("C1", status.ts, 1)
-    await run.harness.bot.drain()
+    status, result = await run.imagined(text)
     return (await run.job_of(result)).id, status.ts
 
 

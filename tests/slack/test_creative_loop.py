@@ -16,7 +16,7 @@ from emulator.superduper import Emulator
 from tests.core.test_exactly_once import crash_at
 from tests.slack.fakes.slack_api import FakeSlack, Message
 from tests.slack.fakes.slack_side import slash_payload
-from tests.slack.wiring import SlackBot, slack_bot
+from tests.slack.wiring import slack_bot
 from tests.support.harness import emulator_config
 from tests.support.superduper import file_ids, result_url
 from tests.support.waiting import job_in_state
@@ -38,20 +38,14 @@ def labels(message: Message) -> list[list[str]]:
     ]
 
 
-async def grid_of_four(run: SlackBot) -> tuple[Message, Message]:
-    """``/imagine … --n 4``: its status message and the grid's button message."""
-    await run.side.slash(slash_payload(run.fake, "four foxes --n 4 --seed 10"))
-    status = await run.wait_status()
-    [grid] = await run.wait_results("C1", status.ts, 1)
-    await run.harness.bot.drain()
-    return status, grid
+GRID = "four foxes --n 4 --seed 10"
 
 
 async def test_v2_on_a_grid_varies_image_2_in_the_same_thread(
     emulator: Emulator, fake_slack: FakeSlack, tmp_path: Path
 ) -> None:
     async with slack_bot(emulator, fake_slack, tmp_path / "bot.db") as run:
-        status, grid = await grid_of_four(run)
+        status, grid = await run.imagined(GRID)
         parent = await run.job_of(grid)
         assert labels(grid) == [
             ["U1", "U2", "U3", "U4"],
@@ -83,7 +77,7 @@ async def test_u1_on_a_grid_posts_image_1_at_twice_the_size(
     emulator: Emulator, fake_slack: FakeSlack, tmp_path: Path
 ) -> None:
     async with slack_bot(emulator, fake_slack, tmp_path / "bot.db") as run:
-        status, grid = await grid_of_four(run)
+        status, grid = await run.imagined(GRID)
         parent = await run.job_of(grid)
         first = picture(await run.harness.image_bytes(result_url(parent, 0)))
 
@@ -136,7 +130,7 @@ async def test_a_restart_between_a_press_and_its_post_posts_it_once(
     restart the job resumes, finds its result in the thread and does not post it again."""
     db = tmp_path / "bot.db"
     async with slack_bot(emulator, fake_slack, db) as run:
-        status, grid = await grid_of_four(run)
+        status, grid = await run.imagined(GRID)
     made, wrap = crash_at(JobState.POSTED)
     async with slack_bot(emulator, fake_slack, db, wrap_store=wrap) as crashing:
         await crashing.press(grid, label="U3", user="U2")

@@ -12,21 +12,12 @@ import pytest
 from adapters.slack.views import DIALOG_VIEW_PATTERN
 from bot.chat import ActionKind
 from emulator.superduper import Emulator
-from tests.slack.fakes.slack_api import TRIGGER_LIFETIME, FakeSlack, Message
-from tests.slack.fakes.slack_side import slash_payload
+from tests.slack.fakes.slack_api import TRIGGER_LIFETIME, FakeSlack
 from tests.slack.test_access import DESIGN, groups_only
-from tests.slack.wiring import Mode, SlackBot, slack_bot
+from tests.slack.wiring import Mode, slack_bot
 from tests.support.clock import ManualClock
 
 PROMPT = "a red fox --ar 3:2 --style anime"
-
-
-async def first_result(run: SlackBot, text: str = PROMPT) -> tuple[Message, Message]:
-    await run.side.slash(slash_payload(run.fake, text))
-    status = await run.wait_status()
-    [result] = await run.wait_results("C1", status.ts, 1)
-    await run.harness.bot.drain()
-    return status, result
 
 
 @pytest.mark.parametrize("mode", ["http", "socket"])
@@ -34,7 +25,7 @@ async def test_the_remix_form_round_trips_into_a_new_job_in_the_thread(
     emulator: Emulator, fake_slack: FakeSlack, tmp_path: Path, mode: Mode
 ) -> None:
     async with slack_bot(emulator, fake_slack, tmp_path / "bot.db", mode=mode) as run:
-        status, result = await first_result(run)
+        status, result = await run.imagined(PROMPT)
         parent = await run.job_of(result)
 
         await run.press(result, "remix", user="U2")
@@ -72,7 +63,7 @@ async def test_an_expired_trigger_gets_the_command_to_run_instead_privately(
         FakeSlack(clock=clock) as fake,
         slack_bot(emulator, fake, tmp_path / "bot.db") as run,
     ):
-        status, result = await first_result(run)
+        status, result = await run.imagined(PROMPT)
         press = run.press_payload(result, "remix", user="U2")
         clock.advance(TRIGGER_LIFETIME + 0.5)  # the press reached the bot too late
         await run.side.action(press)
@@ -98,7 +89,7 @@ async def test_a_cold_user_lookup_does_not_hold_the_form_back_and_a_restart_brea
     db, config = tmp_path / "bot.db", groups_only()
     fake_slack.create_group(DESIGN, "design", ["U1"])
     async with slack_bot(emulator, fake_slack, db, config=config) as run:
-        status, result = await first_result(run)
+        status, result = await run.imagined(PROMPT)
 
     groups = fake_slack.hold("usergroups.list")
     async with slack_bot(

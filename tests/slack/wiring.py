@@ -92,6 +92,32 @@ class SlackBot:
         [status] = statuses()
         return status
 
+    async def imagined(
+        self, text: str, *, user: str = "U1", channel: str = "C1"
+    ) -> tuple[Message, Message]:
+        """``/imagine text`` run to its posted result: its status message (at the top of
+        the channel) and the result's button message (in the status's thread)."""
+        before = len(self.fake.messages)
+
+        def status() -> Message | None:
+            return next(
+                (
+                    m
+                    for m in self.fake.messages[before:]
+                    if m.channel == channel and m.thread_ts is None and m.user == BOT_USER
+                ),
+                None,
+            )
+
+        ack = await self.side.slash(slash_payload(self.fake, text, user=user, channel=channel))
+        assert (ack.status, ack.text) == (200, "")
+        await self.fake.wait_for(lambda: status() is not None)
+        posted = status()
+        assert posted is not None
+        [result] = await self.wait_results(channel, posted.ts, 1)
+        await self.harness.bot.drain()
+        return posted, result
+
     async def wait_results(self, channel: str, thread: str, count: int) -> list[Message]:
         await self.fake.wait_for(lambda: len(self.results(channel, thread)) >= count)
         return self.results(channel, thread)

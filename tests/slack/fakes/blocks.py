@@ -65,6 +65,23 @@ class _Check:
         elif len(value) > ID_LENGTH:
             self.fail(f"must be less than {ID_LENGTH + 1} characters", pointer)
 
+    def unique(self, value: object, seen: set[str], pointer: str, what: str) -> None:
+        """An identifier that must not repeat among its siblings (``seen``)."""
+        self.identifier(value, pointer)
+        if isinstance(value, str):
+            if value in seen:
+                self.fail(f"duplicate {what}", pointer)
+            seen.add(value)
+
+    def items(self, value: object, pointer: str, limit: int, *, empty: bool) -> list[object]:
+        """``value`` as a list of at most ``limit`` items ([] after a failure)."""
+        if not isinstance(value, list) or (not value and not empty):
+            self.fail("must be an array" if empty else "must be more than 0 items", pointer)
+            return []
+        if len(value) > limit:
+            self.fail(f"must be less than {limit + 1} items", pointer)
+        return value
+
 
 def message_errors(blocks: object) -> list[str]:
     """What Slack says about a message's ``blocks`` (``invalid_blocks``); [] when valid."""
@@ -97,23 +114,13 @@ def view_errors(view: object) -> list[str]:
 
 
 def _blocks(check: _Check, blocks: object, pointer: str, limit: int, *, modal: bool) -> None:
-    if not isinstance(blocks, list):
-        check.fail("must be an array", pointer)
-        return
-    if len(blocks) > limit:
-        check.fail(f"must be less than {limit + 1} items", pointer)
     seen: set[str] = set()
-    for n, block in enumerate(blocks):
+    for n, block in enumerate(check.items(blocks, pointer, limit, empty=True)):
         here = f"{pointer}/{n}"
         if not isinstance(block, Mapping):
             check.fail("must be an object", here)
             continue
-        block_id = block.get("block_id")
-        check.identifier(block_id, f"{here}/block_id")
-        if isinstance(block_id, str):
-            if block_id in seen:
-                check.fail("duplicate block_id", f"{here}/block_id")
-            seen.add(block_id)
+        check.unique(block.get("block_id"), seen, f"{here}/block_id", "block_id")
         kind = block.get("type")
         if kind == "section":
             check.text(block.get("text"), f"{here}/text", SECTION_TEXT)
@@ -128,24 +135,14 @@ def _blocks(check: _Check, blocks: object, pointer: str, limit: int, *, modal: b
 
 
 def _actions(check: _Check, elements: object, pointer: str) -> None:
-    if not isinstance(elements, list) or not elements:
-        check.fail("must be more than 0 items", pointer)
-        return
-    if len(elements) > ACTIONS_ELEMENTS:
-        check.fail(f"must be less than {ACTIONS_ELEMENTS + 1} items", pointer)
     seen: set[str] = set()
-    for n, element in enumerate(elements):
+    for n, element in enumerate(check.items(elements, pointer, ACTIONS_ELEMENTS, empty=False)):
         here = f"{pointer}/{n}"
         button = element if isinstance(element, Mapping) else {}
         if button.get("type") != "button":
             check.fail("must be a valid enum value", f"{here}/type")
             continue
-        action = button.get("action_id")
-        check.identifier(action, f"{here}/action_id")
-        if isinstance(action, str):
-            if action in seen:
-                check.fail("duplicate action_id", f"{here}/action_id")
-            seen.add(action)
+        check.unique(button.get("action_id"), seen, f"{here}/action_id", "action_id")
         check.text(button.get("text"), f"{here}/text", BUTTON_TEXT, plain=True)
         value = button.get("value")
         if value is not None and (not isinstance(value, str) or len(value) > BUTTON_VALUE):
@@ -162,12 +159,7 @@ def _actions(check: _Check, elements: object, pointer: str) -> None:
 
 
 def _context(check: _Check, elements: object, pointer: str) -> None:
-    if not isinstance(elements, list) or not elements:
-        check.fail("must be more than 0 items", pointer)
-        return
-    if len(elements) > CONTEXT_ELEMENTS:
-        check.fail(f"must be less than {CONTEXT_ELEMENTS + 1} items", pointer)
-    for n, element in enumerate(elements):
+    for n, element in enumerate(check.items(elements, pointer, CONTEXT_ELEMENTS, empty=False)):
         check.text(element, f"{pointer}/{n}", SECTION_TEXT)
 
 
