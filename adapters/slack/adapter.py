@@ -44,6 +44,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.chat import (
     ActionInvocation,
     ActionKind,
+    DeliveryError,
     DialogSubmission,
     ImagineCore,
     Invocation,
@@ -52,7 +53,7 @@ from bot.clock import Clock, SystemClock
 
 from .dedupe import RecentEvents
 from .directory import DEFAULT_TTL, SlackDirectory
-from .errors import TRIGGER_ERRORS, api_error_code
+from .errors import TriggerExpired, api_error_code
 from .files import SlackFiles
 from .ids import ACTION_ID_PATTERN
 from .port import RESPOND_ERRORS, BotIdentity, SlackChatPort
@@ -92,7 +93,6 @@ NO_IMAGE = (
     "image and try “Imagine from this image” again."
 )
 FORM_CLOSED = "Slack didn't let me open the form in time. Please try the shortcut again."
-FORM_ERRORS: tuple[type[BaseException], ...] = (*RESPOND_ERRORS, MetadataTooLong)
 DIALOG_ACTIONS = frozenset({ActionKind.REMIX})
 """Presses the core answers with a dialog, so their trigger_id must reach views.open in 3 s."""
 DIALOG_LOOKUP_BUDGET = 1.0
@@ -363,13 +363,13 @@ class SlackAdapter:
             await self._respond_quietly(respond, NO_IMAGE)
             return
         try:
-            view = image_prompt_view(shortcut)
-            await self.port.client.views_open(trigger_id=shortcut.trigger_id, view=view)
-        except FORM_ERRORS as exc:
-            code = api_error_code(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
-            level = logging.INFO if code in TRIGGER_ERRORS else logging.WARNING
-            log.log(level, "Slack: the image-prompt form did not open (%s)", code)
-            await self._respond_quietly(respond, FORM_CLOSED if code in TRIGGER_ERRORS else SORRY)
+            await self.port.open_view(shortcut.trigger_id, image_prompt_view(shortcut))
+        except TriggerExpired as exc:
+            log.info("Slack: the image-prompt form opened too late: %s", exc)
+            await self._respond_quietly(respond, FORM_CLOSED)
+        except (DeliveryError, MetadataTooLong) as exc:
+            log.warning("Slack: the image-prompt form did not open: %s", exc)
+            await self._respond_quietly(respond, SORRY)
 
     async def _on_image_prompt_submitted(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()

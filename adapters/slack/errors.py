@@ -38,6 +38,10 @@ TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+class TriggerExpired(DeliveryError):
+    """``views.open`` was refused for its ``trigger_id`` (see :data:`TRIGGER_ERRORS`)."""
+
+
 def api_error_code(exc: SlackApiError) -> str:
     response: Any = exc.response
     try:

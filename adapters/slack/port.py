@@ -39,6 +39,7 @@ from .errors import (
     ALREADY_GONE,
     TRANSPORT_ERRORS,
     TRIGGER_ERRORS,
+    TriggerExpired,
     api_error_code,
     delivery_error,
     transport_error,
@@ -92,10 +93,6 @@ class SlackChatPort:
     @property
     def identity(self) -> BotIdentity:
         return self._identity
-
-    @property
-    def client(self) -> AsyncWebClient:
-        return self._client
 
     def mention(self, user_id: str) -> str:
         return f"<@{user_id}>"
@@ -208,16 +205,22 @@ class SlackChatPort:
         except MetadataTooLong as exc:
             raise DeliveryError(f"The form would be too large ({exc}).", permanent=True) from None
         try:
-            await self._client.views_open(trigger_id=context.trigger_id, view=view)
+            await self.open_view(context.trigger_id, view)
+        except TriggerExpired:
+            age = self._clock.monotonic() - context.received_at
+            log.info("job %s: the form came %.1f s after the press", dialog.job_id, age)
+            raise
+
+    async def open_view(self, trigger_id: str, view: Mapping[str, Any]) -> None:
+        """``views.open``; :class:`TriggerExpired` when Slack no longer honours the trigger
+        (after 3 s, or a second time)."""
+        try:
+            await self._client.views_open(trigger_id=trigger_id, view=dict(view))
         except SlackApiError as exc:
             code = api_error_code(exc)
             if code in TRIGGER_ERRORS:
-                age = self._clock.monotonic() - context.received_at
-                log.info(
-                    "job %s: the form came %.1f s after the press (%s)", dialog.job_id, age, code
-                )
-                raise DeliveryError(
-                    f"Slack no longer accepts this press for a form ({code}).", permanent=True
+                raise TriggerExpired(
+                    f"Slack no longer accepts this click for a form ({code}).", permanent=True
                 ) from None
             raise delivery_error(exc, bot_name=self._identity.name) from None
         except TRANSPORT_ERRORS as exc:

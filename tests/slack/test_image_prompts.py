@@ -19,9 +19,10 @@ from adapters.slack.views import IMAGE_SHORTCUT, IMAGE_VIEW
 from bot.chat import Attachment, DeliveryError
 from bot.jobs import JobState
 from emulator.superduper import Emulator
-from tests.slack.fakes.slack_api import BOT_TOKEN, BOT_USER, FakeSlack, Message
+from tests.slack.fakes.slack_api import BOT_TOKEN, BOT_USER, TRIGGER_LIFETIME, FakeSlack, Message
 from tests.slack.fakes.slack_side import mention_event, shortcut_payload
 from tests.slack.wiring import Mode, SlackBot, slack_bot
+from tests.support.clock import ManualClock
 from tests.support.superduper import file_ids
 
 
@@ -123,6 +124,26 @@ async def test_the_shortcut_on_a_message_without_an_image_says_so_privately(
     assert answer["response_type"] == "ephemeral"
     assert answer["text"].startswith("That message has no image I can use.")
     assert fake_slack.views == [] and fake_slack.calls_to("views.open") == []
+
+
+async def test_a_shortcut_that_reached_the_bot_too_late_says_to_try_again(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    clock = ManualClock()
+    async with (
+        FakeSlack(clock=clock) as fake,
+        slack_bot(emulator, fake, tmp_path / "bot.db") as run,
+    ):
+        shared = share_image(fake, "this one")
+        payload = shortcut_payload(fake, shared, callback_id=IMAGE_SHORTCUT, name="late")
+        clock.advance(TRIGGER_LIFETIME + 0.5)
+        assert (await run.side.action(payload)).status == 200
+        answer = await fake.response("late")
+        assert fake.views == [] and len(fake.calls_to("views.open")) == 1
+    assert (
+        answer["text"]
+        == "Slack didn't let me open the form in time. Please try the shortcut again."
+    )
 
 
 async def test_a_file_on_another_host_is_refused_privately_and_never_fetched(
