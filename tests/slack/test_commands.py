@@ -63,12 +63,26 @@ async def test_show_posts_a_result_again_with_working_buttons(
     assert "I don't know a job `nope99`" in unknown
 
 
-async def test_animate_on_a_backend_without_videos_says_so_privately(
+async def test_animate_posts_a_clip_in_its_thread_and_refuses_bad_flags_privately(
     emulator: Emulator, fake_slack: FakeSlack, tmp_path: Path
 ) -> None:
     async with slack_bot(emulator, fake_slack, tmp_path / "bot.db") as run:
-        answer = await run.ask("a fox running --seconds 4 --ar 16:9", command="/animate")
-        assert await run.harness.store.unfinished_jobs() == []
-    assert answer.startswith("The superduper image service here doesn't make videos.")
-    assert fake_slack.messages == []
-    assert sum(emulator.counters.requests.values()) == 0
+        too_long = await run.ask("a fox running --seconds 30", command="/animate")
+        assert await run.harness.store.unfinished_jobs() == [] and fake_slack.messages == []
+
+        ack = await run.side.slash(
+            slash_payload(fake_slack, "a fox running --seconds 3 --ar 16:9", command="/animate")
+        )
+        assert (ack.status, ack.text) == (200, "")
+        status = await run.wait_status()
+        [card] = await run.wait_results("C1", status.ts, 1)
+        await run.harness.bot.drain()
+
+    assert "from 2 to 8" in too_long
+    assert "<@U1> is imagining “a fox running”" in status.text
+    [clip] = run.images("C1", status.ts)
+    stored = fake_slack.files[clip.files[0]]
+    assert stored.name.endswith(".mp4") and stored.data is not None
+    assert stored.data[4:8] == b"ftyp"  # an MP4 container
+    assert "3 s clip" in clip.text
+    assert [a.split(":")[1] for a in card.action_ids] == ["reroll", "delete"]

@@ -67,7 +67,7 @@ async def test_v2_on_a_grid_varies_image_2_in_the_same_thread(
     assert image.thread_ts == status.ts and variation.thread_ts == status.ts
     assert f"strong variation of image 2 of `{parent.id}`" in image.text
     assert labels(variation) == [
-        ["Vary (Subtle)", "Vary (Strong)", "Upscale 2×"],
+        ["Vary (Subtle)", "Vary (Strong)", "Upscale 2×", "Animate"],
         ["Remix", "Re-roll", "Delete"],
     ]
     assert [m for m in fake_slack.messages if m.thread_ts is None] == [status]
