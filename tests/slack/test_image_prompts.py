@@ -127,19 +127,15 @@ async def test_the_shortcut_on_a_message_without_an_image_says_so_privately(
 
 
 async def test_a_shortcut_that_reached_the_bot_too_late_says_to_try_again(
-    emulator: Emulator, tmp_path: Path
+    emulator: Emulator, fake_slack: FakeSlack, slack_clock: ManualClock, tmp_path: Path
 ) -> None:
-    clock = ManualClock()
-    async with (
-        FakeSlack(clock=clock) as fake,
-        slack_bot(emulator, fake, tmp_path / "bot.db") as run,
-    ):
-        shared = share_image(fake, "this one")
-        payload = shortcut_payload(fake, shared, callback_id=IMAGE_SHORTCUT, name="late")
-        clock.advance(TRIGGER_LIFETIME + 0.5)
+    async with slack_bot(emulator, fake_slack, tmp_path / "bot.db") as run:
+        shared = share_image(fake_slack, "this one")
+        payload = shortcut_payload(fake_slack, shared, callback_id=IMAGE_SHORTCUT, name="late")
+        slack_clock.advance(TRIGGER_LIFETIME + 0.5)
         assert (await run.side.action(payload)).status == 200
-        answer = await fake.response("late")
-        assert fake.views == [] and len(fake.calls_to("views.open")) == 1
+        answer = await fake_slack.response("late")
+        assert fake_slack.views == [] and len(fake_slack.calls_to("views.open")) == 1
     assert (
         answer["text"]
         == "Slack didn't let me open the form in time. Please try the shortcut again."

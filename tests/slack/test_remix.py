@@ -56,24 +56,20 @@ async def test_the_remix_form_round_trips_into_a_new_job_in_the_thread(
 
 
 async def test_an_expired_trigger_gets_the_command_to_run_instead_privately(
-    emulator: Emulator, tmp_path: Path
+    emulator: Emulator, fake_slack: FakeSlack, slack_clock: ManualClock, tmp_path: Path
 ) -> None:
-    clock = ManualClock()
-    async with (
-        FakeSlack(clock=clock) as fake,
-        slack_bot(emulator, fake, tmp_path / "bot.db") as run,
-    ):
+    async with slack_bot(emulator, fake_slack, tmp_path / "bot.db") as run:
         status, result = await run.imagined(PROMPT)
         press = run.press_payload(result, "remix", user="U2")
-        clock.advance(TRIGGER_LIFETIME + 0.5)  # the press reached the bot too late
+        slack_clock.advance(TRIGGER_LIFETIME + 0.5)  # the press reached the bot too late
         await run.side.action(press)
 
-        await fake.wait_for(lambda: bool(fake.ephemerals))
-        [note] = fake.ephemerals
-        assert [c.params.get("trigger_id") for c in fake.calls_to("views.open")] == [
+        await fake_slack.wait_for(lambda: bool(fake_slack.ephemerals))
+        [note] = fake_slack.ephemerals
+        assert [c.params.get("trigger_id") for c in fake_slack.calls_to("views.open")] == [
             press["trigger_id"]
         ]
-        assert fake.views == []
+        assert fake_slack.views == []
     assert (note.user, note.thread_ts) == ("U2", status.ts)
     assert note.text == (
         f"I couldn't open the remix form here. Run it as a command instead:\n`/imagine {PROMPT}`"
