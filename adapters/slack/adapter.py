@@ -1,15 +1,22 @@
 """The Slack side of the bot: a Bolt ``AsyncApp`` in Socket Mode or HTTP mode.
 
-Listeners only translate: ``/imagine`` and ``app_mention`` become an
-:class:`~bot.chat.Invocation` for ``bot.imagine``, ``/imagine-settings`` one for
-``bot.configure``, a Re-roll/Delete button press an
-:class:`~bot.chat.ActionInvocation` for ``bot.act``. Everything else is the core's.
+Listeners only translate: the slash commands (:data:`COMMANDS`) and ``app_mention``
+(with its files as attachments) become an :class:`~bot.chat.Invocation` for the core, a
+button press an :class:`~bot.chat.ActionInvocation` for ``bot.act``, a submitted Remix
+modal a :class:`~bot.chat.DialogSubmission`, and the message shortcut *Imagine from this
+image* a modal whose submission is an ``/imagine`` with the image attached. Everything
+else is the core's.
 
 Every listener acknowledges before anything else (Slack allows 3 s), and the core runs
-in the background: its private answers to a slash command then go through the
-command's ``response_url`` (see ``SlackChatPort.notify_user``). Before the core sees a
+in the background: its private answers to a slash command or shortcut then go through
+the request's ``response_url`` (see ``SlackChatPort.notify_user``). Before the core sees a
 requester, :class:`~adapters.slack.directory.SlackDirectory` fills in their user groups
-and admin flag; ``subteam_*`` events tell it when group membership changed."""
+and admin flag; ``subteam_*`` events tell it when group membership changed.
+
+A press that opens a modal (Remix) carries a ``trigger_id`` Slack honours for 3 s only;
+its user lookup gets at most ``dialog_lookup_budget`` seconds, after which the core goes
+ahead without it (opening a form grants nothing; the submission is looked up in full)
+while the lookup finishes in the background and fills the cache."""
 
 from __future__ import annotations
 
@@ -18,8 +25,10 @@ import errno
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
@@ -32,37 +41,70 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.chat import ActionInvocation, ImagineCore, Invocation
+from bot.chat import (
+    ActionInvocation,
+    ActionKind,
+    DeliveryError,
+    DialogSubmission,
+    ImagineCore,
+    Invocation,
+)
 from bot.clock import Clock, SystemClock
 
 from .dedupe import RecentEvents
 from .directory import DEFAULT_TTL, SlackDirectory
-from .errors import api_error_code
+from .errors import TriggerExpired, api_error_code
+from .files import SlackFiles
 from .ids import ACTION_ID_PATTERN
-from .port import BotIdentity, SlackChatPort
+from .port import RESPOND_ERRORS, BotIdentity, SlackChatPort
 from .settings import SlackSettings
 from .tasks import TaskSet
 from .translate import (
     MentionContext,
-    SlashContext,
+    RespondContext,
     action_invocation,
     mention_invocation,
     slash_invocation,
+)
+from .views import (
+    DIALOG_VIEW_PATTERN,
+    IMAGE_SHORTCUT,
+    IMAGE_VIEW,
+    MetadataTooLong,
+    dialog_submission,
+    image_prompt_submission,
+    image_prompt_view,
+    image_shortcut,
 )
 
 log = logging.getLogger(__name__)
 
 COMMAND = "/imagine"
 SETTINGS_COMMAND = "/imagine-settings"
+HISTORY_COMMAND = "/imagine-history"
+SHOW_COMMAND = "/imagine-show"
+ANIMATE_COMMAND = "/animate"
+COMMANDS = (COMMAND, SETTINGS_COMMAND, HISTORY_COMMAND, SHOW_COMMAND, ANIMATE_COMMAND)
+"""Every slash command the app declares (both manifests list exactly these)."""
 EVENTS_PATH = "/slack/events"
 SORRY = "Sorry — something went wrong on my side. Please try again."
+NO_IMAGE = (
+    "That message has no image I can use. Pick a message with a PNG, JPEG or WebP "
+    "image and try “Imagine from this image” again."
+)
+FORM_CLOSED = "Slack didn't let me open the form in time. Please try the shortcut again."
+DIALOG_ACTIONS = frozenset({ActionKind.REMIX})
+"""Presses the core answers with a dialog, so their trigger_id must reach views.open in 3 s."""
+DIALOG_LOOKUP_BUDGET = 1.0
+"""Seconds a dialog press waits for the user lookup (of Slack's 3 s for the trigger)."""
 GROUP_EVENTS = ("subteam_created", "subteam_updated", "subteam_members_changed")
 """Events after which the cached user-group membership is out of date."""
 BOLT_APP_LOGGER = "slack_bolt.AsyncApp"
 
 
 CoreCall = Callable[[Invocation], Awaitable[object]]
-"""``bot.imagine`` or ``bot.configure``."""
+"""``bot.imagine``, ``bot.configure``, ``bot.history``, ``bot.show`` or ``bot.animate``."""
+Answerable = Invocation | ActionInvocation | DialogSubmission
 
 
 class SlackStartupError(RuntimeError):
@@ -81,6 +123,7 @@ class SlackAdapter:
         shutdown_grace: float = 5.0,
         connect_timeout: float = 30.0,
         directory_ttl: float = DEFAULT_TTL,
+        dialog_lookup_budget: float = DIALOG_LOOKUP_BUDGET,
     ) -> None:
         self._bot = bot
         self._settings = settings
@@ -88,7 +131,9 @@ class SlackAdapter:
         self._clock = clock or SystemClock()
         self._recent = RecentEvents(self._clock)
         self._directory_ttl = directory_ttl
+        self._dialog_lookup_budget = dialog_lookup_budget
         self._directory: SlackDirectory | None = None
+        self._session: aiohttp.ClientSession | None = None
         self._shutdown_grace = shutdown_grace
         self._connect_timeout = connect_timeout
         self._tasks = TaskSet()
@@ -123,8 +168,23 @@ class SlackAdapter:
         self._directory = SlackDirectory(client, self._clock, ttl=self._directory_ttl)
         if scopes is not None:
             self._directory.check_scopes(scopes)
-        self._port = SlackChatPort(client, identity)
+        self._session = aiohttp.ClientSession()  # for downloading files people attach
+        files = SlackFiles(self._session, self._settings.bot_token, self._settings.api_base)
+        self._port = SlackChatPort(client, identity, files, self._clock)
         self._bot.add_chat(self._port)
+        try:
+            app = self._app(client)
+            if self._settings.socket_mode:
+                await self._start_socket_mode(app, client)
+            else:
+                await self._start_http(app)
+        except BaseException:
+            await self._session.close()
+            self._session = None
+            raise
+
+    def _app(self, client: AsyncWebClient) -> AsyncApp:
+        """The Bolt app with every listener (Bolt injects their arguments by name)."""
         with _without_token_warning():
             app = AsyncApp(
                 name="imagine-bot",
@@ -132,16 +192,23 @@ class SlackAdapter:
                 signing_secret=self._settings.signing_secret or "",
                 request_verification_enabled=not self._settings.socket_mode,
             )
-        app.command(COMMAND)(self._on_command)
-        app.command(SETTINGS_COMMAND)(self._on_settings)
+        calls: dict[str, CoreCall] = {
+            COMMAND: self._bot.imagine,
+            SETTINGS_COMMAND: self._bot.configure,
+            HISTORY_COMMAND: self._bot.history,
+            SHOW_COMMAND: self._bot.show,
+            ANIMATE_COMMAND: self._bot.animate,
+        }
+        for command in COMMANDS:
+            app.command(command)(self._slash_listener(command, calls[command]))
         app.event("app_mention")(self._on_mention)
         for event in GROUP_EVENTS:
             app.event(event)(self._on_group_change)
         app.action(ACTION_ID_PATTERN)(self._on_action)
-        if self._settings.socket_mode:
-            await self._start_socket_mode(app, client)
-        else:
-            await self._start_http(app)
+        app.view(DIALOG_VIEW_PATTERN)(self._on_dialog_submitted)
+        app.shortcut(IMAGE_SHORTCUT)(self._on_image_shortcut)
+        app.view(IMAGE_VIEW)(self._on_image_prompt_submitted)
+        return app
 
     @property
     def platform(self) -> str:
@@ -172,6 +239,9 @@ class SlackAdapter:
             await self._runner.cleanup()
             self._runner = None
         await self._tasks.aclose(self._shutdown_grace)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     # -- transports --------------------------------------------------------------------
 
@@ -238,13 +308,13 @@ class SlackAdapter:
 
     # -- listeners (Bolt injects arguments by name) ------------------------------------
 
-    async def _on_command(self, ack: AsyncAck, respond: AsyncRespond, body: dict[str, Any]) -> None:
-        await self._slash(COMMAND, self._bot.imagine, ack, respond, body)
+    def _slash_listener(
+        self, command: str, call: CoreCall
+    ) -> Callable[[AsyncAck, AsyncRespond, dict[str, Any]], Awaitable[None]]:
+        async def on_command(ack: AsyncAck, respond: AsyncRespond, body: dict[str, Any]) -> None:
+            await self._slash(command, call, ack, respond, body)
 
-    async def _on_settings(
-        self, ack: AsyncAck, respond: AsyncRespond, body: dict[str, Any]
-    ) -> None:
-        await self._slash(SETTINGS_COMMAND, self._bot.configure, ack, respond, body)
+        return on_command
 
     async def _on_mention(self, body: dict[str, Any]) -> None:
         event = body.get("event") or {}
@@ -267,9 +337,54 @@ class SlackAdapter:
 
     async def _on_action(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
-        action = action_invocation(body)
+        action = action_invocation(body, self._clock.monotonic())
         if action is not None:
             self._tasks.spawn(self._act(action), name="slack-action")
+
+    async def _on_dialog_submitted(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        """Close the modal at once (an empty ack); the core answers in the thread, or
+        privately (a parse error, a refusal)."""
+        await ack()
+        submission = dialog_submission(body)
+        if submission is None:
+            log.warning("Slack: a submitted form without our metadata; ignored")
+            return
+        self._tasks.spawn(self._submit(submission), name="slack-dialog")
+
+    async def _on_image_shortcut(
+        self, ack: AsyncAck, respond: AsyncRespond, body: dict[str, Any]
+    ) -> None:
+        """*Imagine from this image*: open the prompt modal right away (before any
+        lookup: the trigger_id lives 3 s); a message without an image gets a private
+        note instead."""
+        await ack()
+        shortcut = image_shortcut(body)
+        if shortcut is None:
+            await self._respond_quietly(respond, NO_IMAGE)
+            return
+        try:
+            await self.port.open_view(shortcut.trigger_id, image_prompt_view(shortcut))
+        except TriggerExpired as exc:
+            log.info("Slack: the image-prompt form opened too late: %s", exc)
+            await self._respond_quietly(respond, FORM_CLOSED)
+        except (DeliveryError, MetadataTooLong) as exc:
+            log.warning("Slack: the image-prompt form did not open: %s", exc)
+            await self._respond_quietly(respond, SORRY)
+
+    async def _on_image_prompt_submitted(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        submitted = image_prompt_submission(body)
+        if submitted is None:
+            log.warning("Slack: a submitted image prompt without our metadata; ignored")
+            return
+        invocation, response_url = submitted
+        if response_url is not None:
+            respond = AsyncRespond(response_url=response_url)
+            invocation = replace(invocation, context=RespondContext(respond))
+        self._tasks.spawn(
+            self._call_core("an image prompt", self._bot.imagine, invocation),
+            name="slack-image-prompt",
+        )
 
     # -- calling the core --------------------------------------------------------------
 
@@ -291,24 +406,61 @@ class SlackAdapter:
         it"), then hand the command to the core in the background. The core's private
         answers go through ``respond``, however long its database work takes."""
         await ack()
-        invocation = slash_invocation(body, SlashContext(ack, respond, acked=True))
+        invocation = slash_invocation(body, RespondContext(respond))
         self._tasks.spawn(self._call_core(command, call, invocation), name=f"slack-{command}")
 
     async def _call_core(self, what: str, call: CoreCall, invocation: Invocation) -> None:
-        try:
+        async def run() -> None:
             await call(await self._identities.identify(invocation))
-        except Exception:
-            log.exception("Slack: %s failed inside the core", what)
-            await self._tell_sorry(invocation)
+
+        await self._guarded(what, invocation, run())
 
     async def _act(self, action: ActionInvocation) -> None:
-        try:
-            await self._bot.act(await self._identities.identify(action))
-        except Exception:
-            log.exception("Slack: button %s for job %s failed", action.kind, action.job_id)
-            await self._tell_sorry(action)
+        async def run() -> None:
+            if action.kind in DIALOG_ACTIONS:
+                identified = await self._identify_within(action, self._dialog_lookup_budget)
+            else:
+                identified = await self._identities.identify(action)
+            await self._bot.act(identified)
 
-    async def _tell_sorry(self, invocation: Invocation | ActionInvocation) -> None:
+        await self._guarded(f"the {action.kind} button of job {action.job_id}", action, run())
+
+    async def _submit(self, submission: DialogSubmission) -> None:
+        async def run() -> None:
+            await self._bot.submit_dialog(await self._identities.identify(submission))
+
+        what = f"the {submission.kind} form of job {submission.job_id}"
+        await self._guarded(what, submission, run())
+
+    async def _guarded(self, what: str, answer_to: Answerable, work: Awaitable[None]) -> None:
+        """Run ``work``; a failure is logged and the person gets an apology, privately."""
+        try:
+            await work
+        except Exception:
+            log.exception("Slack: %s failed inside the core", what)
+            await self._tell_sorry(answer_to)
+
+    async def _identify_within(self, action: ActionInvocation, budget: float) -> ActionInvocation:
+        """The press with its requester looked up, if that takes at most ``budget``
+        seconds; else the press as it came (the lookup goes on and fills the cache)."""
+        lookup = self._tasks.spawn(self._identities.identify(action), name="slack-lookup")
+        done, _ = await asyncio.wait({lookup}, timeout=budget)
+        if done:
+            return lookup.result()
+        log.info(
+            "Slack: the user lookup for %s's %s press is slow; opening the form without it",
+            action.requester.user_id,
+            action.kind,
+        )
+        return action
+
+    async def _respond_quietly(self, respond: AsyncRespond, text: str) -> None:
+        try:
+            await respond(text=text, response_type="ephemeral", replace_original=False)
+        except RESPOND_ERRORS as exc:
+            log.warning("Slack: could not answer a shortcut privately: %s", type(exc).__name__)
+
+    async def _tell_sorry(self, invocation: Answerable) -> None:
         try:
             await self.port.notify_user(
                 invocation.conversation, invocation.requester.user_id, SORRY, invocation

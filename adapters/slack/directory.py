@@ -25,7 +25,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from bot.chat import ActionInvocation, Invocation, Requester
+from bot.chat import ActionInvocation, DialogSubmission, Invocation, Requester
 from bot.clock import Clock
 
 from .errors import TRANSPORT_ERRORS, api_error_code
@@ -46,7 +46,7 @@ GROUPS_SCOPE = "usergroups:read"
 USERS_SCOPE = "users:read"
 MANIFEST = "docs/slack-app-manifest.yaml"
 
-T = TypeVar("T", Invocation, ActionInvocation)
+T = TypeVar("T", Invocation, ActionInvocation, DialogSubmission)
 
 
 class _Source:

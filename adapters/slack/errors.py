@@ -22,6 +22,10 @@ FORBIDDEN = frozenset(
 TRANSIENT = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 )
+LAYOUT = frozenset({"invalid_blocks", "invalid_blocks_format", "invalid_arguments"})
+"""Slack refused the message's blocks: sending the same again cannot help."""
+TRIGGER_ERRORS = frozenset({"expired_trigger_id", "invalid_trigger_id", "exchanged_trigger_id"})
+"""``views.open`` came too late (after 3 s), twice, or with a trigger Slack did not issue."""
 ALREADY_GONE = frozenset(
     {"message_not_found", "file_not_found", "file_deleted", "cant_delete_file"}
 )
@@ -32,6 +36,10 @@ TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     asyncio.TimeoutError,
     SlackRequestError,
 )
+
+
+class TriggerExpired(DeliveryError):
+    """``views.open`` was refused for its ``trigger_id`` (see :data:`TRIGGER_ERRORS`)."""
 
 
 def api_error_code(exc: SlackApiError) -> str:
@@ -67,6 +75,12 @@ def delivery_error(exc: SlackApiError, *, bot_name: str) -> DeliveryError:
         )
     if code in GONE:
         return DeliveryError("That message no longer exists in Slack.", permanent=True)
+    if code in LAYOUT:
+        return DeliveryError(
+            f"Slack refused the message's layout ({code}). That is a bug in the bot: "
+            "please tell its admins.",
+            permanent=True,
+        )
     if code in FORBIDDEN:
         return DeliveryError("Slack does not allow me to post here.", permanent=True)
     if code in TRANSIENT:

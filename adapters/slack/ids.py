@@ -1,9 +1,11 @@
 """What the adapter writes into Slack objects so it can find its way back later.
 
-* Button ``action_id``: ``imagine:<kind>:<job_id>[:<image index>]``; the button ``value`` is the
-  Slack file id of the image above it. Both survive a restart (they live in Slack).
-* Result message id (what :meth:`SlackChatPort.post_image` returns and the core
+* Button ``action_id``: ``imagine:<kind>:<job_id>[:<image index>]`` (at most 87 of Slack's
+  255 characters: job ids are capped at 64, indexes at two digits); the button ``value``
+  is the Slack file id of the image above it. Both survive a restart (they live in Slack).
+* Result message id (what :meth:`SlackChatPort.post_media` returns and the core
   stores): ``<buttons message ts>/<file id>``. A bare ``ts`` is a plain message.
+* A modal's ``private_metadata``: see :mod:`adapters.slack.views`.
 * Button-message ``metadata``: ``event_type`` ``imagine_result`` with the
   ``dedupe_key`` and the file id, read back from ``conversations.replies``.
 """
@@ -21,10 +23,17 @@ ACTION_ID_PATTERN = re.compile(rf"^imagine:({_KINDS}):([A-Za-z0-9_-]{{1,64}})(?:
 RESULT_EVENT_TYPE = "imagine_result"
 
 
+MAX_ACTION_ID = 255
+"""Slack's limit for a block element's ``action_id``."""
+
+
 def action_id(kind: ActionKind, job_id: str, index: int | None = None) -> str:
-    """At most 255 characters (Slack's limit): job ids are capped at 64."""
+    """The button's id; ``ValueError`` for a job id or index it could not carry back."""
     suffix = f":{index}" if index is not None else ""
-    return f"{ACTION_PREFIX}:{kind.value}:{job_id}{suffix}"
+    value = f"{ACTION_PREFIX}:{kind.value}:{job_id}{suffix}"
+    if ACTION_ID_PATTERN.match(value) is None:
+        raise ValueError(f"job {job_id!r} (image {index}) does not fit in a Slack action_id")
+    return value
 
 
 def parse_action_id(value: str) -> tuple[ActionKind, str, int | None] | None:

@@ -2,7 +2,11 @@
 
 Message ids are Slack ``ts`` strings; a result's id is ``<buttons ts>/<file id>``
 (see :mod:`adapters.slack.ids`). Results are deduplicated by the ``dedupe_key`` kept
-in the button message's ``metadata``, looked up with ``conversations.replies``."""
+in the button message's ``metadata``, looked up with ``conversations.replies``.
+
+Every request is acknowledged by the adapter the moment it arrives (Slack allows 3 s), so
+nothing here acknowledges; private answers go through the request's ``response_url``
+when it has one, else ``chat.postEphemeral``."""
 
 from __future__ import annotations
 
@@ -29,16 +33,21 @@ from bot.chat import (
     ThreadHandle,
     Upload,
 )
+from bot.clock import Clock
 
 from .errors import (
     ALREADY_GONE,
     TRANSPORT_ERRORS,
+    TRIGGER_ERRORS,
+    TriggerExpired,
     api_error_code,
     delivery_error,
     transport_error,
 )
+from .files import SlackFiles
 from .ids import RESULT_EVENT_TYPE, MessageRef, action_id
-from .translate import PLATFORM, MentionContext, SlashContext
+from .translate import PLATFORM, MentionContext, PressContext, RespondContext
+from .views import MetadataTooLong, dialog_view
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +56,9 @@ UPLOAD_LIMIT = 1 << 30
 """Slack accepts files up to 1 GB."""
 MAX_SECTION_TEXT = 3000
 MAX_ACTIONS_PER_BLOCK = 25
+MAX_BLOCKS = 50
+"""Blocks in one message (the text section counts)."""
+MAX_BUTTON_TEXT = 75
 UNREADABLE_THREAD = frozenset({"missing_scope", "thread_not_found", "not_allowed_token_type"})
 """``conversations.replies`` errors after which we post without the dedupe lookup."""
 RESPOND_ERRORS: tuple[type[BaseException], ...] = (*TRANSPORT_ERRORS, SlackApiError)
@@ -65,9 +77,13 @@ class BotIdentity:
 class SlackChatPort:
     """Translates the core's requests into Slack Web API calls."""
 
-    def __init__(self, client: AsyncWebClient, identity: BotIdentity) -> None:
+    def __init__(
+        self, client: AsyncWebClient, identity: BotIdentity, files: SlackFiles, clock: Clock
+    ) -> None:
         self._client = client
         self._identity = identity
+        self._files = files
+        self._clock = clock
         self._posting: dict[str, tuple[asyncio.Lock, int]] = {}
 
     @property
@@ -82,11 +98,7 @@ class SlackChatPort:
         return f"<@{user_id}>"
 
     async def acknowledge(self, invocation: Invocation) -> None:
-        context = invocation.context
-        if isinstance(context, SlashContext) and not context.acked:
-            context.acked = True
-            await context.ack()
-        # Events and button presses are acknowledged when they arrive.
+        """Nothing to do: the adapter acknowledged the request when it arrived."""
 
     async def open_thread(
         self, invocation: Invocation, status_text: str, actions: Sequence[Action] = ()
@@ -163,13 +175,8 @@ class SlackChatPort:
         self, where: Conversation, user_id: str, text: str, invocation: object = None
     ) -> None:
         context = getattr(invocation, "context", None)
-        if isinstance(context, SlashContext):
-            if not context.acked:
-                context.acked = True
-                await context.ack(text=text)
-                return
-            if context.respond is not None and await self._respond(context, text):
-                return
+        if isinstance(context, RespondContext) and await self._respond(context, text):
+            return
         thread = where.thread
         if isinstance(context, MentionContext) and not context.in_thread:
             thread = None  # the mention was in the channel: answer where the user looks
@@ -188,10 +195,39 @@ class SlackChatPort:
         await self._delete_ts(where.channel, ref.ts)
 
     async def open_dialog(self, action: ActionInvocation, dialog: Dialog) -> None:
-        raise DeliveryError("dialogs are not available on Slack yet", permanent=True)
+        """A modal for whoever pressed ``action``, through the press's ``trigger_id``
+        (Slack honours it once, within 3 s of the press)."""
+        context = action.context
+        if not isinstance(context, PressContext) or not context.trigger_id:
+            raise DeliveryError("This press can't open a form (no trigger_id).", permanent=True)
+        try:
+            view = dialog_view(dialog, action.conversation)
+        except MetadataTooLong as exc:
+            raise DeliveryError(f"The form would be too large ({exc}).", permanent=True) from None
+        try:
+            await self.open_view(context.trigger_id, view)
+        except TriggerExpired:
+            age = self._clock.monotonic() - context.received_at
+            log.info("job %s: the form came %.1f s after the press", dialog.job_id, age)
+            raise
+
+    async def open_view(self, trigger_id: str, view: Mapping[str, Any]) -> None:
+        """``views.open``; :class:`TriggerExpired` when Slack no longer honours the trigger
+        (after 3 s, or a second time)."""
+        try:
+            await self._client.views_open(trigger_id=trigger_id, view=dict(view))
+        except SlackApiError as exc:
+            code = api_error_code(exc)
+            if code in TRIGGER_ERRORS:
+                raise TriggerExpired(
+                    f"Slack no longer accepts this click for a form ({code}).", permanent=True
+                ) from None
+            raise delivery_error(exc, bot_name=self._identity.name) from None
+        except TRANSPORT_ERRORS as exc:
+            raise transport_error(exc) from None
 
     async def fetch_attachment(self, attachment: Attachment, max_bytes: int) -> bytes:
-        raise DeliveryError("image prompts are not available on Slack yet", permanent=True)
+        return await self._files.fetch(attachment, max_bytes)
 
     async def thread_link(self, where: Conversation) -> str | None:
         if where.thread is None:
@@ -228,10 +264,9 @@ class SlackChatPort:
         )
         return str(response["ts"])
 
-    async def _respond(self, context: SlashContext, text: str) -> bool:
-        """Answer a slash command through its ``response_url`` (works even where the
-        bot is not a member). False when Slack refused it."""
-        assert context.respond is not None
+    async def _respond(self, context: RespondContext, text: str) -> bool:
+        """Answer through the request's ``response_url`` (works even where the bot is not
+        a member). False when Slack refused it."""
         try:
             result = await context.respond(
                 text=text, response_type="ephemeral", replace_original=False
@@ -344,32 +379,44 @@ def text_blocks(text: str, actions: Sequence[Action]) -> list[dict[str, Any]] | 
     """A message's text and buttons as blocks (None: plain text, no buttons)."""
     if not actions:
         return None
-    clipped = text if len(text) <= MAX_SECTION_TEXT else text[: MAX_SECTION_TEXT - 1] + "…"
-    section = {"type": "section", "text": {"type": "mrkdwn", "text": clipped}}
-    return [section, *result_blocks(actions, "")]
+    section = {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, MAX_SECTION_TEXT)}}
+    return [section, *result_blocks(actions, "", room=MAX_BLOCKS - 1)]
 
 
-def result_blocks(actions: Sequence[Action], file_id: str) -> list[dict[str, Any]]:
-    """The Block Kit buttons (one actions block per row, at most 25 buttons each); each
-    button's ``action_id`` encodes its kind, job id and image index."""
+def result_blocks(
+    actions: Sequence[Action], file_id: str, *, room: int = MAX_BLOCKS
+) -> list[dict[str, Any]]:
+    """The Block Kit buttons: one actions block per row (at most ``room`` rows, 25
+    buttons each, within Slack's limits); each button's ``action_id`` encodes its kind,
+    job id and image index."""
     rows: dict[int, list[dict[str, Any]]] = {}
     for action in actions:
-        elements = rows.setdefault(action.row, [])
-        if len(elements) >= MAX_ACTIONS_PER_BLOCK:
+        elements = rows.get(action.row)
+        if elements is None and len(rows) < room:
+            elements = rows[action.row] = []
+        if elements is None or len(elements) >= MAX_ACTIONS_PER_BLOCK:
             log.warning("no room for the %s button of job %s", action.kind, action.job_id)
             continue
-        elements.append(_button(action, file_id))
+        try:
+            elements.append(_button(action, file_id))
+        except ValueError as exc:
+            log.warning("no %s button: %s", action.kind, exc)
     return [
         {"type": "actions", "block_id": f"imagine-row-{row}", "elements": elements}
         for row, elements in sorted(rows.items())
+        if elements
     ]
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _button(action: Action, file_id: str) -> dict[str, Any]:
     button: dict[str, Any] = {
         "type": "button",
         "action_id": action_id(action.kind, action.job_id, action.index),
-        "text": {"type": "plain_text", "text": action.label},
+        "text": {"type": "plain_text", "text": _clip(action.label, MAX_BUTTON_TEXT)},
     }
     if file_id:
         button["value"] = file_id

@@ -6,26 +6,18 @@ from pathlib import Path
 
 from bot.jobs import Job, JobState
 from emulator.superduper import Emulator
-from tests.slack.fakes.slack_api import FakeSlack, Message
+from tests.slack.fakes.slack_api import FakeSlack
 from tests.slack.fakes.slack_side import slash_payload
-from tests.slack.wiring import SlackBot, eventually, slack_bot
+from tests.slack.wiring import eventually, slack_bot
 from tests.support.harness import emulator_config
 from tests.support.superduper import file_ids, result_url
-
-
-async def _first_result(run: SlackBot, fake: FakeSlack, text: str) -> tuple[Message, Message]:
-    await run.side.slash(slash_payload(fake, text))
-    status = await run.wait_status()
-    [result] = await run.wait_results("C1", status.ts, 1)
-    await run.harness.bot.drain()
-    return status, result
 
 
 async def test_reroll_posts_a_second_image_in_the_same_thread(
     emulator: Emulator, fake_slack: FakeSlack, tmp_path: Path
 ) -> None:
     async with slack_bot(emulator, fake_slack, tmp_path / "bot.db") as run:
-        status, first = await _first_result(run, fake_slack, "a fox --seed 1")
+        status, first = await run.imagined("a fox --seed 1")
         await run.press(first, "reroll", user="U2")
 
         results = await run.wait_results("C1", status.ts, 2)
@@ -42,7 +34,7 @@ async def test_delete_by_someone_else_is_refused_privately(
     emulator: Emulator, fake_slack: FakeSlack, tmp_path: Path
 ) -> None:
     async with slack_bot(emulator, fake_slack, tmp_path / "bot.db") as run:
-        status, result = await _first_result(run, fake_slack, "a fox")
+        status, result = await run.imagined("a fox")
         await run.press(result, "delete", user="U2")
 
         await fake_slack.wait_for(lambda: bool(fake_slack.ephemerals))
@@ -58,7 +50,7 @@ async def test_buttons_keep_working_after_a_restart(
 ) -> None:
     db = tmp_path / "bot.db"
     async with slack_bot(emulator, fake_slack, db) as run:
-        status, result = await _first_result(run, fake_slack, "a fox")
+        status, result = await run.imagined("a fox")
 
     async with slack_bot(emulator, fake_slack, db) as restarted:
         await restarted.press(result, "delete", user="U2")

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from adapters.slack.settings import SlackSettings
-from adapters.slack.translate import action_invocation, strip_mention
-from bot.chat import ActionKind
+from adapters.slack.translate import (
+    PressContext,
+    action_invocation,
+    mention_invocation,
+    strip_mention,
+)
+from bot.chat import ActionKind, Attachment
 from tests.slack.fakes.slack_api import FakeSlack
-from tests.slack.fakes.slack_side import button_payload
+from tests.slack.fakes.slack_side import button_payload, mention_event
 
 
 @pytest.mark.parametrize(
@@ -38,6 +45,39 @@ def test_a_button_press_names_the_job_the_clicker_and_the_result(fake_slack: Fak
     assert action.requester.user_id == "U7" and action.conversation.channel == "C1"
     payload["actions"][0]["action_id"] = "someone-elses-button"
     assert action_invocation(payload) is None
+
+
+def test_a_grid_press_names_its_image_and_keeps_the_trigger(fake_slack: FakeSlack) -> None:
+    payload = button_payload(
+        fake_slack,
+        message_ts="17.5",
+        action_id="imagine:vary_strong:k3f9q2:1",
+        value="F1",
+        user="U7",
+    )
+    action = action_invocation(payload, received_at=42.0)
+    assert action is not None
+    assert (action.kind, action.index) == (ActionKind.VARY_STRONG, 1)
+    assert action.context == PressContext(payload["trigger_id"], 42.0)
+
+
+def test_files_shared_with_a_mention_are_its_attachments_images_first() -> None:
+    files: list[dict[str, Any]] = [
+        {"id": "F1", "name": "notes.pdf", "mimetype": "application/pdf", "size": 10,
+         "url_private": "https://files.slack.com/files-pri/T-F1/notes.pdf"},
+        {"id": "F2", "name": "fox.png", "mimetype": "image/png", "size": 2048,
+         "url_private": "https://files.slack.com/files-pri/T-F2/fox.png"},
+        {"id": "F3", "mode": "tombstone"},  # a deleted file: nothing to fetch
+    ]  # fmt: skip
+    event = mention_event("<@UBOT> a fox", ts="1.1", files=files)["event"]
+    invocation = mention_invocation(event, "T1", "UBOT")
+    assert invocation.text == "a fox"
+    assert invocation.attachments == (
+        Attachment("https://files.slack.com/files-pri/T-F2/fox.png", "fox.png", "image/png", 2048),
+        Attachment(
+            "https://files.slack.com/files-pri/T-F1/notes.pdf", "notes.pdf", "application/pdf", 10
+        ),
+    )
 
 
 def test_settings_hide_tokens_and_name_what_is_missing() -> None:

@@ -8,26 +8,36 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import aiohttp
 
-from adapters.slack.adapter import SlackAdapter
+from adapters.slack.adapter import DIALOG_LOOKUP_BUDGET, SlackAdapter
 from adapters.slack.settings import SlackSettings
 from bot.chat import ImagineCore
 from bot.config import BotConfig
+from bot.jobs import Job
 from bot.service import ImagineBot
 from emulator.superduper import Emulator
-from tests.slack.fakes.slack_api import APP_TOKEN, BOT_TOKEN, BOT_USER, FakeSlack, Message
+from tests.slack.fakes.slack_api import (
+    APP_TOKEN,
+    BOT_TOKEN,
+    BOT_USER,
+    FakeSlack,
+    Message,
+    OpenView,
+)
 from tests.slack.fakes.slack_side import (
     SIGNING_SECRET,
+    Ack,
     HttpSlackSide,
     SlackSide,
     SocketSlackSide,
     button_payload,
     slash_payload,
+    view_submission_payload,
 )
-from tests.support.harness import Harness, open_harness
+from tests.support.harness import Harness, StoreWrapper, open_harness
 
 Mode = Literal["http", "socket"]
 T = TypeVar("T")
@@ -82,6 +92,32 @@ class SlackBot:
         [status] = statuses()
         return status
 
+    async def imagined(
+        self, text: str, *, user: str = "U1", channel: str = "C1"
+    ) -> tuple[Message, Message]:
+        """``/imagine text`` run to its posted result: its status message (at the top of
+        the channel) and the result's button message (in the status's thread)."""
+        before = len(self.fake.messages)
+
+        def status() -> Message | None:
+            return next(
+                (
+                    m
+                    for m in self.fake.messages[before:]
+                    if m.channel == channel and m.thread_ts is None and m.user == BOT_USER
+                ),
+                None,
+            )
+
+        ack = await self.side.slash(slash_payload(self.fake, text, user=user, channel=channel))
+        assert (ack.status, ack.text) == (200, "")
+        await self.fake.wait_for(lambda: status() is not None)
+        posted = status()
+        assert posted is not None
+        [result] = await self.wait_results(channel, posted.ts, 1)
+        await self.harness.bot.drain()
+        return posted, result
+
     async def wait_results(self, channel: str, thread: str, count: int) -> list[Message]:
         await self.fake.wait_for(lambda: len(self.results(channel, thread)) >= count)
         return self.results(channel, thread)
@@ -101,20 +137,49 @@ class SlackBot:
         assert answer["response_type"] == "ephemeral"
         return str(answer["text"])
 
-    async def press(self, result: Message, kind: str, *, user: str) -> None:
-        [action_id] = [a for a in result.action_ids if a.startswith(f"imagine:{kind}:")]
-        value = result.blocks[0]["elements"][0]["value"] if result.blocks else ""
-        ack = await self.side.action(
-            button_payload(
-                self.fake,
-                message_ts=result.ts,
-                action_id=action_id,
-                value=value,
-                user=user,
-                channel=result.channel,
-            )
+    def press_payload(
+        self, message: Message, kind: str | None = None, *, label: str | None = None, user: str
+    ) -> dict[str, Any]:
+        """What Slack sends when ``user`` clicks the button of ``kind`` (or with ``label``)."""
+        [button] = [
+            element
+            for block in message.blocks or []
+            for element in block.get("elements", [])
+            if (label is None or element["text"]["text"] == label)
+            and (kind is None or element["action_id"].startswith(f"imagine:{kind}:"))
+        ]
+        return button_payload(
+            self.fake,
+            message_ts=message.ts,
+            action_id=button["action_id"],
+            value=button.get("value", ""),
+            user=user,
+            channel=message.channel,
         )
-        assert ack.status == 200
+
+    async def press(
+        self, message: Message, kind: str | None = None, *, label: str | None = None, user: str
+    ) -> None:
+        ack = await self.side.action(self.press_payload(message, kind, label=label, user=user))
+        assert (ack.status, ack.text) == (200, "")
+
+    async def wait_view(self, count: int = 1) -> OpenView:
+        """The ``count``-th modal Slack opened."""
+        await self.fake.wait_for(lambda: len(self.fake.views) >= count)
+        return self.fake.views[count - 1]
+
+    async def submit(self, view: OpenView, text: str) -> Ack:
+        """Its user submits the modal; the ack must close it (an empty answer)."""
+        ack = await self.side.action(view_submission_payload(self.fake, view, text))
+        assert (ack.status, ack.raw) == (200, "")
+        return ack
+
+    async def job_of(self, result: Message) -> Job:
+        """The job whose buttons ``result`` carries."""
+        [job_id] = {a.split(":")[2] for a in result.action_ids}
+        job = await self.harness.store.get_job(job_id)
+        assert job is not None
+        return job
 
 
 async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 10.0) -> T:
@@ -137,9 +202,11 @@ async def slack_bot(
     config: BotConfig | None = None,
     clock: ManualClock | None = None,
     core: Callable[[ImagineBot], ImagineCore] | None = None,
+    wrap_store: StoreWrapper | None = None,
+    dialog_lookup_budget: float = DIALOG_LOOKUP_BUDGET,
 ) -> AsyncIterator[SlackBot]:
     """The bot on Slack; ``core`` wraps the real core (e.g. to hold it back), ``clock``
-    drives the adapter's caches."""
+    drives the adapter's caches, ``wrap_store`` puts a test double in front of the store."""
     settings = SlackSettings(
         bot_token=BOT_TOKEN,
         app_token=APP_TOKEN if mode == "socket" else None,
@@ -148,7 +215,9 @@ async def slack_bot(
         api_base=fake.api_base,
     )
     async with (
-        open_harness(emulator, db_path, [], config=config, start=False) as harness,
+        open_harness(
+            emulator, db_path, [], config=config, start=False, wrap_store=wrap_store
+        ) as harness,
         aiohttp.ClientSession() as session,
     ):
         adapter = SlackAdapter(
@@ -156,6 +225,7 @@ async def slack_bot(
             settings,
             host="127.0.0.1",
             clock=clock,
+            dialog_lookup_budget=dialog_lookup_budget,
         )
         await adapter.start()
         try:

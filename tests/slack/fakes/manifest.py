@@ -35,3 +35,20 @@ def bot_scopes(path: Path = SOCKET_MANIFEST) -> frozenset[str]:
 
 def bot_events(path: Path = SOCKET_MANIFEST) -> frozenset[str]:
     return frozenset(listed(path, "bot_events"))
+
+
+def commands(path: Path = SOCKET_MANIFEST) -> list[str]:
+    """The slash commands the manifest declares, in order."""
+    return [
+        line.split(":", 1)[1].strip()
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip().startswith("- command:")
+    ]
+
+
+def shortcut_callback_ids(path: Path = SOCKET_MANIFEST) -> list[str]:
+    return [
+        line.split(":", 1)[1].strip()
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip().startswith("callback_id:")
+    ]

@@ -4,7 +4,13 @@ It keeps channels' messages, files, uploaded bytes, user groups and users like S
 would, records every call, answers ``missing_scope`` for a method whose scope the token
 lacks (the token has the manifest's scopes unless a test takes some away), and has knobs
 for the failures the adapter must survive (429 with Retry-After, ``not_in_channel``,
-refused uploads, any error code for a method)."""
+refused uploads, any error code for a method, a method held until the test lets it answer).
+
+Like Slack it refuses blocks beyond Block Kit's limits (``invalid_blocks``, see
+:mod:`tests.slack.fakes.blocks`), honours a ``trigger_id`` only once and only for
+:data:`TRIGGER_LIFETIME` seconds of its (injectable) clock after it issued it with a button
+press or a shortcut, and serves files' ``url_private`` only to the bot token with
+``files:read`` (anyone else gets the sign-in page, with a 200, as Slack does)."""
 
 from __future__ import annotations
 
@@ -20,6 +26,8 @@ from typing import Any, Self
 
 from aiohttp import WSMsgType, web
 
+from bot.clock import Clock, SystemClock
+from tests.slack.fakes.blocks import message_errors, view_errors
 from tests.slack.fakes.manifest import bot_scopes
 
 BOT_TOKEN = "xoxb-fake-bot-token-0123456789"
@@ -28,7 +36,10 @@ TEAM = "T0FAKE"
 BOT_USER = "UBOT0001"
 BOT_ID = "BBOT0001"
 BOT_NAME = "imagine"
-JSON_FIELDS = ("blocks", "metadata", "files")
+JSON_FIELDS = ("blocks", "metadata", "files", "view")
+TRIGGER_LIFETIME = 3.0
+"""Seconds a ``trigger_id`` can be exchanged for a modal (Slack: 3 s)."""
+SIGN_IN_PAGE = "<!DOCTYPE html><html><head><title>Slack</title></head><body>Sign in</body></html>"
 METHOD_SCOPES: Mapping[str, str] = MappingProxyType(
     {
         "chat.postMessage": "chat:write",
@@ -40,6 +51,7 @@ METHOD_SCOPES: Mapping[str, str] = MappingProxyType(
         "files.delete": "files:write",
         "usergroups.list": "usergroups:read",
         "users.info": "users:read",
+        "files.info": "files:read",
     }
 )
 """The bot scope each method needs (Slack's method reference); conversations.replies
@@ -85,6 +97,37 @@ class StoredFile:
     title: str = ""
     data: bytes | None = field(default=None, repr=False)
     deleted: bool = False
+    mimetype: str = ""
+    user: str = BOT_USER
+
+
+@dataclass
+class Trigger:
+    user: str
+    issued_at: float
+    used: bool = False
+
+
+@dataclass
+class OpenView:
+    """A modal Slack showed someone (``views.open``)."""
+
+    id: str
+    user: str
+    view: dict[str, Any]
+
+    @property
+    def callback_id(self) -> str:
+        return str(self.view.get("callback_id", ""))
+
+    @property
+    def private_metadata(self) -> str:
+        return str(self.view.get("private_metadata", ""))
+
+    def input(self) -> dict[str, Any]:
+        """The view's (one) text input element."""
+        [block] = [b for b in self.view["blocks"] if b["type"] == "input"]
+        return dict(block["element"])
 
 
 @dataclass
@@ -112,7 +155,9 @@ class Ephemeral:
 
 
 class FakeSlack:
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock or SystemClock()
+        """What trigger lifetimes are measured on (a test may move it by hand)."""
         # knobs
         self.rate_limit_once: dict[str, int] = {}
         """method -> Retry-After seconds: the next call of it is answered 429 (once)."""
@@ -123,6 +168,10 @@ class FakeSlack:
         """The bot token's scopes: the manifest's, unless a test removes some."""
         self.failing: dict[str, str] = {}
         """method -> error code it answers (e.g. ``internal_error``) until removed."""
+        self.held: dict[str, asyncio.Event] = {}
+        """method -> gate: its calls wait until the test sets the event (see :meth:`hold`)."""
+        self.file_redirects: dict[str, str] = {}
+        """file id -> URL its ``url_private`` redirects to (302), for off-host redirects."""
         # the workspace
         self.usergroups: dict[str, UserGroup] = {}
         self.users: dict[str, SlackUser] = {}
@@ -134,8 +183,14 @@ class FakeSlack:
         self.ephemerals: list[Ephemeral] = []
         self.responses: list[tuple[str, dict[str, Any]]] = []
         self.acks: list[dict[str, Any]] = []
+        self.arrivals: list[str] = []
+        """Methods in the order their calls arrived (before any hold or answer)."""
+        self.views: list[OpenView] = []
+        self._triggers: dict[str, Trigger] = {}
         self._ts = itertools.count(1)
         self._file_ids = itertools.count(1)
+        self._trigger_ids = itertools.count(1)
+        self._view_ids = itertools.count(1)
         self._changed = asyncio.Condition()
         self._sockets: list[web.WebSocketResponse] = []
         self._socket_ready = asyncio.Event()
@@ -149,6 +204,7 @@ class FakeSlack:
         app = web.Application(client_max_size=20 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/upload/{file_id}", self._upload)
+        app.router.add_get("/files-pri/{team_file}/{name}", self._file)
         app.router.add_post("/response/{name}", self._response_url)
         app.router.add_get("/socket", self._socket)
         self._runner = web.AppRunner(app, access_log=None)
@@ -180,6 +236,20 @@ class FakeSlack:
     def response_url(self, name: str) -> str:
         return f"{self.base_url}/response/{name}"
 
+    def url_private(self, file_id: str) -> str:
+        """Where the file is served to the bot token (Slack: ``https://files.slack.com/…``)."""
+        return f"{self.base_url}/files-pri/{TEAM}-{file_id}/{self.files[file_id].name}"
+
+    def issue_trigger(self, user: str) -> str:
+        """A ``trigger_id`` as Slack puts in a button press or shortcut payload for ``user``."""
+        trigger_id = f"{next(self._trigger_ids)}.1700000000.{uuid.uuid4().hex[:16]}"
+        self._triggers[trigger_id] = Trigger(user, self.clock.monotonic())
+        return trigger_id
+
+    def hold(self, method: str) -> asyncio.Event:
+        """Calls of ``method`` wait (after arriving) until the returned event is set."""
+        return self.held.setdefault(method, asyncio.Event())
+
     # -- queries for tests -------------------------------------------------------------
 
     def calls_to(self, method: str) -> list[ApiCall]:
@@ -201,12 +271,43 @@ class FakeSlack:
                 await self._changed.wait_for(predicate)
 
     def post_user_message(
-        self, channel: str, user: str, text: str, thread_ts: str | None = None
+        self,
+        channel: str,
+        user: str,
+        text: str,
+        thread_ts: str | None = None,
+        files: list[str] | None = None,
     ) -> Message:
         """A person writes in a channel (e.g. the message that mentions the bot)."""
-        message = Message(channel, self._next_ts(), user, text, thread_ts)
+        message = Message(channel, self._next_ts(), user, text, thread_ts, files=files or [])
         self.messages.append(message)
         return message
+
+    def add_user_file(self, user: str, name: str, data: bytes, mimetype: str) -> StoredFile:
+        """A file a person uploaded (share it with ``post_user_message(files=[id])``)."""
+        file_id = f"F{next(self._file_ids):08d}"
+        stored = StoredFile(file_id, name, len(data), name, data, mimetype=mimetype, user=user)
+        self.files[file_id] = stored
+        return stored
+
+    def file_object(self, file_id: str) -> dict[str, Any]:
+        """The file as Slack describes it in events, messages and ``files.info``."""
+        stored = self.files[file_id]
+        return {
+            "id": stored.id,
+            "name": stored.name,
+            "title": stored.title,
+            "mimetype": stored.mimetype,
+            "filetype": stored.name.rsplit(".", 1)[-1],
+            "size": stored.length,
+            "user": stored.user,
+            "url_private": self.url_private(file_id),
+            "url_private_download": self.url_private(file_id) + "?download=1",
+        }
+
+    def rendered(self, message: Message) -> dict[str, Any]:
+        """The message as Slack renders it in payloads (a shortcut's ``message``)."""
+        return self._render(message)
 
     async def response(self, name: str, timeout: float = 10.0) -> dict[str, Any]:
         """The (first) answer posted to the ``response_url`` called ``name``."""
@@ -322,8 +423,13 @@ class FakeSlack:
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         params = await _params(request)
-        auth = request.headers.get("Authorization", "")
-        token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
+        token = _bearer(request)
+        self.arrivals.append(method)
+        async with self._changed:
+            self._changed.notify_all()
+        gate = self.held.get(method)
+        if gate is not None:
+            await gate.wait()
         retry_after = self.rate_limit_once.pop(method, None)
         if retry_after is not None:
             await self._record(ApiCall(method, params, token, 429, time.monotonic()))
@@ -368,6 +474,26 @@ class FakeSlack:
         await self._record(ApiCall("upload", {"file": stored.id}, None, 200, time.monotonic()))
         return web.Response(text=f"OK - {len(data)}")
 
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        """``url_private``: the bytes for the bot token with ``files:read``, Slack's sign-in
+        page (200, HTML) for anyone else."""
+        team, _, file_id = request.match_info["team_file"].partition("-")
+        stored = self.files.get(file_id)
+        token = _bearer(request)
+        allowed = token == BOT_TOKEN and "files:read" in self.scopes
+        if stored is None or team != TEAM or stored.deleted or stored.data is None:
+            response: web.StreamResponse = web.Response(status=404, text="file not found")
+        elif file_id in self.file_redirects:
+            response = web.Response(status=302, headers={"Location": self.file_redirects[file_id]})
+        elif not allowed:
+            response = web.Response(text=SIGN_IN_PAGE, content_type="text/html")
+        else:
+            response = web.Response(body=stored.data, content_type=stored.mimetype or None)
+        await self._record(
+            ApiCall("file", {"file": file_id}, token, response.status, time.monotonic())
+        )
+        return response
+
     async def _response_url(self, request: web.Request) -> web.Response:
         self.responses.append((request.match_info["name"], await request.json()))
         await self._record(ApiCall("response_url", {}, None, 200, time.monotonic()))
@@ -399,6 +525,8 @@ class FakeSlack:
         channel = str(p["channel"])
         if channel in self.not_in_channel:
             return {"ok": False, "error": "not_in_channel"}
+        if refused := _invalid_blocks(p):
+            return refused
         message = Message(
             channel,
             self._next_ts(),
@@ -415,6 +543,8 @@ class FakeSlack:
         message = self._find(p)
         if message is None:
             return {"ok": False, "error": "message_not_found"}
+        if refused := _invalid_blocks(p):
+            return refused
         message.edits.append(message.text)
         message.text = str(p.get("text", ""))
         if "blocks" in p:  # like Slack: given blocks replace the old ones ([] removes them)
@@ -432,10 +562,47 @@ class FakeSlack:
         channel = str(p["channel"])
         if channel in self.not_in_channel:
             return {"ok": False, "error": "not_in_channel"}
+        if refused := _invalid_blocks(p):
+            return refused
         self.ephemerals.append(
             Ephemeral(channel, str(p["user"]), str(p.get("text", "")), p.get("thread_ts"))
         )
         return {"ok": True, "message_ts": self._next_ts()}
+
+    def _m_chat_getPermalink(self, p: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = str(p.get("channel", "")), str(p.get("message_ts", ""))
+        if not any(m.channel == channel and m.ts == ts for m in self.messages):
+            return {"ok": False, "error": "message_not_found"}
+        link = f"https://fake.slack.com/archives/{channel}/p{ts.replace('.', '')}"
+        return {"ok": True, "channel": channel, "permalink": link}
+
+    def _m_views_open(self, p: dict[str, Any]) -> dict[str, Any]:
+        trigger_id = str(p.get("trigger_id") or "")
+        trigger = self._triggers.get(trigger_id)
+        if trigger is None:
+            return {"ok": False, "error": "invalid_trigger_id"}
+        if trigger.used:
+            return {"ok": False, "error": "exchanged_trigger_id"}
+        if self.clock.monotonic() - trigger.issued_at > TRIGGER_LIFETIME:
+            return {"ok": False, "error": "expired_trigger_id"}
+        view = p.get("view")
+        if errors := view_errors(view):
+            return {
+                "ok": False,
+                "error": "invalid_arguments",
+                "response_metadata": {"messages": [f"[ERROR] {e}" for e in errors]},
+            }
+        assert isinstance(view, dict)
+        trigger.used = True
+        opened = OpenView(f"V{next(self._view_ids):08d}", trigger.user, dict(view))
+        self.views.append(opened)
+        return {"ok": True, "view": {**view, "id": opened.id, "team_id": TEAM, "state": {}}}
+
+    def _m_files_info(self, p: dict[str, Any]) -> dict[str, Any]:
+        stored = self.files.get(str(p.get("file", "")))
+        if stored is None or stored.deleted:
+            return {"ok": False, "error": "file_not_found"}
+        return {"ok": True, "file": self.file_object(stored.id)}
 
     def _m_conversations_replies(self, p: dict[str, Any]) -> dict[str, Any]:
         channel, ts = str(p["channel"]), str(p["ts"])
@@ -562,9 +729,7 @@ class FakeSlack:
         if m.metadata and with_metadata:
             rendered["metadata"] = m.metadata
         if m.files:
-            rendered["files"] = [
-                {"id": f, "name": self.files[f].name, "title": self.files[f].title} for f in m.files
-            ]
+            rendered["files"] = [self.file_object(f) for f in m.files]
         return rendered
 
 
@@ -576,6 +741,26 @@ def _needed_scope(method: str, params: Mapping[str, Any]) -> str | None:
             else ("channels:history")
         )
     return METHOD_SCOPES.get(method)
+
+
+def _invalid_blocks(params: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Slack's answer to blocks beyond Block Kit's limits, or None when they are fine."""
+    if params.get("blocks") is None:
+        return None
+    errors = message_errors(params["blocks"])
+    if not errors:
+        return None
+    return {
+        "ok": False,
+        "error": "invalid_blocks",
+        "errors": errors,
+        "response_metadata": {"messages": [f"[ERROR] {e}" for e in errors]},
+    }
+
+
+def _bearer(request: web.Request) -> str | None:
+    auth = request.headers.get("Authorization", "")
+    return auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
 
 
 def _flag(value: object) -> bool:

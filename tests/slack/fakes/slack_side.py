@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from tests.slack.fakes.slack_api import TEAM, FakeSlack
+from tests.slack.fakes.slack_api import BOT_ID, TEAM, FakeSlack, Message, OpenView
 
 SIGNING_SECRET = "fake-signing-secret-0123456789abcdef"
 
@@ -54,8 +54,15 @@ def slash_payload(
 
 
 def mention_event(
-    text: str, *, ts: str, user: str = "U1", channel: str = "C1", thread_ts: str | None = None
+    text: str,
+    *,
+    ts: str,
+    user: str = "U1",
+    channel: str = "C1",
+    thread_ts: str | None = None,
+    files: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """An ``app_mention``; ``files`` as Slack describes them (``FakeSlack.file_object``)."""
     event: dict[str, Any] = {
         "type": "app_mention",
         "user": user,
@@ -67,6 +74,9 @@ def mention_event(
     }
     if thread_ts is not None:
         event["thread_ts"] = thread_ts
+    if files:
+        event["files"] = files
+        event["upload"] = False
     return event_callback(event)
 
 
@@ -101,7 +111,7 @@ def button_payload(
             "is_ephemeral": False,
             "thread_ts": thread_ts,
         },
-        "trigger_id": "1.2.3",
+        "trigger_id": fake.issue_trigger(user),
         "channel": {"id": channel, "name": "general"},
         "message": {"type": "message", "ts": message_ts, "thread_ts": thread_ts, "text": ""},
         "response_url": fake.response_url(f"action-{message_ts}"),
@@ -117,10 +127,66 @@ def button_payload(
     }
 
 
+def shortcut_payload(
+    fake: FakeSlack,
+    message: Message,
+    *,
+    callback_id: str,
+    user: str = "U1",
+    name: str = "shortcut",
+) -> dict[str, Any]:
+    """A message shortcut (the message's "More actions" menu) used on ``message``."""
+    return {
+        "type": "message_action",
+        "token": "legacy-verification-token",
+        "action_ts": str(time.time()),
+        "team": {"id": TEAM, "domain": "fake"},
+        "user": {"id": user, "username": f"user-{user.lower()}", "team_id": TEAM},
+        "channel": {"id": message.channel, "name": "general"},
+        "is_enterprise_install": False,
+        "callback_id": callback_id,
+        "trigger_id": fake.issue_trigger(user),
+        "response_url": fake.response_url(name),
+        "message_ts": message.ts,
+        "message": fake.rendered(message),
+    }
+
+
+def view_submission_payload(fake: FakeSlack, view: OpenView, text: str) -> dict[str, Any]:
+    """Its user submits the modal ``view`` with ``text`` in its text input."""
+    [block] = [b for b in view.view["blocks"] if b["type"] == "input"]
+    values = {
+        block["block_id"]: {
+            block["element"]["action_id"]: {"type": "plain_text_input", "value": text}
+        }
+    }
+    return {
+        "type": "view_submission",
+        "token": "legacy-verification-token",
+        "team": {"id": TEAM, "domain": "fake"},
+        "user": {"id": view.user, "username": f"user-{view.user.lower()}", "team_id": TEAM},
+        "api_app_id": "A0FAKE",
+        "trigger_id": fake.issue_trigger(view.user),
+        "view": {
+            **view.view,
+            "id": view.id,
+            "team_id": TEAM,
+            "state": {"values": values},
+            "hash": f"{int(time.time())}.{uuid.uuid4().hex[:8]}",
+            "root_view_id": view.id,
+            "previous_view_id": None,
+            "app_id": "A0FAKE",
+            "bot_id": BOT_ID,
+        },
+        "response_urls": [],
+        "is_enterprise_install": False,
+    }
+
+
 @dataclass(frozen=True)
 class Ack:
     """The adapter's answer: HTTP status (or 200 for a Socket Mode ack), its text, and
-    the body as sent (HTTP mode)."""
+    the body as sent (HTTP mode) or the envelope ack's payload ("" for none)."""
 
     status: int
     text: str
@@ -181,7 +247,7 @@ class SocketSlackSide:
     async def _send(self, kind: str, payload: dict[str, Any], retry: int = 0) -> Ack:
         ack = await self._fake.send_envelope(kind, payload, retry_attempt=retry)
         text = str((ack.get("payload") or {}).get("text", ""))
-        return Ack(200, text)
+        return Ack(200, text, json.dumps(ack["payload"]) if "payload" in ack else "")
 
     async def slash(self, payload: dict[str, str]) -> Ack:
         return await self._send("slash_commands", payload)
