@@ -77,6 +77,11 @@ class ActionKind(StrEnum):
     REMIX = "remix"
     ANIMATE = "animate"
 
+    @property
+    def opens_dialog(self) -> bool:
+        """The press is answered with a form (it must be the press's first answer)."""
+        return self is ActionKind.REMIX
+
 
 @dataclass(frozen=True, slots=True)
 class Action:

@@ -175,7 +175,7 @@ class DiscordAdapter:
             context=interaction,
         )
         # Remix answers the press with its form, which must be the first answer.
-        form = kind is ActionKind.REMIX
+        form = kind.opens_dialog
         await self._answer(interaction, action, self._bot.act(action), form=form)
 
     async def on_dialog(

@@ -43,7 +43,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat import (
     ActionInvocation,
-    ActionKind,
     DeliveryError,
     DialogSubmission,
     ImagineCore,
@@ -93,7 +92,6 @@ NO_IMAGE = (
     "image and try “Imagine from this image” again."
 )
 FORM_CLOSED = "Slack didn't let me open the form in time. Please try the shortcut again."
-DIALOG_ACTIONS = frozenset({ActionKind.REMIX})
 """Presses the core answers with a dialog, so their trigger_id must reach views.open in 3 s."""
 DIALOG_LOOKUP_BUDGET = 1.0
 """Seconds a dialog press waits for the user lookup (of Slack's 3 s for the trigger)."""
@@ -417,7 +415,7 @@ class SlackAdapter:
 
     async def _act(self, action: ActionInvocation) -> None:
         async def run() -> None:
-            if action.kind in DIALOG_ACTIONS:
+            if action.kind.opens_dialog:
                 identified = await self._identify_within(action, self._dialog_lookup_budget)
             else:
                 identified = await self._identities.identify(action)
