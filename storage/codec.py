@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bot.backend.types import ResultFile, Task
 from bot.chat import ActionKind
 from bot.command import ImagineParams, ReferenceSource
 from bot.jobs import ChannelSettings, Job, JobState
+from bot.store import QuarantinedJob
 
 JOB_COLUMNS: tuple[str, ...] = (
     "id",
@@ -125,7 +126,7 @@ def job_to_row(job: Job) -> dict[str, object]:
         "posted_message_ids": dumps(list(job.posted_message_ids)),
         "attempts": job.attempts,
         "error": job.error,
-        "notified": int(job.notified),
+        "notified": job.notified,
         "parent_job_id": job.parent_job_id,
         "parent_index": job.parent_index,
         "action": job.action.value if job.action is not None else None,
@@ -196,4 +197,34 @@ def settings_from_row(row: Mapping[str, Any]) -> ChannelSettings:
         style=row["style"],
         backend=row["backend"],
         extra=extra,
+    )
+
+
+def jobs_or_quarantined(
+    rows: Iterable[Mapping[str, Any]],
+) -> tuple[list[Job], list[QuarantinedJob]]:
+    """Decode rows to resume; the unreadable ones (with their reason) are set apart."""
+    jobs: list[Job] = []
+    bad: list[QuarantinedJob] = []
+    for row in rows:
+        try:
+            jobs.append(job_from_row(row))
+        except ValueError as exc:
+            bad.append(_quarantined(row, str(exc)[:500]))
+    return jobs, bad
+
+
+def _quarantined(row: Mapping[str, Any], reason: str) -> QuarantinedJob:
+    def text(name: str) -> str | None:
+        value = row.get(name)
+        return value if isinstance(value, str) and value else None
+
+    return QuarantinedJob(
+        id=str(row.get("id")),
+        reason=reason,
+        platform=text("platform"),
+        workspace=text("workspace"),
+        channel=text("channel"),
+        thread=text("thread"),
+        requester_id=text("requester_id"),
     )

@@ -65,6 +65,23 @@ class SchemaVersionError(StorageError):
         self.latest = latest
 
 
+class DatabaseInUseError(StorageError):
+    """Another process holds the SQLite file's lock (``exclusive`` open): it would run the
+    same jobs a second time."""
+
+    def __init__(self, *, path: str, holder: str | None) -> None:
+        by = f" (pid {holder})" if holder else ""
+        super().__init__(
+            f"database {path!r} is in use by another imagine-bot process{by}: only one "
+            "process may run the jobs of an SQLite file, or they would run twice. Stop the "
+            "other process first, or point IMAGINE_DB_PATH at another file; for several "
+            "replicas use PostgreSQL (IMAGINE_DATABASE_URL)",
+            path=path,
+            operation="lock",
+        )
+        self.holder = holder
+
+
 class StoreClosedError(StorageError):
     """The store was used after :meth:`SqliteJobStore.aclose`."""
 

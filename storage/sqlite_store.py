@@ -4,12 +4,17 @@ Every write is a single statement in autocommit mode, so it is committed (and, w
 ``synchronous=FULL``, fsynced) before the call returns, and concurrent coroutines can
 never see or roll back each other's half-done transactions. Other processes (or a
 second store on the same file) wait up to ``busy_timeout_ms`` for the write lock.
+
+One process runs an SQLite file's jobs: ``open(..., exclusive=True)`` holds an OS lock
+on ``<file>.lock`` (released by the kernel when the process dies, even by ``kill -9``)
+and refuses to start while another process holds it. Leases are therefore no-ops here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import sqlite3
@@ -21,58 +26,18 @@ from typing import Any, Self
 import aiosqlite
 
 from bot.clock import Clock, SystemClock
-from bot.jobs import TERMINAL_STATES, ChannelKey, ChannelSettings, Job, JobState
-from bot.store import Claimed, QuarantinedJob, StaleJob
-from storage import codec
-from storage.errors import StorageError, StoreClosedError
+from bot.jobs import ChannelKey, ChannelSettings, Job
+from bot.store import Claimed, StaleJob
+from storage import codec, sql
+from storage.errors import DatabaseInUseError, StorageError, StoreClosedError
 from storage.migrations import migrate, schema_version
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BUSY_TIMEOUT_MS = 5000
-
-# Built once from the codec's column list (constants only, no user input).
-_JOB_SELECT = f"SELECT {', '.join(codec.JOB_COLUMNS)} FROM jobs"  # noqa: S608
-_JOB_INSERT = (
-    f"INSERT INTO jobs ({', '.join(codec.JOB_COLUMNS)}) "  # noqa: S608
-    f"VALUES ({', '.join(':' + c for c in codec.JOB_COLUMNS)})"
-)
-_JOB_UPDATE = (
-    "UPDATE jobs SET "  # noqa: S608
-    + ", ".join(f"{c} = :{c}" for c in codec.JOB_COLUMNS if c not in ("id", "version"))
-    + ", version = version + 1 WHERE id = :id AND version = :version"
-)
-QUARANTINED = "quarantined"
-"""The state of a job row that could not be read: kept for an operator, never resumed."""
-_UNFINISHED_STATES = tuple(sorted(s.value for s in JobState if s not in TERMINAL_STATES))
-_FINISHED_STATES = tuple(sorted(s.value for s in TERMINAL_STATES))
-_JOB_TO_RESUME = (
-    f"{_JOB_SELECT} WHERE state IN ({', '.join('?' for _ in _UNFINISHED_STATES)}) "
-    f"OR (notified = 0 AND state IN ({', '.join('?' for _ in _FINISHED_STATES)})) "
-    "ORDER BY created_at, rowid"
-)
-_SCOPE_UPSERT = """
-    INSERT INTO channel_scopes (backend, platform, workspace, channel, scope, updated_at)
-    VALUES (?, ?, ?, ?, ?, ?)
-    ON CONFLICT (backend, platform, workspace, channel)
-    DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at
-"""
-_SETTINGS_UPSERT = """
-    INSERT INTO channel_settings
-        (platform, workspace, channel, width, height, steps, style, backend, extra, updated_at)
-    VALUES
-        (:platform, :workspace, :channel, :width, :height, :steps, :style, :backend, :extra,
-         :updated_at)
-    ON CONFLICT (platform, workspace, channel) DO UPDATE SET
-        width = excluded.width, height = excluded.height, steps = excluded.steps,
-        style = excluded.style, backend = excluded.backend, extra = excluded.extra,
-        updated_at = excluded.updated_at
-"""
-_VALUE_UPSERT = """
-    INSERT INTO backend_values (name, value, updated_at) VALUES (?, ?, ?)
-    ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
-"""
-_KEY_WHERE = "WHERE platform = ? AND workspace = ? AND channel = ?"
+QUARANTINED = sql.QUARANTINED
+_JOB_INSERT = sql.job_insert()
+_JOB_UPDATE = sql.job_update()
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,11 +56,14 @@ class SqliteJobStore:
     """The job store. Create with ``await SqliteJobStore.open(path)``; close with
     ``await store.aclose()`` or use ``async with``."""
 
-    def __init__(self, db: aiosqlite.Connection, path: str, clock: Clock) -> None:
+    def __init__(
+        self, db: aiosqlite.Connection, path: str, clock: Clock, lock_fd: int | None = None
+    ) -> None:
         """Use :meth:`open`; this only wraps an already configured connection."""
         self._db = db
         self._path = path
         self._clock = clock
+        self._lock_fd = lock_fd
         self._closed = False
 
     @classmethod
@@ -105,38 +73,59 @@ class SqliteJobStore:
         *,
         clock: Clock | None = None,
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+        exclusive: bool = False,
     ) -> SqliteJobStore:
         """Open (creating if needed) and migrate the database at ``path``.
+
+        ``exclusive``: refuse (:class:`DatabaseInUseError`) while another process holds
+        the file's lock, and hold it until :meth:`aclose` or the process ends.
 
         Raises :class:`StorageError` if the file cannot be opened or configured, and
         :class:`SchemaVersionError` if it was written by a newer version.
         """
         path_str = os.fspath(path)
-        db = await _connect(path_str)
+        lock_fd = await asyncio.to_thread(_lock_beside, path_str) if exclusive else None
         try:
-            await _configure(db, path_str, busy_timeout_ms)
+            db = await _connect(path_str)
             try:
-                await migrate(db, path=path_str)
-            except sqlite3.Error as exc:
-                raise StorageError.from_sqlite(
-                    exc, path=path_str, operation="schema migration"
-                ) from exc
+                await _configure(db, path_str, busy_timeout_ms)
+                try:
+                    await migrate(db, path=path_str)
+                except sqlite3.Error as exc:
+                    raise StorageError.from_sqlite(
+                        exc, path=path_str, operation="schema migration"
+                    ) from exc
+            except BaseException:
+                await db.close()
+                raise
         except BaseException:
-            await db.close()
+            if lock_fd is not None:
+                os.close(lock_fd)
             raise
-        return cls(db, path_str, clock or SystemClock())
+        return cls(db, path_str, clock or SystemClock(), lock_fd)
 
     @property
     def path(self) -> str:
         return self._path
 
+    @property
+    def shared(self) -> bool:
+        """False: one process runs an SQLite file's jobs."""
+        return False
+
     async def aclose(self) -> None:
-        """Close the connection (idempotent). Later calls raise :class:`StoreClosedError`."""
+        """Close the connection (idempotent), then release the file's lock. Later calls
+        raise :class:`StoreClosedError`."""
         if self._closed:
             return
         self._closed = True
-        with self._guard("close", check_open=False):
-            await self._db.close()
+        try:
+            with self._guard("close", check_open=False):
+                await self._db.close()
+        finally:
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
 
     async def __aenter__(self) -> Self:
         return self
@@ -157,24 +146,23 @@ class SqliteJobStore:
 
     async def get_scope(self, backend: str, key: ChannelKey) -> str | None:
         with self._guard(f"get_scope({backend}, {key})"):
-            rows = await self._fetchall(
-                f"SELECT scope FROM channel_scopes {_KEY_WHERE} AND backend = ?",  # noqa: S608
-                (*_key_params(key), backend),
-            )
+            rows = await self._fetchall(sql.GET_SCOPE, (*sql.key_values(key), backend))
         return str(rows[0][0]) if rows else None
 
     async def set_scope(self, backend: str, key: ChannelKey, scope: str) -> None:
         with self._guard(f"set_scope({backend}, {key})"):
-            await self._write(_SCOPE_UPSERT, (backend, *_key_params(key), scope, self._clock.now()))
+            await self._write(
+                sql.SET_SCOPE, (backend, *sql.key_values(key), scope, self._clock.now())
+            )
 
     async def get_value(self, name: str) -> str | None:
         with self._guard(f"get_value({name})"):
-            rows = await self._fetchall("SELECT value FROM backend_values WHERE name = ?", (name,))
+            rows = await self._fetchall(sql.GET_VALUE, (name,))
         return str(rows[0][0]) if rows else None
 
     async def set_value(self, name: str, value: str) -> None:
         with self._guard(f"set_value({name})"):
-            await self._write(_VALUE_UPSERT, (name, value, self._clock.now()))
+            await self._write(sql.SET_VALUE, (name, value, self._clock.now()))
 
     # -- jobs ----------------------------------------------------------------------------
 
@@ -184,7 +172,7 @@ class SqliteJobStore:
         job = replace(job, version=1)
         with self._guard(f"add_job({job.id})"):
             try:
-                await self._write(_JOB_INSERT, codec.job_to_row(job))
+                await self._write(_JOB_INSERT, sql.job_row_values(job))
             except sqlite3.IntegrityError as exc:
                 code = exc.sqlite_errorcode
                 if code in (sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE):
@@ -200,9 +188,9 @@ class SqliteJobStore:
         """Compare-and-set on ``job.version`` (one process owns an SQLite file, so every
         write is fenced by that). ``StaleJob`` if the row moved on; ``KeyError`` if absent."""
         with self._guard(f"save_job({job.id})"):
-            changed = await self._write(_JOB_UPDATE, codec.job_to_row(job))
+            changed = await self._write(_JOB_UPDATE, sql.job_update_values(job))
             if changed == 0:
-                rows = await self._fetchall("SELECT version FROM jobs WHERE id = ?", (job.id,))
+                rows = await self._fetchall(sql.JOB_EXISTS, (job.id,))
         if changed == 0:
             if not rows:
                 raise KeyError(job.id)
@@ -212,49 +200,34 @@ class SqliteJobStore:
     async def get_job(self, job_id: str) -> Job | None:
         """The job, or None when unknown or quarantined."""
         with self._guard(f"get_job({job_id})"):
-            rows = await self._fetchall(
-                f"{_JOB_SELECT} WHERE id = ? AND state != ?", (job_id, QUARANTINED)
-            )
+            rows = await self._fetchall(sql.GET_JOB, (job_id,))
         return self._decode_jobs(rows)[0] if rows else None
 
     async def count_jobs_since(self, key: ChannelKey, requester_id: str, since: float) -> int:
         """Jobs ``requester_id`` started in ``key``'s workspace (any channel) since ``since``."""
         with self._guard(f"count_jobs_since({key.platform}:{key.workspace}, {requester_id})"):
             rows = await self._fetchall(
-                "SELECT COUNT(*) FROM jobs "
-                "WHERE platform = ? AND workspace = ? AND requester_id = ? AND created_at >= ?",
-                (key.platform, key.workspace, requester_id, since),
+                sql.COUNT_SINCE, (key.platform, key.workspace, requester_id, since)
             )
         return int(rows[0][0])
 
     async def recent_jobs(self, key: ChannelKey, requester_id: str, limit: int) -> list[Job]:
         with self._guard(f"recent_jobs({key.platform}:{key.workspace}, {requester_id})"):
             rows = await self._fetchall(
-                f"{_JOB_SELECT} WHERE platform = ? AND workspace = ? AND requester_id = ? "
-                "AND state != ? ORDER BY created_at DESC, rowid DESC LIMIT ?",
-                (key.platform, key.workspace, requester_id, QUARANTINED, limit),
+                sql.RECENT, (key.platform, key.workspace, requester_id, limit)
             )
         return self._decode_jobs(rows)
 
     async def prune_jobs(self, before: float) -> int:
         """Delete jobs created before ``before`` that need nothing more (terminal and
         announced, or quarantined)."""
-        finished = ", ".join("?" for _ in _FINISHED_STATES)
         with self._guard("prune_jobs"):
-            return await self._write(
-                "DELETE FROM jobs WHERE created_at < ? AND ("  # noqa: S608
-                f"(notified = 1 AND state IN ({finished})) OR state = ?)",
-                (before, *_FINISHED_STATES, QUARANTINED),
-            )
+            return await self._write(sql.PRUNE, (before,))
 
     async def unfinished_jobs(self) -> list[Job]:
         """Every job not yet finished, oldest first (read-only, for tools and tests)."""
         with self._guard("unfinished_jobs"):
-            rows = await self._fetchall(
-                f"{_JOB_SELECT} WHERE state IN ({', '.join('?' for _ in _UNFINISHED_STATES)}) "
-                "ORDER BY created_at, rowid",
-                _UNFINISHED_STATES,
-            )
+            rows = await self._fetchall(sql.UNFINISHED_JOBS, ())
         return self._decode_jobs(rows)
 
     async def claim_unfinished(self) -> Claimed:
@@ -262,38 +235,51 @@ class SqliteJobStore:
         that cannot be read is marked ``quarantined`` (with the reason in ``error``) and
         reported, so one bad row never stops the others from resuming."""
         with self._guard("claim_unfinished"):
-            rows = await self._fetchall(_JOB_TO_RESUME, (*_UNFINISHED_STATES, *_FINISHED_STATES))
-        claimed = Claimed()
-        for row in rows:
-            values = dict(zip(codec.JOB_COLUMNS, row, strict=True))
-            try:
-                claimed.jobs.append(codec.job_from_row(values))
-            except ValueError as exc:
-                reason = str(exc)[:500]
-                log.error(
-                    "job row %r in %r is unreadable; quarantined: %s",
-                    values["id"],
-                    self._path,
-                    reason,
-                )
-                with self._guard("quarantine"):
-                    await self._write(
-                        "UPDATE jobs SET state = ?, error = ? WHERE id = ?",
-                        (QUARANTINED, reason, values["id"]),
-                    )
-                claimed.quarantined.append(_quarantined(values, reason))
-        return claimed
+            rows = await self._fetchall(sql.TO_RESUME, ())
+        jobs, bad = codec.jobs_or_quarantined(
+            dict(zip(codec.JOB_COLUMNS, row, strict=True)) for row in rows
+        )
+        for job in bad:
+            log.error(
+                "job row %r in %r is unreadable; quarantined: %s", job.id, self._path, job.reason
+            )
+            with self._guard("quarantine"):
+                await self._write(sql.QUARANTINE, (job.reason, job.id))
+        return Claimed(jobs, bad)
+
+    async def renew_leases(self) -> int:
+        """Nothing to renew: the process holds the file (see ``exclusive``)."""
+        return 0
+
+    # -- slots ---------------------------------------------------------------------------
+
+    async def take_slot(
+        self, job_id: str, requester: ChannelKey, requester_id: str, *, per_user: int, overall: int
+    ) -> bool:
+        """Mark the job as holding a slot if the limits allow and none of the requester's
+        older jobs waits (one statement: atomic). ``KeyError`` if the job is unknown."""
+        values = sql.take_slot_values(job_id, requester, requester_id, per_user, overall)
+        with self._guard(f"take_slot({job_id})"):
+            if await self._write(sql.TAKE_SLOT, values):
+                return True
+            rows = await self._fetchall(sql.HAS_SLOT, (job_id,))
+        if not rows:
+            raise KeyError(job_id)
+        return bool(rows[0][0])
+
+    async def queue_position(self, job_id: str) -> int | None:
+        """1-based place among accepted jobs without a slot, oldest first; None if the
+        job does not wait for one."""
+        with self._guard(f"queue_position({job_id})"):
+            rows = await self._fetchall(sql.QUEUE_POSITION, (job_id,))
+        return int(rows[0][0]) or None
 
     # -- channel settings ----------------------------------------------------------------
 
     async def get_channel_settings(self, key: ChannelKey) -> ChannelSettings:
         """The channel's overrides; an empty :class:`ChannelSettings` if none were set."""
-        columns = ", ".join(codec.SETTINGS_COLUMNS)
         with self._guard(f"get_channel_settings({key})"):
-            rows = await self._fetchall(
-                f"SELECT {columns} FROM channel_settings {_KEY_WHERE}",  # noqa: S608
-                _key_params(key),
-            )
+            rows = await self._fetchall(sql.GET_SETTINGS, sql.key_values(key))
         if not rows:
             return ChannelSettings()
         try:
@@ -306,15 +292,10 @@ class SqliteJobStore:
             ) from exc
 
     async def set_channel_settings(self, key: ChannelKey, settings: ChannelSettings) -> None:
-        row = codec.settings_to_row(settings)
-        row.update(
-            platform=key.platform,
-            workspace=key.workspace,
-            channel=key.channel,
-            updated_at=self._clock.now(),
-        )
         with self._guard(f"set_channel_settings({key})"):
-            await self._write(_SETTINGS_UPSERT, row)
+            await self._write(
+                sql.SET_SETTINGS, sql.settings_values(key, settings, self._clock.now())
+            )
 
     # -- diagnostics ---------------------------------------------------------------------
 
@@ -371,26 +352,6 @@ class SqliteJobStore:
         return jobs
 
 
-def _key_params(key: ChannelKey) -> tuple[str, str, str]:
-    return (key.platform, key.workspace, key.channel)
-
-
-def _quarantined(values: dict[str, Any], reason: str) -> QuarantinedJob:
-    def text(name: str) -> str | None:
-        value = values.get(name)
-        return value if isinstance(value, str) and value else None
-
-    return QuarantinedJob(
-        id=str(values.get("id")),
-        reason=reason,
-        platform=text("platform"),
-        workspace=text("workspace"),
-        channel=text("channel"),
-        thread=text("thread"),
-        requester_id=text("requester_id"),
-    )
-
-
 async def _connect(path: str) -> aiosqlite.Connection:
     """Open the file, then hand the connection to aiosqlite's worker thread.
 
@@ -439,3 +400,32 @@ async def _enable_wal(db: aiosqlite.Connection, busy_timeout_ms: int) -> str:
         await asyncio.sleep(delay_ms / 1000)
         waited_ms += delay_ms
         delay_ms = min(delay_ms * 2, 100)
+
+
+def _lock_beside(path: str) -> int | None:
+    """Take an exclusive ``flock`` on ``<path>.lock`` and write our pid in it; return its
+    descriptor. :class:`DatabaseInUseError` while another process holds it."""
+    if path in (":memory:", ""):
+        return None
+    lock_path = f"{path}.lock"
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise StorageError(
+            f"cannot create the lock file {lock_path!r}: {exc.strerror}; check that the "
+            "directory exists and is writable (IMAGINE_DB_PATH)",
+            path=path,
+            operation="lock",
+        ) from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        os.close(fd)
+        raise DatabaseInUseError(path=path, holder=holder or None) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
