@@ -8,14 +8,23 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 from bot.backend.types import ResultFile, Task
 from bot.chat import ActionKind
 from bot.command import ImagineParams, ReferenceSource
 from bot.jobs import ChannelSettings, Job, JobState
 from bot.store import QuarantinedJob
+
+
+class Row(Protocol):
+    """A row by column name: a ``dict``, an ``asyncpg.Record``."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+    def get(self, key: str, /) -> Any: ...
+
 
 JOB_COLUMNS: tuple[str, ...] = (
     "id",
@@ -137,7 +146,7 @@ def job_to_row(job: Job) -> dict[str, object]:
     }
 
 
-def job_from_row(row: Mapping[str, Any]) -> Job:
+def job_from_row(row: Row) -> Job:
     """Inverse of :func:`job_to_row`. Raises ``ValueError`` on a malformed row."""
     try:
         parent_index = row["parent_index"]
@@ -184,7 +193,7 @@ def settings_to_row(settings: ChannelSettings) -> dict[str, object]:
     }
 
 
-def settings_from_row(row: Mapping[str, Any]) -> ChannelSettings:
+def settings_from_row(row: Row) -> ChannelSettings:
     extra = json.loads(row["extra"])
     if not isinstance(extra, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in extra.items()
@@ -201,7 +210,7 @@ def settings_from_row(row: Mapping[str, Any]) -> ChannelSettings:
 
 
 def jobs_or_quarantined(
-    rows: Iterable[Mapping[str, Any]],
+    rows: Iterable[Row],
 ) -> tuple[list[Job], list[QuarantinedJob]]:
     """Decode rows to resume; the unreadable ones (with their reason) are set apart."""
     jobs: list[Job] = []
@@ -214,7 +223,7 @@ def jobs_or_quarantined(
     return jobs, bad
 
 
-def _quarantined(row: Mapping[str, Any], reason: str) -> QuarantinedJob:
+def _quarantined(row: Row, reason: str) -> QuarantinedJob:
     def text(name: str) -> str | None:
         value = row.get(name)
         return value if isinstance(value, str) and value else None

@@ -67,11 +67,14 @@ class PostgresCluster:
 
     @classmethod
     def start(cls, bindir: Path | None = None, *, durable: bool = False) -> PostgresCluster:
-        """``initdb`` and start a cluster (``durable=False``: fsync off, for tests)."""
+        """``initdb`` and start a cluster (``durable=False``: fsync off, in memory)."""
         bindir = bindir or find_bindir()
         if bindir is None:
             raise RuntimeError("PostgreSQL is not installed (no initdb on PATH)")
-        root = Path(tempfile.mkdtemp(prefix="imagine-pg-"))
+        # A test cluster lives in memory where it can (creating a database is 10x faster).
+        memory = Path("/dev/shm")
+        scratch = memory if not durable and os.access(memory, os.W_OK | os.X_OK) else None
+        root = Path(tempfile.mkdtemp(prefix="imagine-pg-", dir=scratch))
         cluster = cls(bindir, root, port=0, password=secrets.token_urlsafe(18))
         try:
             cluster._init()
