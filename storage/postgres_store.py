@@ -60,8 +60,11 @@ def _claim(takes: str) -> str:
     )
 
 
-_CLAIM_AT_START = _claim("owner IS NULL OR owner = $1 OR lease_until < $2")
-"""A (re)start also takes back this owner's jobs: its previous run is gone."""
+_CLAIM_AT_START = _claim(
+    "owner IS NULL OR (owner <> $1 AND lease_until < $2) OR (owner = $1 AND id <> ALL($4))"
+)
+"""A (re)start also takes back this owner's jobs (its previous run is gone), except those
+this store added itself before its first claim ($4)."""
 _CLAIM_EXPIRED = _claim("owner IS NULL OR (owner <> $1 AND lease_until < $2)")
 """Later claims leave this owner's jobs alone: they run here."""
 _RENEW = f"UPDATE jobs SET lease_until = $2 WHERE owner = $1 AND {sql.RESUMABLE}"  # noqa: S608
@@ -86,7 +89,7 @@ class PostgresJobStore:
         self._owner = owner
         self._lease = lease_seconds
         self._clock = clock
-        self._claimed_once = False
+        self._added_before_claim: set[str] | None = set()
         self._closed = False
 
     @classmethod
@@ -205,6 +208,8 @@ class PostgresJobStore:
         ``ValueError`` if its ``parent_job_id`` names no stored job."""
         job = replace(job, version=1)
         values = [*sql.job_row_values(job), self._owner, self._lease_end()]
+        if self._added_before_claim is not None:
+            self._added_before_claim.add(job.id)
         with self._guard(f"add_job({job.id})"):
             try:
                 await self._pool.execute(_INSERT, *values)
@@ -267,13 +272,18 @@ class PostgresJobStore:
     async def claim_unfinished(self) -> Claimed:
         """Take every resumable job (unfinished, or an ending not yet told) that nobody
         holds or whose lease expired, and at the first call of this store also this
-        owner's own: hold them, bump their versions, return them oldest first. An
-        unreadable row is quarantined and reported, as in SQLite."""
+        owner's own from before (a restart): hold them, bump their versions, return them
+        oldest first. An unreadable row is quarantined and reported, as in SQLite."""
         now = self._clock.now()
-        statement = _CLAIM_EXPIRED if self._claimed_once else _CLAIM_AT_START
+        args: list[object] = [self._owner, now, now + self._lease]
+        if self._added_before_claim is None:
+            statement = _CLAIM_EXPIRED
+        else:
+            statement = _CLAIM_AT_START
+            args.append(list(self._added_before_claim))
         with self._guard("claim_unfinished"):
-            rows = await self._pool.fetch(statement, self._owner, now, now + self._lease)
-            self._claimed_once = True
+            rows = await self._pool.fetch(statement, *args)
+            self._added_before_claim = None
             rows = sorted(rows, key=lambda r: (r["created_at"], r["rowid"]))
             jobs, bad = codec.jobs_or_quarantined(rows)
             for job in bad:

@@ -15,6 +15,7 @@ import pytest
 from bot.clock import Clock
 from bot.command import ImagineParams
 from bot.jobs import Job, JobState
+from bot.store import Claimed
 from storage import PostgresJobStore, SqliteJobStore
 from tests.support.postgres import postgres_cluster, postgres_url
 
@@ -162,7 +163,11 @@ def make_job() -> MakeJob:
     return make
 
 
-async def claim_at_restart(database: Database) -> list[str]:
-    """What a restarted process would resume: the ids a fresh store (same owner) claims."""
+async def claim_at_restart(database: Database) -> Claimed:
+    """What a restarted process resumes: the first claim of a fresh store (same owner)."""
     async with await database.open() as fresh:
-        return [job.id for job in (await fresh.claim_unfinished()).jobs]
+        return await fresh.claim_unfinished()
+
+
+async def ids_at_restart(database: Database) -> list[str]:
+    return [job.id for job in (await claim_at_restart(database)).jobs]

@@ -14,7 +14,7 @@ from bot.command import ImagineParams, ReferenceSource
 from bot.jobs import TERMINAL_STATES, ChannelKey, ChannelSettings, Job, JobState
 from bot.store import JobStore, StaleJob
 from storage import StoreClosedError
-from tests.storage.conftest import AnyStore, Database, claim_at_restart
+from tests.storage.conftest import AnyStore, Database, claim_at_restart, ids_at_restart
 
 MakeJob = Callable[..., Job]
 
@@ -156,7 +156,7 @@ async def test_reroll_of_unknown_parent_is_refused(store: AnyStore, make_job: Ma
 
 
 async def test_a_start_claims_unfinished_jobs_and_untold_endings_oldest_first(
-    store: AnyStore, make_job: MakeJob
+    store: AnyStore, database: Database, make_job: MakeJob
 ) -> None:
     # Insert out of creation order, one job per state; endings told or not.
     created = {
@@ -177,7 +177,7 @@ async def test_a_start_claims_unfinished_jobs_and_untold_endings_oldest_first(
         make_job("untold", created_at=0.5, state=JobState.FAILED, error="boom", notified=False)
     )
 
-    claimed = await store.claim_unfinished()
+    claimed = await claim_at_restart(database)
 
     assert [j.id for j in claimed.jobs] == [
         "untold",
@@ -202,7 +202,7 @@ async def test_an_unreadable_row_is_quarantined_and_the_rest_resume(
     # Damaged behind the store's back (another process, a bad manual edit).
     await database.execute("UPDATE jobs SET params = '{not json' WHERE id = 'bad001'")
 
-    claimed = await store.claim_unfinished()
+    claimed = await claim_at_restart(database)
 
     assert [j.id for j in claimed.jobs] == ["good01", "good02"]
     [bad] = claimed.quarantined
@@ -215,7 +215,7 @@ async def test_an_unreadable_row_is_quarantined_and_the_rest_resume(
     )
     assert "params" in bad.reason or "JSON" in bad.reason or "Expecting" in bad.reason
     # Set aside for good: not claimed again, and unknown to lookups.
-    assert await claim_at_restart(database) == ["good01", "good02"]
+    assert await ids_at_restart(database) == ["good01", "good02"]
     assert await store.get_job("bad001") is None
 
 
@@ -223,20 +223,22 @@ async def test_finishing_a_job_removes_it_from_unfinished(
     store: AnyStore, database: Database, make_job: MakeJob
 ) -> None:
     job = await store.add_job(make_job("done01", state=JobState.COMPLETED))
-    assert await claim_at_restart(database) == ["done01"]
+    assert await ids_at_restart(database) == ["done01"]
     job = await store.get_job("done01") or job  # (a claim moves the version on)
 
     await store.save_job(
         dataclasses.replace(job, state=JobState.POSTED, notified=True), fenced=False
     )
 
-    assert await claim_at_restart(database) == []
+    assert await ids_at_restart(database) == []
 
 
-async def test_same_created_at_keeps_insertion_order(store: AnyStore, make_job: MakeJob) -> None:
+async def test_same_created_at_keeps_insertion_order(
+    store: AnyStore, database: Database, make_job: MakeJob
+) -> None:
     for job_id in ["c", "a", "b"]:
         await store.add_job(make_job(job_id, created_at=7.0))
-    assert [j.id for j in (await store.claim_unfinished()).jobs] == ["c", "a", "b"]
+    assert await ids_at_restart(database) == ["c", "a", "b"]
 
 
 async def test_recent_jobs_are_the_requesters_newest_first(
