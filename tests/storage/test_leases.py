@@ -169,7 +169,7 @@ async def test_claims_by_two_processes_at_once_never_share_a_job(
 
     children = [
         await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.storage.claimer", owner,
+            sys.executable, "-m", "tests.storage.child", "claim", owner,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             env={**os.environ, "IMAGINE_DATABASE_URL": pg.url}, cwd=REPO,
         )
