@@ -64,7 +64,15 @@ _PG_HINTS = (
 )
 _CONNECTION_HINT = "cannot reach the server; is PostgreSQL up and IMAGINE_DATABASE_URL right?"
 
-PostgresFailure = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+PostgresFailure = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    # e.g. a connection the server just terminated (a failover) used before asyncpg saw
+    # it close: "cannot switch to state …; another operation is in progress"
+    asyncpg.InternalClientError,
+    OSError,
+    TimeoutError,
+)
 """What the PostgreSQL store turns into :class:`StorageError`."""
 
 

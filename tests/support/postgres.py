@@ -46,7 +46,7 @@ def find_bindir() -> Path | None:
     return max(versions)[1] if versions else None
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -61,6 +61,7 @@ class PostgresCluster:
     port: int
     password: str = field(repr=False)
     _databases: int = 0
+    _settings: tuple[str, ...] = ()
 
     user = "postgres"
     """The superuser clients log in as."""
@@ -104,9 +105,16 @@ class PostgresCluster:
 
     def stop(self) -> None:
         """Stop the server (if it runs) and delete its directory."""
-        if (self.data / "postmaster.pid").exists():
-            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        self._pg_ctl_stop("immediate")
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def pause(self) -> None:
+        """Stop the server, keeping its data (an outage; :meth:`resume` ends it)."""
+        self._pg_ctl_stop("fast")  # flushes what asynchronous commits left in memory
+
+    def resume(self) -> None:
+        """Start the paused server again, on the same port."""
+        self._pg_ctl_start()
 
     @property
     def postmaster_pid(self) -> int:
@@ -145,24 +153,32 @@ class PostgresCluster:
 
     def _serve(self, settings: tuple[str, ...]) -> None:
         """``pg_ctl start`` on a free port (a few tries: another process may take it)."""
+        self._settings = settings
         for attempt in range(3):
-            self.port = _free_port()
-            options = [
-                f"-p {self.port}",
-                f"-k {self.root}",
-                "-c listen_addresses=127.0.0.1",
-                *(f"-c {s}" for s in settings),
-            ]
+            self.port = free_port()
             try:
-                self._run(
-                    "pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"),
-                    "-o", " ".join(options), "-w", "-t", "60", "start",
-                )  # fmt: skip
+                self._pg_ctl_start()
             except RuntimeError:
                 if attempt == 2:
                     raise
                 continue
             return
+
+    def _pg_ctl_stop(self, mode: str) -> None:
+        if (self.data / "postmaster.pid").exists():
+            self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def _pg_ctl_start(self) -> None:
+        options = [
+            f"-p {self.port}",
+            f"-k {self.root}",
+            "-c listen_addresses=127.0.0.1",
+            *(f"-c {s}" for s in self._settings),
+        ]
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"),
+            "-o", " ".join(options), "-w", "-t", "60", "start",
+        )  # fmt: skip
 
     def _run(self, tool: str, *args: str) -> None:
         command = [str(self.bindir / tool), *args]
