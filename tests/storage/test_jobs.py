@@ -254,6 +254,20 @@ async def test_recent_jobs_are_the_requesters_newest_first(
     assert [j.id for j in recent] == [f"mine{n:02}" for n in range(11, 1, -1)]
 
 
+async def test_the_rate_limit_counts_the_requesters_jobs_in_the_workspace_since_then(
+    store: AnyStore, make_job: MakeJob
+) -> None:
+    for n in range(5):
+        await store.add_job(make_job(f"mine{n}", created_at=float(n), channel=f"chan-{n}"))
+    await store.add_job(make_job("theirs", created_at=4.0, requester_id="u-2"))
+    await store.add_job(make_job("elsewh", created_at=4.0, workspace="guild-2"))
+
+    key = ChannelKey("discord", "guild-1", "any")
+    assert await store.count_jobs_since(key, "u-1", 2.0) == 3
+    assert await store.count_jobs_since(key, "u-1", 5.0) == 0
+    assert await store.count_jobs_since(key, "u-3", 0.0) == 0
+
+
 async def test_pruning_removes_only_old_jobs_that_need_nothing_more(
     store: AnyStore, make_job: MakeJob
 ) -> None:
