@@ -19,11 +19,9 @@ from bot.store import QuarantinedJob
 
 
 class Row(Protocol):
-    """A row by column name: a ``dict``, an ``asyncpg.Record``."""
+    """A row by column name: ``sqlite3.Row``, ``asyncpg.Record``, a ``dict``."""
 
     def __getitem__(self, key: str, /) -> Any: ...
-
-    def get(self, key: str, /) -> Any: ...
 
 
 JOB_COLUMNS: tuple[str, ...] = (
@@ -179,7 +177,7 @@ def job_from_row(row: Row) -> Job:
             updated_at=float(row["updated_at"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"malformed job row {row.get('id')!r}: {exc!r}") from exc
+        raise ValueError(f"malformed job row {row['id']!r}: {exc!r}") from exc
 
 
 def settings_to_row(settings: ChannelSettings) -> dict[str, object]:
@@ -225,11 +223,11 @@ def jobs_or_quarantined(
 
 def _quarantined(row: Row, reason: str) -> QuarantinedJob:
     def text(name: str) -> str | None:
-        value = row.get(name)
+        value = row[name]
         return value if isinstance(value, str) and value else None
 
     return QuarantinedJob(
-        id=str(row.get("id")),
+        id=str(row["id"]),
         reason=reason,
         platform=text("platform"),
         workspace=text("workspace"),

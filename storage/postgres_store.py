@@ -34,22 +34,20 @@ trigger costs the server about 0.4 ms per job.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import replace
-from types import TracebackType
-from typing import Self
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import asyncpg
 
 from bot.clock import Clock, SystemClock
-from bot.jobs import ChannelKey, ChannelSettings, Job
-from bot.store import Claimed, StaleJob
+from bot.jobs import Job
+from bot.store import Claimed
 from storage import codec, sql
-from storage.errors import PostgresFailure, StorageError, StoreClosedError, postgres_error
+from storage.base import SqlJobStore
+from storage.errors import PostgresFailure, StorageError, postgres_error
 from storage.pg_migrations import LOCK_SPACE, SLOT_LOCK, migrate_pg
 
 log = logging.getLogger(__name__)
@@ -83,7 +81,7 @@ _CLAIM_EXPIRED = _claim("owner IS NULL OR (owner <> $1 AND lease_until < $2)")
 _RENEW = f"UPDATE jobs SET lease_until = $2 WHERE owner = $1 AND {sql.RESUMABLE}"  # noqa: S608
 
 
-class PostgresJobStore:
+class PostgresJobStore(SqlJobStore):
     """Create with ``await PostgresJobStore.open(url, owner=...)``; close with
     ``await store.aclose()`` or ``async with``."""
 
@@ -97,13 +95,11 @@ class PostgresJobStore:
         clock: Clock,
     ) -> None:
         """Use :meth:`open`."""
+        super().__init__(statements=sql.POSTGRES, where=location, clock=clock)
         self._pool = pool
-        self._location = location
         self._owner = owner
         self._lease = lease_seconds
-        self._clock = clock
         self._added_before_claim: set[str] | None = set()
-        self._closed = False
 
     @classmethod
     async def open(
@@ -157,7 +153,7 @@ class PostgresJobStore:
     @property
     def location(self) -> str:
         """The database URL without its password."""
-        return self._location
+        return self._where
 
     @property
     def owner(self) -> str:
@@ -177,55 +173,21 @@ class PostgresJobStore:
         with self._guard("close", check_open=False):
             await self._pool.close()
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
-        return f"<PostgresJobStore {self._location} owner={self._owner!r} {state}>"
-
-    # -- channel scopes (per backend) and backend values ---------------------------------
-
-    async def get_scope(self, backend: str, key: ChannelKey) -> str | None:
-        with self._guard(f"get_scope({backend}, {key})"):
-            value = await self._pool.fetchval(_n(sql.GET_SCOPE), *sql.key_values(key), backend)
-        return None if value is None else str(value)
-
-    async def set_scope(self, backend: str, key: ChannelKey, scope: str) -> None:
-        with self._guard(f"set_scope({backend}, {key})"):
-            await self._pool.execute(
-                _n(sql.SET_SCOPE), backend, *sql.key_values(key), scope, self._clock.now()
-            )
-
-    async def get_value(self, name: str) -> str | None:
-        with self._guard(f"get_value({name})"):
-            value = await self._pool.fetchval(_n(sql.GET_VALUE), name)
-        return None if value is None else str(value)
-
-    async def set_value(self, name: str, value: str) -> None:
-        with self._guard(f"set_value({name})"):
-            await self._pool.execute(_n(sql.SET_VALUE), name, value, self._clock.now())
-
-    # -- jobs ----------------------------------------------------------------------------
+        return f"<PostgresJobStore {self._where} owner={self._owner!r} {state}>"
 
     async def add_job(self, job: Job) -> Job:
         """Insert ``job`` at version 1, held by this owner. ``KeyError`` if its id is taken;
         ``ValueError`` if its ``parent_job_id`` names no stored job."""
         job = replace(job, version=1)
-        values = [*sql.job_row_values(job), self._owner, self._lease_end()]
         if self._added_before_claim is not None:
             self._added_before_claim.add(job.id)
         with self._guard(f"add_job({job.id})"):
             try:
-                await self._pool.execute(_INSERT, *values)
+                await self._execute(
+                    _INSERT, *sql.job_row_values(job), self._owner, self._lease_end()
+                )
             except asyncpg.UniqueViolationError as exc:
                 raise KeyError(job.id) from exc
             except asyncpg.ForeignKeyViolationError as exc:
@@ -234,59 +196,35 @@ class PostgresJobStore:
                 ) from exc
         return job
 
-    async def save_job(self, job: Job, *, fenced: bool = True) -> Job:
-        """Compare-and-set on ``job.version``; ``fenced`` also requires that this owner
-        still holds the job, and extends its lease. ``StaleJob`` if the row moved on or
-        changed hands; ``KeyError`` if it is gone."""
-        with self._guard(f"save_job({job.id})"):
-            if fenced:
-                values = sql.job_update_values(job, self._lease_end())
-                status = await self._pool.execute(_SAVE_FENCED, *values, self._owner)
-            else:
-                status = await self._pool.execute(_SAVE_UNFENCED, *sql.job_update_values(job))
-            if _count(status) == 0:
-                exists = await self._pool.fetchval(_n(sql.JOB_EXISTS), job.id)
-                raise StaleJob(job.id) if exists else KeyError(job.id)
-        return replace(job, version=job.version + 1)
-
-    async def get_job(self, job_id: str) -> Job | None:
-        """The job, or None when unknown or quarantined."""
-        with self._guard(f"get_job({job_id})"):
-            row = await self._pool.fetchrow(_n(sql.GET_JOB), job_id)
-        return None if row is None else self._decode_jobs([row])[0]
-
-    async def count_jobs_since(self, key: ChannelKey, requester_id: str, since: float) -> int:
-        """Jobs ``requester_id`` started in ``key``'s workspace (any channel) since ``since``."""
-        with self._guard(f"count_jobs_since({key.platform}:{key.workspace}, {requester_id})"):
-            value = await self._pool.fetchval(
-                _n(sql.COUNT_SINCE), key.platform, key.workspace, requester_id, since
-            )
-        return int(value)
-
-    async def recent_jobs(self, key: ChannelKey, requester_id: str, limit: int) -> list[Job]:
-        with self._guard(f"recent_jobs({key.platform}:{key.workspace}, {requester_id})"):
-            rows = await self._pool.fetch(
-                _n(sql.RECENT), key.platform, key.workspace, requester_id, limit
-            )
-        return self._decode_jobs(rows)
-
-    async def prune_jobs(self, before: float) -> int:
-        """Delete jobs created before ``before`` that need nothing more (terminal and
-        announced, or quarantined), with their transition history."""
-        with self._guard("prune_jobs"):
-            return _count(await self._pool.execute(_n(sql.PRUNE), before))
-
-    async def unfinished_jobs(self) -> list[Job]:
-        """Every job not yet finished, whoever holds it, oldest first (read-only)."""
-        with self._guard("unfinished_jobs"):
-            rows = await self._pool.fetch(_n(sql.UNFINISHED_JOBS))
-        return self._decode_jobs(rows)
-
     async def claim_unfinished(self) -> Claimed:
         """Take every resumable job (unfinished, or an ending not yet told) that nobody
         holds or whose lease expired, and at the first call of this store also this
         owner's own from before (a restart): hold them, bump their versions, return them
         oldest first. An unreadable row is quarantined and reported, as in SQLite."""
+        claimed = await super().claim_unfinished()
+        if claimed.jobs:
+            log.info("%s claimed %d job(s)", self._owner, len(claimed.jobs))
+        return claimed
+
+    async def renew_leases(self) -> int:
+        """Extend the lease of every resumable job this owner holds; how many."""
+        with self._guard("renew_leases"):
+            return await self._execute(_RENEW, self._owner, self._lease_end())
+
+    # -- the dialect's part --------------------------------------------------------------
+
+    async def _execute(self, statement: str, *args: object) -> int:
+        return _count(await self._pool.execute(statement, *args))
+
+    async def _fetch(self, statement: str, *args: object) -> Sequence[asyncpg.Record]:
+        return await self._pool.fetch(statement, *args)
+
+    def _failure(self, exc: Exception, operation: str) -> StorageError | None:
+        if not isinstance(exc, PostgresFailure):
+            return None
+        return postgres_error(exc, location=self._where, operation=operation)
+
+    async def _rows_to_claim(self) -> Sequence[asyncpg.Record]:
         now = self._clock.now()
         args: list[object] = [self._owner, now, now + self._lease]
         if self._added_before_claim is None:
@@ -294,103 +232,24 @@ class PostgresJobStore:
         else:
             statement = _CLAIM_AT_START
             args.append(list(self._added_before_claim))
-        with self._guard("claim_unfinished"):
-            rows = await self._pool.fetch(statement, *args)
-            self._added_before_claim = None
-            rows = sorted(rows, key=lambda r: (r["created_at"], r["rowid"]))
-            jobs, bad = codec.jobs_or_quarantined(rows)
-            for job in bad:
-                log.error(
-                    "job row %r in %s is unreadable; quarantined: %s",
-                    job.id,
-                    self._location,
-                    job.reason,
-                )
-                await self._pool.execute(_n(sql.QUARANTINE), job.reason, job.id)
-        if jobs:
-            log.info("%s claimed %d job(s)", self._owner, len(jobs))
-        return Claimed(jobs, bad)
+        rows = await self._fetch(statement, *args)
+        self._added_before_claim = None
+        return sorted(rows, key=lambda r: (r["created_at"], r["rowid"]))
 
-    async def renew_leases(self) -> int:
-        """Extend the lease of every resumable job this owner holds; how many."""
-        with self._guard("renew_leases"):
-            return _count(await self._pool.execute(_RENEW, self._owner, self._lease_end()))
+    async def _grant_slot(self, values: list[object]) -> bool:
+        """Under the slot lock: the counts the grant depends on are read after the last
+        grant committed, on any replica."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", LOCK_SPACE, SLOT_LOCK)
+            return _count(await conn.execute(self._sql.take_slot, *values)) > 0
 
-    # -- slots ---------------------------------------------------------------------------
-
-    async def take_slot(
-        self, job_id: str, requester: ChannelKey, requester_id: str, *, per_user: int, overall: int
-    ) -> bool:
-        """Grant the job a slot if the limits allow and none of the requester's older
-        jobs waits, serialised across replicas by an advisory lock. ``KeyError`` if the
-        job is unknown."""
-        values = sql.take_slot_values(job_id, requester, requester_id, per_user, overall)
-        with self._guard(f"take_slot({job_id})"):
-            async with self._pool.acquire() as conn, conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", LOCK_SPACE, SLOT_LOCK)
-                if _count(await conn.execute(_n(sql.TAKE_SLOT), *values)):
-                    return True
-                held = await conn.fetchval(_n(sql.HAS_SLOT), job_id)
-        if held is None:
-            raise KeyError(job_id)
-        return bool(held)
-
-    async def queue_position(self, job_id: str) -> int | None:
-        """1-based place among accepted jobs without a slot (every replica's), oldest
-        first; None if the job does not wait for one."""
-        with self._guard(f"queue_position({job_id})"):
-            return int(await self._pool.fetchval(_n(sql.QUEUE_POSITION), job_id)) or None
-
-    # -- channel settings ----------------------------------------------------------------
-
-    async def get_channel_settings(self, key: ChannelKey) -> ChannelSettings:
-        """The channel's overrides; an empty :class:`ChannelSettings` if none were set."""
-        with self._guard(f"get_channel_settings({key})"):
-            row = await self._pool.fetchrow(_n(sql.GET_SETTINGS), *sql.key_values(key))
-        if row is None:
-            return ChannelSettings()
-        try:
-            return codec.settings_from_row(row)
-        except ValueError as exc:
-            raise StorageError(
-                f"channel settings for {key} in {self._location} are unreadable: {exc}",
-                path=self._location,
-                operation=f"get_channel_settings({key})",
-            ) from exc
-
-    async def set_channel_settings(self, key: ChannelKey, settings: ChannelSettings) -> None:
-        values = sql.settings_values(key, settings, self._clock.now())
-        with self._guard(f"set_channel_settings({key})"):
-            await self._pool.execute(_n(sql.SET_SETTINGS), *values)
-
-    # -- internals -----------------------------------------------------------------------
+    def _save(self, job: Job, fenced: bool) -> tuple[str, list[object]]:
+        if fenced:
+            return _SAVE_FENCED, [*sql.job_update_values(job, self._lease_end()), self._owner]
+        return _SAVE_UNFENCED, sql.job_update_values(job)
 
     def _lease_end(self) -> float:
         return self._clock.now() + self._lease
-
-    @contextlib.contextmanager
-    def _guard(self, operation: str, *, check_open: bool = True) -> Iterator[None]:
-        """Refuse use after close; turn driver and socket errors into :class:`StorageError`."""
-        if check_open and self._closed:
-            raise StoreClosedError(
-                f"job store {self._location} is closed ({operation})",
-                path=self._location,
-                operation=operation,
-            )
-        try:
-            yield
-        except PostgresFailure as exc:
-            raise postgres_error(exc, location=self._location, operation=operation) from exc
-
-    def _decode_jobs(self, rows: list[asyncpg.Record]) -> list[Job]:
-        try:
-            return [codec.job_from_row(row) for row in rows]
-        except ValueError as exc:
-            raise StorageError(
-                f"a job row in {self._location} is unreadable: {exc}",
-                path=self._location,
-                operation="decode job",
-            ) from exc
 
 
 def _count(status: str) -> int:

@@ -9,6 +9,7 @@ inlined as literals (our own constants), so PostgreSQL can use its partial index
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, fields
 
 from bot.jobs import TERMINAL_STATES, ChannelKey, ChannelSettings, Job, JobState
 from storage import codec
@@ -68,7 +69,7 @@ UNFINISHED_JOBS = f"{JOB_SELECT} WHERE state IN {UNFINISHED} ORDER BY created_at
 TO_RESUME = f"{JOB_SELECT} WHERE {RESUMABLE} ORDER BY created_at, rowid"
 QUARANTINE = f"UPDATE jobs SET state = '{QUARANTINED}', error = ?, has_slot = FALSE WHERE id = ?"
 COUNT_SINCE = (
-    "SELECT COUNT(*) FROM jobs "
+    "SELECT COUNT(*) AS n FROM jobs "
     "WHERE platform = ? AND workspace = ? AND requester_id = ? AND created_at >= ?"
 )
 RECENT = (
@@ -100,7 +101,7 @@ TAKE_SLOT = (
 requester's older jobs waits. Values: :func:`take_slot_values`."""
 HAS_SLOT = "SELECT has_slot FROM jobs WHERE id = ?"
 QUEUE_POSITION = (
-    "SELECT COUNT(*) FROM jobs j JOIN jobs w "
+    "SELECT COUNT(*) AS n FROM jobs j JOIN jobs w "
     f"ON {_WAITING.format(t='w')} AND {_OLDER.format(t='w', j='j', op='<=')} "
     f"WHERE j.id = ? AND {_WAITING.format(t='j')}"
 )
@@ -155,3 +156,32 @@ def numbered(sql: str) -> str:
     """``?`` placeholders → PostgreSQL's ``$1, $2, …`` (our SQL has no ``?`` literals)."""
     counter = iter(range(1, 10_000))
     return _MARK.sub(lambda _: f"${next(counter)}", sql)
+
+
+@dataclass(frozen=True, slots=True)
+class Statements:
+    """The shared statements in one dialect's placeholders (:data:`SQLITE`, :data:`POSTGRES`)."""
+
+    get_job: str = GET_JOB
+    job_exists: str = JOB_EXISTS
+    unfinished_jobs: str = UNFINISHED_JOBS
+    quarantine: str = QUARANTINE
+    count_since: str = COUNT_SINCE
+    recent: str = RECENT
+    prune: str = PRUNE
+    take_slot: str = TAKE_SLOT
+    has_slot: str = HAS_SLOT
+    queue_position: str = QUEUE_POSITION
+    get_scope: str = GET_SCOPE
+    set_scope: str = SET_SCOPE
+    get_settings: str = GET_SETTINGS
+    set_settings: str = SET_SETTINGS
+    get_value: str = GET_VALUE
+    set_value: str = SET_VALUE
+
+    def numbered(self) -> Statements:
+        return Statements(**{f.name: numbered(getattr(self, f.name)) for f in fields(self)})
+
+
+SQLITE = Statements()
+POSTGRES = SQLITE.numbered()

@@ -3,7 +3,8 @@
 Every write is a single statement in autocommit mode, so it is committed (and, with
 ``synchronous=FULL``, fsynced) before the call returns, and concurrent coroutines can
 never see or roll back each other's half-done transactions. Other processes (or a
-second store on the same file) wait up to ``busy_timeout_ms`` for the write lock.
+second store on the same file) wait up to ``busy_timeout_ms`` for the write lock; a
+slot grant is one statement, so it is atomic too.
 
 One process runs an SQLite file's jobs: ``open(..., exclusive=True)`` holds an OS lock
 on ``<file>.lock`` (released by the kernel when the process dies, even by ``kill -9``)
@@ -13,23 +14,21 @@ and refuses to start while another process holds it. Leases are therefore no-ops
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fcntl
 import logging
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import aiosqlite
 
 from bot.clock import Clock, SystemClock
-from bot.jobs import ChannelKey, ChannelSettings, Job
-from bot.store import Claimed, StaleJob
-from storage import codec, sql
-from storage.errors import DatabaseInUseError, StorageError, StoreClosedError
+from bot.jobs import Job
+from storage import sql
+from storage.base import SqlJobStore
+from storage.errors import DatabaseInUseError, StorageError
 from storage.migrations import migrate, schema_version
 
 log = logging.getLogger(__name__)
@@ -52,7 +51,7 @@ class StoreDiagnostics:
     foreign_keys: bool
 
 
-class SqliteJobStore:
+class SqliteJobStore(SqlJobStore):
     """The job store. Create with ``await SqliteJobStore.open(path)``; close with
     ``await store.aclose()`` or use ``async with``."""
 
@@ -60,11 +59,10 @@ class SqliteJobStore:
         self, db: aiosqlite.Connection, path: str, clock: Clock, lock_fd: int | None = None
     ) -> None:
         """Use :meth:`open`; this only wraps an already configured connection."""
+        super().__init__(statements=sql.SQLITE, where=repr(path), clock=clock)
         self._db = db
         self._path = path
-        self._clock = clock
         self._lock_fd = lock_fd
-        self._closed = False
 
     @classmethod
     async def open(
@@ -127,44 +125,9 @@ class SqliteJobStore:
                 os.close(self._lock_fd)
                 self._lock_fd = None
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<SqliteJobStore {self._path!r} {state}>"
-
-    # -- channel scopes (per backend) and backend values ---------------------------------
-
-    async def get_scope(self, backend: str, key: ChannelKey) -> str | None:
-        with self._guard(f"get_scope({backend}, {key})"):
-            rows = await self._fetchall(sql.GET_SCOPE, (*sql.key_values(key), backend))
-        return str(rows[0][0]) if rows else None
-
-    async def set_scope(self, backend: str, key: ChannelKey, scope: str) -> None:
-        with self._guard(f"set_scope({backend}, {key})"):
-            await self._write(
-                sql.SET_SCOPE, (backend, *sql.key_values(key), scope, self._clock.now())
-            )
-
-    async def get_value(self, name: str) -> str | None:
-        with self._guard(f"get_value({name})"):
-            rows = await self._fetchall(sql.GET_VALUE, (name,))
-        return str(rows[0][0]) if rows else None
-
-    async def set_value(self, name: str, value: str) -> None:
-        with self._guard(f"set_value({name})"):
-            await self._write(sql.SET_VALUE, (name, value, self._clock.now()))
-
-    # -- jobs ----------------------------------------------------------------------------
 
     async def add_job(self, job: Job) -> Job:
         """Insert ``job`` at version 1. ``KeyError`` if its id is taken; ``ValueError`` if
@@ -172,7 +135,7 @@ class SqliteJobStore:
         job = replace(job, version=1)
         with self._guard(f"add_job({job.id})"):
             try:
-                await self._write(_JOB_INSERT, sql.job_row_values(job))
+                await self._execute(_JOB_INSERT, *sql.job_row_values(job))
             except sqlite3.IntegrityError as exc:
                 code = exc.sqlite_errorcode
                 if code in (sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE):
@@ -184,120 +147,9 @@ class SqliteJobStore:
                 raise
         return job
 
-    async def save_job(self, job: Job, *, fenced: bool = True) -> Job:
-        """Compare-and-set on ``job.version`` (one process owns an SQLite file, so every
-        write is fenced by that). ``StaleJob`` if the row moved on; ``KeyError`` if absent."""
-        with self._guard(f"save_job({job.id})"):
-            changed = await self._write(_JOB_UPDATE, sql.job_update_values(job))
-            if changed == 0:
-                rows = await self._fetchall(sql.JOB_EXISTS, (job.id,))
-        if changed == 0:
-            if not rows:
-                raise KeyError(job.id)
-            raise StaleJob(job.id)
-        return replace(job, version=job.version + 1)
-
-    async def get_job(self, job_id: str) -> Job | None:
-        """The job, or None when unknown or quarantined."""
-        with self._guard(f"get_job({job_id})"):
-            rows = await self._fetchall(sql.GET_JOB, (job_id,))
-        return self._decode_jobs(rows)[0] if rows else None
-
-    async def count_jobs_since(self, key: ChannelKey, requester_id: str, since: float) -> int:
-        """Jobs ``requester_id`` started in ``key``'s workspace (any channel) since ``since``."""
-        with self._guard(f"count_jobs_since({key.platform}:{key.workspace}, {requester_id})"):
-            rows = await self._fetchall(
-                sql.COUNT_SINCE, (key.platform, key.workspace, requester_id, since)
-            )
-        return int(rows[0][0])
-
-    async def recent_jobs(self, key: ChannelKey, requester_id: str, limit: int) -> list[Job]:
-        with self._guard(f"recent_jobs({key.platform}:{key.workspace}, {requester_id})"):
-            rows = await self._fetchall(
-                sql.RECENT, (key.platform, key.workspace, requester_id, limit)
-            )
-        return self._decode_jobs(rows)
-
-    async def prune_jobs(self, before: float) -> int:
-        """Delete jobs created before ``before`` that need nothing more (terminal and
-        announced, or quarantined)."""
-        with self._guard("prune_jobs"):
-            return await self._write(sql.PRUNE, (before,))
-
-    async def unfinished_jobs(self) -> list[Job]:
-        """Every job not yet finished, oldest first (read-only, for tools and tests)."""
-        with self._guard("unfinished_jobs"):
-            rows = await self._fetchall(sql.UNFINISHED_JOBS, ())
-        return self._decode_jobs(rows)
-
-    async def claim_unfinished(self) -> Claimed:
-        """Every unfinished job and every ending not yet announced, oldest first. A row
-        that cannot be read is marked ``quarantined`` (with the reason in ``error``) and
-        reported, so one bad row never stops the others from resuming."""
-        with self._guard("claim_unfinished"):
-            rows = await self._fetchall(sql.TO_RESUME, ())
-        jobs, bad = codec.jobs_or_quarantined(
-            dict(zip(codec.JOB_COLUMNS, row, strict=True)) for row in rows
-        )
-        for job in bad:
-            log.error(
-                "job row %r in %r is unreadable; quarantined: %s", job.id, self._path, job.reason
-            )
-            with self._guard("quarantine"):
-                await self._write(sql.QUARANTINE, (job.reason, job.id))
-        return Claimed(jobs, bad)
-
     async def renew_leases(self) -> int:
         """Nothing to renew: the process holds the file (see ``exclusive``)."""
         return 0
-
-    # -- slots ---------------------------------------------------------------------------
-
-    async def take_slot(
-        self, job_id: str, requester: ChannelKey, requester_id: str, *, per_user: int, overall: int
-    ) -> bool:
-        """Mark the job as holding a slot if the limits allow and none of the requester's
-        older jobs waits (one statement: atomic). ``KeyError`` if the job is unknown."""
-        values = sql.take_slot_values(job_id, requester, requester_id, per_user, overall)
-        with self._guard(f"take_slot({job_id})"):
-            if await self._write(sql.TAKE_SLOT, values):
-                return True
-            rows = await self._fetchall(sql.HAS_SLOT, (job_id,))
-        if not rows:
-            raise KeyError(job_id)
-        return bool(rows[0][0])
-
-    async def queue_position(self, job_id: str) -> int | None:
-        """1-based place among accepted jobs without a slot, oldest first; None if the
-        job does not wait for one."""
-        with self._guard(f"queue_position({job_id})"):
-            rows = await self._fetchall(sql.QUEUE_POSITION, (job_id,))
-        return int(rows[0][0]) or None
-
-    # -- channel settings ----------------------------------------------------------------
-
-    async def get_channel_settings(self, key: ChannelKey) -> ChannelSettings:
-        """The channel's overrides; an empty :class:`ChannelSettings` if none were set."""
-        with self._guard(f"get_channel_settings({key})"):
-            rows = await self._fetchall(sql.GET_SETTINGS, sql.key_values(key))
-        if not rows:
-            return ChannelSettings()
-        try:
-            return codec.settings_from_row(dict(zip(codec.SETTINGS_COLUMNS, rows[0], strict=True)))
-        except ValueError as exc:
-            raise StorageError(
-                f"channel settings for {key} in {self._path!r} are unreadable: {exc}",
-                path=self._path,
-                operation=f"get_channel_settings({key})",
-            ) from exc
-
-    async def set_channel_settings(self, key: ChannelKey, settings: ChannelSettings) -> None:
-        with self._guard(f"set_channel_settings({key})"):
-            await self._write(
-                sql.SET_SETTINGS, sql.settings_values(key, settings, self._clock.now())
-            )
-
-    # -- diagnostics ---------------------------------------------------------------------
 
     async def diagnostics(self) -> StoreDiagnostics:
         with self._guard("diagnostics"):
@@ -310,46 +162,34 @@ class SqliteJobStore:
                 foreign_keys=bool(await self._pragma("foreign_keys")),
             )
 
-    # -- internals -----------------------------------------------------------------------
+    # -- the dialect's part --------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _guard(self, operation: str, *, check_open: bool = True) -> Iterator[None]:
-        """Refuse use after close; turn sqlite3 errors into :class:`StorageError`."""
-        if check_open and self._closed:
-            raise StoreClosedError(
-                f"job store {self._path!r} is closed ({operation})",
-                path=self._path,
-                operation=operation,
-            )
-        try:
-            yield
-        except sqlite3.Error as exc:
-            raise StorageError.from_sqlite(exc, path=self._path, operation=operation) from exc
-
-    async def _write(self, sql: str, params: Any) -> int:
-        """Run one autocommitted statement; return the number of rows it changed."""
-        async with self._db.execute(sql, params) as cursor:
+    async def _execute(self, statement: str, *args: object) -> int:
+        async with self._db.execute(statement, args) as cursor:
             return cursor.rowcount
 
-    async def _fetchall(self, sql: str, params: Iterable[Any]) -> list[sqlite3.Row]:
-        return list(await self._db.execute_fetchall(sql, params))
+    async def _fetch(self, statement: str, *args: object) -> Sequence[sqlite3.Row]:
+        return list(await self._db.execute_fetchall(statement, args))
+
+    def _failure(self, exc: Exception, operation: str) -> StorageError | None:
+        if not isinstance(exc, sqlite3.Error):
+            return None
+        return StorageError.from_sqlite(exc, path=self._path, operation=operation)
+
+    async def _rows_to_claim(self) -> Sequence[sqlite3.Row]:
+        """Every unfinished job and every ending not yet announced."""
+        return await self._fetch(sql.TO_RESUME)
+
+    async def _grant_slot(self, values: list[object]) -> bool:
+        return await self._execute(self._sql.take_slot, *values) > 0  # one statement: atomic
+
+    def _save(self, job: Job, fenced: bool) -> tuple[str, list[object]]:
+        # One process owns an SQLite file, so the version alone fences every write.
+        return _JOB_UPDATE, sql.job_update_values(job)
 
     async def _pragma(self, name: str) -> Any:
-        rows = await self._fetchall(f"PRAGMA {name}", ())
+        rows = await self._fetch(f"PRAGMA {name}")
         return rows[0][0]
-
-    def _decode_jobs(self, rows: list[sqlite3.Row]) -> list[Job]:
-        jobs = []
-        for row in rows:
-            try:
-                jobs.append(codec.job_from_row(dict(zip(codec.JOB_COLUMNS, row, strict=True))))
-            except ValueError as exc:
-                raise StorageError(
-                    f"a job row in {self._path!r} is unreadable: {exc}",
-                    path=self._path,
-                    operation="decode job",
-                ) from exc
-        return jobs
 
 
 async def _connect(path: str) -> aiosqlite.Connection:
@@ -366,6 +206,7 @@ async def _connect(path: str) -> aiosqlite.Connection:
         )
     except sqlite3.Error as exc:
         raise StorageError.from_sqlite(exc, path=path, operation="open") from exc
+    conn.row_factory = sqlite3.Row
     return await aiosqlite.Connection(lambda: conn, iter_chunk_size=64)
 
 
