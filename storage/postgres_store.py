@@ -6,7 +6,9 @@ added or claimed it, for ``lease_seconds`` past its last fenced write or heartbe
 claim (``FOR UPDATE SKIP LOCKED``) takes jobs that are unowned, expired, or (at a
 restart) this owner's, and bumps their version, so a replica that lost a job can no
 longer write it. Lease times come from the store's clock: keep replicas' clocks in sync
-(NTP) to well within ``lease_seconds``.
+(NTP) to well within ``lease_seconds``, and renew every ``lease_seconds / 3`` or so. An
+``owner`` that stays the same across a replica's restarts (a pod or host name) takes its
+jobs back at once; a new one per start works too, its old jobs then wait out the lease.
 
 Slots are granted under one transaction-scoped advisory lock: the counts that decide a
 grant are read after the previous grant committed, and the lock goes with the
