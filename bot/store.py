@@ -86,6 +86,28 @@ class JobStore(Protocol):
 
     async def set_channel_settings(self, key: ChannelKey, settings: ChannelSettings) -> None: ...
 
+    @property
+    def shared(self) -> bool:
+        """True when other processes may hold jobs (PostgreSQL)."""
+        ...
+
+    async def renew_leases(self) -> int:
+        """Extend this owner's leases; how many."""
+        ...
+
+    async def take_slot(
+        self, job_id: str, requester: ChannelKey, requester_id: str, *, per_user: int, overall: int
+    ) -> bool:
+        """Atomically: if the requester's jobs holding a slot (non-terminal) < per_user and
+        all such jobs < overall and no older slot-less accepted job of the same requester
+        (same workspace) waits, mark this job as holding a slot; True when granted.
+        Idempotent for a job that already holds one."""
+        ...
+
+    async def queue_position(self, job_id: str) -> int | None:
+        """1-based among accepted jobs without a slot (oldest first), or None."""
+        ...
+
 
 class ValueStore(Protocol):
     """Small named values a backend keeps across restarts (e.g. ComfyUI's client id)."""
