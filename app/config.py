@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import typing
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from dotenv import dotenv_values
 from pydantic import Field, SecretStr, TypeAdapter, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from adapters.discord.settings import DiscordSettings
+from adapters.discord.settings import DiscordSettings, shard_list
 from adapters.slack.settings import DEFAULT_API_BASE, SlackSettings
 from bot.access import AccessConfig
 from bot.backend.comfyui.settings import ComfyUISettings, urls_from
@@ -36,6 +37,7 @@ COMFYUI_KNOBS_EXCLUDED = frozenset({"urls", "checkpoint", "workflow_path", "auth
 
 
 MAX_DISCORD_SHARDS = 100_000
+"""A bound for ``DISCORD_SHARD_COUNT`` (the largest bots run a few thousand shards)."""
 
 
 class ConfigError(ValueError):
@@ -399,11 +401,11 @@ def _discord_shard_ids(
         return None
     ids = [int(part) for part in parts]
     found = len(problems)
-    repeated = sorted({shard for shard in ids if ids.count(shard) > 1})
+    repeated = [shard for shard, times in Counter(ids).items() if times > 1]
     if repeated:
         problems.append(
             f"DISCORD_SHARD_IDS lists shard{'s' if len(repeated) > 1 else ''} "
-            f"{', '.join(map(str, repeated))} more than once (got {raw!r})"
+            f"{shard_list(repeated)} more than once (got {raw!r})"
         )
     if count is None:
         if "DISCORD_SHARD_COUNT" not in env_vars:  # else its own line says what is wrong
@@ -412,11 +414,11 @@ def _discord_shard_ids(
                 "across all replicas"
             )
     else:
-        beyond = sorted({shard for shard in ids if shard >= count})
+        beyond = {shard for shard in ids if shard >= count}
         if beyond:
             problems.append(
                 f"DISCORD_SHARD_IDS has shard{'s' if len(beyond) > 1 else ''} "
-                f"{', '.join(map(str, beyond))}, but with DISCORD_SHARD_COUNT={count} shards "
+                f"{shard_list(beyond)}, but with DISCORD_SHARD_COUNT={count} shards "
                 f"are numbered 0 to {count - 1}"
             )
     return tuple(sorted(ids)) if len(problems) == found and count is not None else None

@@ -111,17 +111,17 @@ class DiscordAdapter:
             return False, "not started"
         if self._task.done() or client.is_closed():
             return False, "the Discord connection ended"
-        shards = client.describe_shards()
-        on = f" ({shards})" if shards else ""
-        if not client.is_ready():
-            return False, f"connecting to Discord{on}"
-        missing = client.missing_shards
-        if missing:
-            count = client.shard_count
+        shards, missing, ready = client.describe_shards(), client.missing_shards, client.is_ready()
+        if missing and shards:
             return False, (
-                f"shard{'s' if len(missing) > 1 else ''} {shard_list(missing)} of {count} "
-                "not connected (reconnecting)"
+                f"shard{'s' if len(missing) > 1 else ''} {shard_list(missing)} of "
+                f"{client.shard_count} not connected{' (reconnecting)' if ready else ' yet'}"
             )
+        if missing and ready:
+            return False, "disconnected from Discord (reconnecting)"
+        on = f" ({shards})" if shards else ""
+        if not ready:
+            return False, f"connecting to Discord{on}"
         return True, f"connected as {client.user}{on}"
 
     async def wait_closed(self) -> None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import discord
 import pytest
@@ -30,47 +32,54 @@ from tests.support.superduper import file_ids
 COMMANDS = r"/applications/\d+/commands"
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    """Discord recommends two shards; the default server (#general) is on shard 0."""
-    async with FakeDiscord(shard_count=2) as server:
-        yield server
+@dataclass
+class Servers:
+    """A fake Discord that recommends two shards, with the default server (#general) on
+    shard 0 and a second server on shard 1; bot processes to connect to it."""
+
+    emulator: Emulator
+    fake: FakeDiscord
+    guild2: FakeGuild
+    general2: FakeChannel
+    """#general of the second server."""
+    tmp_path: Path
+
+    def process(
+        self, db: str = "bot", **settings: Any
+    ) -> AbstractAsyncContextManager[DiscordStack]:
+        """One bot process (commands synced globally); ``settings``: ``DiscordSettings``."""
+        return discord_stack(
+            self.emulator, self.fake, self.tmp_path / f"{db}.db", guild=False, **settings
+        )
+
+    def replica(self, db: str, *shards: int) -> AbstractAsyncContextManager[DiscordStack]:
+        """A process that runs ``shards`` of 2."""
+        return self.process(db, shard_count=2, shard_ids=shards)
+
+    async def started(self, channel: FakeChannel, prompt: str) -> str:
+        """A new user runs ``/imagine`` in ``channel``; their private answer."""
+        user = self.fake.add_user("alice")
+        asked = await self.fake.slash_imagine(user, channel, {"prompt": prompt})
+        return await private_answer(self.fake, asked)
 
 
 @pytest.fixture
-def second(fake: FakeDiscord) -> tuple[FakeGuild, FakeChannel]:
-    """A second server, on shard 1, and its #general."""
-    return fake.add_guild("Second", shard=1)
+async def servers(emulator: Emulator, tmp_path: Path) -> AsyncIterator[Servers]:
+    async with FakeDiscord(shard_count=2) as fake:
+        guild2, general2 = fake.add_guild("Second", shard=1)
+        yield Servers(emulator, fake, guild2, general2, tmp_path)
 
 
-def replica(
-    emulator: Emulator, fake: FakeDiscord, db: Path, *shards: int
-) -> AbstractAsyncContextManager[DiscordStack]:
-    """One bot process that runs ``shards`` of 2 (commands synced globally)."""
-    return discord_stack(emulator, fake, db, guild=False, shard_count=2, shard_ids=shards)
-
-
-async def started(fake: FakeDiscord, user_channel: FakeChannel, prompt: str) -> str:
-    """Run ``/imagine`` as a new user in ``user_channel``; the private answer."""
-    asked = await fake.slash_imagine(fake.add_user("alice"), user_channel, {"prompt": prompt})
-    return await private_answer(fake, asked)
-
-
-async def test_replicas_on_disjoint_shards_each_get_only_their_servers(
-    emulator: Emulator,
-    fake: FakeDiscord,
-    second: tuple[FakeGuild, FakeChannel],
-    tmp_path: Path,
-) -> None:
-    guild2, general2 = second
+async def test_replicas_on_disjoint_shards_each_get_only_their_servers(servers: Servers) -> None:
+    fake, general2 = servers.fake, servers.general2
     alice = fake.add_user("alice")
     async with (
-        replica(emulator, fake, tmp_path / "a.db", 0) as a,
-        replica(emulator, fake, tmp_path / "b.db", 1) as b,
+        servers.replica("a", 0) as a,
+        servers.replica("b", 1) as b,
     ):
         assert fake.sessions() == [(0, 2), (1, 2)]
         assert [g.id for g in a.adapter.client.guilds] == [fake.guild_id]
-        assert [g.id for g in b.adapter.client.guilds] == [guild2.id]
+        assert [g.id for g in b.adapter.client.guilds] == [servers.guild2.id]
 
         here = await fake.slash_imagine(alice, fake.general, {"prompt": "a fox on shard 0"})
         there = await fake.slash_imagine(alice, general2, {"prompt": "a fox on shard 1"})
@@ -82,59 +91,50 @@ async def test_replicas_on_disjoint_shards_each_get_only_their_servers(
         assert (await private_answer(fake, here)).startswith("Started")
         assert (await private_answer(fake, there)).startswith("Started")
         assert job_a.conversation.workspace == str(fake.guild_id)
-        assert job_b.conversation.workspace == str(guild2.id)
+        assert job_b.conversation.workspace == str(servers.guild2.id)
         assert await b.harness.store.get_job(job_a.id) is None  # A's server never reached B
         assert await a.harness.store.get_job(job_b.id) is None
         assert await a.adapter.health() == (True, "connected as imagine (shard 0 of 2)")
         assert await b.adapter.health() == (True, "connected as imagine (shard 1 of 2)")
 
 
-async def test_only_the_replica_with_shard_0_syncs_the_commands(
-    emulator: Emulator,
-    fake: FakeDiscord,
-    second: tuple[FakeGuild, FakeChannel],
-    tmp_path: Path,
-) -> None:
-    _, general2 = second
-    async with replica(emulator, fake, tmp_path / "b.db", 1) as b:
+async def test_only_the_replica_with_shard_0_syncs_the_commands(servers: Servers) -> None:
+    fake, general2 = servers.fake, servers.general2
+    async with servers.replica("b", 1) as b:
         assert fake.requests_to("PUT", COMMANDS) == []
-        async with replica(emulator, fake, tmp_path / "a.db", 0) as a:
+        async with servers.replica("a", 0) as a:
             assert len(fake.requests_to("PUT", COMMANDS)) == 1
             assert [c["name"] for c in fake.synced_commands[None]] == [
                 c.name for c in a.adapter.client.synced_commands
             ]
-        async with replica(emulator, fake, tmp_path / "b2.db", 1):
+        async with servers.replica("b-again", 1):
             assert len(fake.requests_to("PUT", COMMANDS)) == 1  # a restart doesn't rewrite
         assert b.adapter.client.synced_commands == []
         # B runs the commands it did not sync.
-        assert (await started(fake, general2, "a fox")).startswith("Started")
+        assert (await servers.started(general2, "a fox")).startswith("Started")
 
 
 async def test_a_replica_posts_into_a_server_whose_shard_another_replica_runs(
-    emulator: Emulator,
-    fake: FakeDiscord,
-    second: tuple[FakeGuild, FakeChannel],
-    tmp_path: Path,
+    servers: Servers,
 ) -> None:
     """Replica B (shard 1) starts a job in the second server and goes away; replica A, which
     runs shard 0 only and so never heard of that server on its gateway, takes the job over
     from the shared store and delivers it there through REST: status edits, the image, a
     DM, a delete."""
-    guild2, general2 = second
+    fake, general2 = servers.fake, servers.general2
     alice = fake.add_user("alice")
-    emulator.config.manual_completion = True
-    db = tmp_path / "shared.db"
-    async with replica(emulator, fake, db, 1) as b:
+    servers.emulator.config.manual_completion = True
+    async with servers.replica("shared", 1) as b:
         await fake.slash_imagine(alice, general2, {"prompt": "a fox across replicas"})
         job = await started_job(b)
         thread = await new_thread(fake, general2)
     status = fake.messages[thread.id]  # the status message heads the thread
     edits_by_b = len(status.edits)
 
-    async with replica(emulator, fake, db, 0) as a:
-        assert a.adapter.client.get_guild(guild2.id) is None
+    async with servers.replica("shared", 0) as a:
+        assert a.adapter.client.get_guild(servers.guild2.id) is None
         assert fake.sessions() == [(0, 2)]  # nobody runs shard 1 now
-        await emulator.finish(file_ids(job)[0])
+        await servers.emulator.finish(file_ids(job)[0])
         [result] = await a.results_in(thread)
         done = await a.harness.store.get_job(job.id)
         assert done is not None
@@ -149,28 +149,33 @@ async def test_a_replica_posts_into_a_server_whose_shard_another_replica_runs(
     assert result.deleted
 
 
-async def test_health_names_the_shard_that_is_not_connected(
-    emulator: Emulator,
-    fake: FakeDiscord,
-    second: tuple[FakeGuild, FakeChannel],
-    tmp_path: Path,
-) -> None:
-    _, general2 = second
-    async with discord_stack(
-        emulator, fake, tmp_path / "bot.db", guild=False, shard_count=2
-    ) as stack:
-        assert await stack.adapter.health() == (True, "connected as imagine (shards 0, 1 of 2)")
-        identified = len(fake.identifies)
+async def lose_shard(fake: FakeDiscord, shard: int) -> None:
+    """Discord drops the shard's session; returns once the bot is trying it again."""
+    identified = len(fake.identifies)
+    await fake.take_shard_down(shard)
+    await fake.until(lambda: len(fake.identifies) > identified)
 
-        await fake.take_shard_down(1)
-        await fake.until(lambda: len(fake.identifies) > identified)  # the bot tries again
+
+async def test_health_names_the_shard_that_is_not_connected(servers: Servers) -> None:
+    fake, general2 = servers.fake, servers.general2
+    async with servers.process(shard_count=2) as stack:
+        assert await stack.adapter.health() == (True, "connected as imagine (shards 0, 1 of 2)")
+
+        await lose_shard(fake, 1)
 
         assert await stack.adapter.health() == (False, "shard 1 of 2 not connected (reconnecting)")
-        assert (await started(fake, fake.general, "a fox on shard 0")).startswith("Started")
+        assert (await servers.started(fake.general, "a fox on shard 0")).startswith("Started")
 
         await fake.bring_shard_up(1)
-        assert (await started(fake, general2, "a fox on shard 1")).startswith("Started")
+        assert (await servers.started(general2, "a fox on shard 1")).startswith("Started")
         assert await stack.adapter.health() == (True, "connected as imagine (shards 0, 1 of 2)")
+
+
+async def test_health_of_a_bot_with_one_shard_says_when_it_lost_discord(servers: Servers) -> None:
+    async with servers.process(shard_count=1) as stack:
+        assert await stack.adapter.health() == (True, "connected as imagine")
+        await lose_shard(servers.fake, 0)
+        assert await stack.adapter.health() == (False, "disconnected from Discord (reconnecting)")
 
 
 @pytest.mark.parametrize(
@@ -179,29 +184,19 @@ async def test_health_names_the_shard_that_is_not_connected(
     ids=["discord-recommends-2", "count-2", "count-2-ids-0-1"],
 )
 async def test_one_process_with_every_shard_runs_them_on_one_client(
-    emulator: Emulator,
-    fake: FakeDiscord,
-    second: tuple[FakeGuild, FakeChannel],
-    tmp_path: Path,
+    servers: Servers,
     shard_count: int | None,
     shard_ids: tuple[int, ...] | None,
 ) -> None:
-    guild2, general2 = second
-    async with discord_stack(
-        emulator,
-        fake,
-        tmp_path / "bot.db",
-        guild=False,
-        shard_count=shard_count,
-        shard_ids=shard_ids,
-    ) as stack:
+    fake, general2 = servers.fake, servers.general2
+    async with servers.process(shard_count=shard_count, shard_ids=shard_ids) as stack:
         client = stack.adapter.client
         assert isinstance(client, discord.AutoShardedClient)
         assert client.shard_count == 2 and sorted(client.shards) == [0, 1]
         assert sorted(identify["shard"] for identify in fake.identifies) == [[0, 2], [1, 2]]
-        assert {g.id for g in client.guilds} == {fake.guild_id, guild2.id}
+        assert {g.id for g in client.guilds} == {fake.guild_id, servers.guild2.id}
         for channel in (fake.general, general2):
-            assert (await started(fake, channel, "a fox")).startswith("Started")
+            assert (await servers.started(channel, "a fox")).startswith("Started")
         assert sorted(i.shard for i in fake.interactions.values() if i.shard is not None) == [0, 1]
         assert len(fake.requests_to("PUT", COMMANDS)) == 1
 
@@ -218,13 +213,9 @@ async def test_shards_in_different_identify_buckets_connect_without_waiting(
         assert await stack.adapter.health() == (True, "connected as imagine (shards 0, 1 of 2)")
 
 
-async def test_a_revoked_token_ends_the_connection_of_every_shard(
-    emulator: Emulator, fake: FakeDiscord, tmp_path: Path
-) -> None:
-    async with discord_stack(
-        emulator, fake, tmp_path / "bot.db", guild=False, shard_count=2
-    ) as stack:
-        await fake.revoke_token()
+async def test_a_revoked_token_ends_the_connection_of_every_shard(servers: Servers) -> None:
+    async with servers.process(shard_count=2) as stack:
+        await servers.fake.revoke_token()
         with pytest.raises(discord.ConnectionClosed) as closed:
             await asyncio.wait_for(stack.adapter.wait_closed(), 10)
         assert closed.value.code == 4004
