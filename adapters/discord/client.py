@@ -118,12 +118,8 @@ class ImagineClient(discord.AutoShardedClient):
         return tuple(range(self.shard_count)) if self.shard_count is not None else ()
 
     @property
-    def connected_shards(self) -> frozenset[int]:
-        """Held shards whose session is up (READY or RESUMED, and not dropped since)."""
-        return frozenset(self._connected)
-
-    @property
     def missing_shards(self) -> tuple[int, ...]:
+        """Held shards whose session is not up (no READY or RESUMED since it dropped)."""
         return tuple(s for s in self.held_shards if s not in self._connected)
 
     @property
