@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import typing
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from dotenv import dotenv_values
 from pydantic import Field, SecretStr, TypeAdapter, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from adapters.discord.settings import DiscordSettings
+from adapters.discord.settings import DiscordSettings, shard_list
 from adapters.slack.settings import DEFAULT_API_BASE, SlackSettings
 from bot.access import AccessConfig
 from bot.backend.comfyui.settings import ComfyUISettings, urls_from
@@ -33,6 +34,10 @@ from bot.config import BotConfig
 BACKENDS = ("superduper", "comfyui")
 SUPERDUPER_KNOBS_EXCLUDED = frozenset({"base_url", "token", "ws_url"})
 COMFYUI_KNOBS_EXCLUDED = frozenset({"urls", "checkpoint", "workflow_path", "authorization"})
+
+
+MAX_DISCORD_SHARDS = 100_000
+"""A bound for ``DISCORD_SHARD_COUNT`` (the largest bots run a few thousand shards)."""
 
 
 class ConfigError(ValueError):
@@ -102,6 +107,8 @@ class EnvSettings(BaseSettings):
     discord_guild_id: int | None = Field(None, ge=0)
     discord_api_base: str | None = None
     discord_gateway_url: str | None = None
+    discord_shard_count: int | None = Field(None, ge=1, le=MAX_DISCORD_SHARDS)
+    discord_shard_ids: str | None = None
     # Slack
     slack_bot_token: SecretStr | None = None
     slack_app_token: SecretStr | None = None
@@ -230,7 +237,7 @@ def load_settings(environ: Mapping[str, str], dotenv_path: Path | None = Path(".
         problems.append("IMAGINE_BACKEND is superduper, but SUPERDUPER_URL is not set")
     if env.imagine_backend == "comfyui" and comfyui is None and not problems:
         problems.append("IMAGINE_BACKEND is comfyui, but COMFYUI_URL (or COMFYUI_URLS) is not set")
-    discord = _discord(env, bot.defaults.styles)
+    discord = _discord(env, env_vars, bot.defaults.styles, problems)
     slack = _slack(env, problems)
     if problems:
         raise ConfigError("\n".join(f"- {p}" for p in problems))
@@ -360,7 +367,10 @@ def _comfyui(
     return built
 
 
-def _discord(env: EnvSettings, styles: tuple[str, ...]) -> DiscordSettings | None:
+def _discord(
+    env: EnvSettings, env_vars: Mapping[str, str], styles: tuple[str, ...], problems: list[str]
+) -> DiscordSettings | None:
+    shard_ids = _discord_shard_ids(env, env_vars, problems)
     token = secret(env.discord_token)
     if token is None:
         return None
@@ -370,7 +380,48 @@ def _discord(env: EnvSettings, styles: tuple[str, ...]) -> DiscordSettings | Non
         api_base=env.discord_api_base,
         gateway_url=env.discord_gateway_url,
         styles=styles,
+        shard_count=env.discord_shard_count,
+        shard_ids=shard_ids,
     )
+
+
+def _discord_shard_ids(
+    env: EnvSettings, env_vars: Mapping[str, str], problems: list[str]
+) -> tuple[int, ...] | None:
+    """``DISCORD_SHARD_IDS`` checked against ``DISCORD_SHARD_COUNT``: one line per problem
+    (``None``, all the shards, when unset or invalid)."""
+    raw, count = env.discord_shard_ids, env.discord_shard_count
+    if raw is None:
+        return None
+    parts = [part.strip() for part in raw.split(",")]
+    if not all(part.isdigit() and part.isascii() for part in parts):
+        problems.append(
+            f"DISCORD_SHARD_IDS must be shard numbers separated by commas, e.g. 0,1 (got {raw!r})"
+        )
+        return None
+    ids = [int(part) for part in parts]
+    found = len(problems)
+    repeated = [shard for shard, times in Counter(ids).items() if times > 1]
+    if repeated:
+        problems.append(
+            f"DISCORD_SHARD_IDS lists shard{'s' if len(repeated) > 1 else ''} "
+            f"{shard_list(repeated)} more than once (got {raw!r})"
+        )
+    if count is None:
+        if "DISCORD_SHARD_COUNT" not in env_vars:  # else its own line says what is wrong
+            problems.append(
+                "DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT, the total number of shards "
+                "across all replicas"
+            )
+    else:
+        beyond = {shard for shard in ids if shard >= count}
+        if beyond:
+            problems.append(
+                f"DISCORD_SHARD_IDS has shard{'s' if len(beyond) > 1 else ''} "
+                f"{shard_list(beyond)}, but with DISCORD_SHARD_COUNT={count} shards "
+                f"are numbered 0 to {count - 1}"
+            )
+    return tuple(sorted(ids)) if len(problems) == found and count is not None else None
 
 
 def _slack(env: EnvSettings, problems: list[str]) -> SlackSettings | None:
