@@ -25,11 +25,13 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from adapters.discord.settings import DiscordSettings, shard_list
 from adapters.slack.settings import DEFAULT_API_BASE, SlackSettings
+from app.stores import StoreSettings, default_replica_id
 from bot.access import AccessConfig
 from bot.backend.comfyui.settings import ComfyUISettings, urls_from
 from bot.backend.superduper.settings import SuperDuperSettings
 from bot.command import CommandDefaults
 from bot.config import BotConfig
+from storage import url_secrets
 
 BACKENDS = ("superduper", "comfyui")
 SUPERDUPER_KNOBS_EXCLUDED = frozenset({"base_url", "token", "ws_url"})
@@ -81,6 +83,9 @@ class EnvSettings(BaseSettings):
     comfyui_authorization: SecretStr | None = None
     # storage and files
     imagine_db_path: Path = Path("imagine-bot.db")
+    imagine_database_url: SecretStr | None = None
+    imagine_replica_id: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+    imagine_lease_seconds: float = Field(30.0, ge=3, le=600)
     imagine_output_dir: Path = Path("imagine-output")
     imagine_retention_days: int = Field(30, ge=1, le=3650)
     # jobs and fairness
@@ -137,6 +142,15 @@ class EnvSettings(BaseSettings):
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
 
+    @field_validator("imagine_database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            scheme = value.get_secret_value().partition("://")[0]
+            if scheme not in ("postgresql", "postgres"):  # the message never shows the URL
+                raise ValueError("must be a postgresql:// URL, e.g. postgresql://user@host/db")
+        return value
+
     @field_validator("superduper_url", "discord_api_base", "slack_api_base")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
@@ -179,6 +193,17 @@ class Settings:
         return self.env.imagine_db_path
 
     @property
+    def store(self) -> StoreSettings:
+        """SQLite at ``IMAGINE_DB_PATH``, or PostgreSQL when ``IMAGINE_DATABASE_URL`` is set."""
+        env = self.env
+        return StoreSettings(
+            db_path=env.imagine_db_path,
+            database_url=env.imagine_database_url,
+            replica_id=env.imagine_replica_id or default_replica_id(),
+            lease_seconds=env.imagine_lease_seconds,
+        )
+
+    @property
     def output_dir(self) -> Path:
         return self.env.imagine_output_dir
 
@@ -205,7 +230,10 @@ class Settings:
             env.slack_app_token,
             env.slack_signing_secret,
         )
-        return [v.get_secret_value() for v in values if v is not None]
+        found = [v.get_secret_value() for v in values if v is not None]
+        if env.imagine_database_url is not None:
+            found.extend(url_secrets(env.imagine_database_url.get_secret_value()))
+        return found
 
 
 def read_environment(environ: Mapping[str, str], dotenv_path: Path | None) -> dict[str, str]:
@@ -273,6 +301,7 @@ def _bot_config(env: EnvSettings) -> BotConfig:
         progress_interval=env.imagine_progress_interval,
         shutdown_grace=env.imagine_shutdown_grace,
         retention_days=float(env.imagine_retention_days),
+        lease_renew_interval=env.imagine_lease_seconds / 3,
     )
 
 
@@ -446,6 +475,7 @@ def _slack(env: EnvSettings, problems: list[str]) -> SlackSettings | None:
 
 _SECRET_FIELDS = frozenset(
     {
+        "imagine_database_url",
         "superduper_token",
         "comfyui_authorization",
         "discord_token",
@@ -482,6 +512,8 @@ def _describe(exc: ValidationError, env_vars: Mapping[str, str]) -> list[str]:
             text = f"must be one of {expected}"
         elif kind == "value_error":
             text = str(ctx.get("error", error["msg"]))
+        elif kind == "string_pattern_mismatch" and field_name == "imagine_replica_id":
+            text = "must be 1 to 63 letters, digits, '.', '_' or '-' (a host or pod name)"
         else:
             text = str(error["msg"]).lower()
         lines.append(f"{variable} {text}{got}")

@@ -54,7 +54,8 @@ class JobStore(Protocol):
         the new version. ``StaleJob`` otherwise, ``KeyError`` if it does not exist.
 
         ``fenced`` writes also require that this process still holds the job (replicas);
-        an unfenced write (a Cancel press on any replica) only checks the version."""
+        an unfenced write (a Cancel press on any replica) only checks the version, and
+        the writer then holds the job (it announces what it wrote)."""
         ...
 
     async def get_job(self, job_id: str) -> Job | None: ...
@@ -91,8 +92,9 @@ class JobStore(Protocol):
         """True when other processes may hold jobs (PostgreSQL)."""
         ...
 
-    async def renew_leases(self) -> int:
-        """Extend this owner's leases; how many."""
+    async def renew_leases(self) -> frozenset[str]:
+        """Extend the lease of every resumable job this process holds; their ids (empty
+        where nothing is shared)."""
         ...
 
     async def take_slot(
@@ -106,6 +108,10 @@ class JobStore(Protocol):
 
     async def queue_position(self, job_id: str) -> int | None:
         """1-based among accepted jobs without a slot (oldest first), or None."""
+        ...
+
+    async def slots_in_use(self) -> int:
+        """Unfinished jobs holding a slot, across every process."""
         ...
 
 

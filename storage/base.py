@@ -176,6 +176,12 @@ class SqlJobStore(ABC):
             rows = await self._fetch(self._sql.queue_position, job_id)
         return int(rows[0]["n"]) or None
 
+    async def slots_in_use(self) -> int:
+        """Unfinished jobs holding a slot, whoever holds them."""
+        with self._guard("slots_in_use"):
+            rows = await self._fetch(self._sql.slots_in_use)
+        return int(rows[0]["n"])
+
     # -- channel settings ----------------------------------------------------------------
 
     async def get_channel_settings(self, key: ChannelKey) -> ChannelSettings:

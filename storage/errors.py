@@ -129,6 +129,21 @@ class DatabaseInUseError(StorageError):
         self.holder = holder
 
 
+class ReplicaInUseError(StorageError):
+    """Another process runs as the same replica on this PostgreSQL database: both would
+    pass each other's fences and run the same jobs."""
+
+    def __init__(self, *, owner: str, location: str) -> None:
+        super().__init__(
+            f"replica id {owner!r} is in use by another imagine-bot process on {location}: "
+            "give each replica its own IMAGINE_REPLICA_ID (or leave it unset: the host "
+            "name and process id)",
+            path=location,
+            operation="lock",
+        )
+        self.owner = owner
+
+
 class StoreClosedError(StorageError):
     """The store was used after :meth:`SqliteJobStore.aclose`."""
 

@@ -36,6 +36,7 @@ trigger costs the server about 0.4 ms per job.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Sequence
@@ -49,7 +50,7 @@ from bot.jobs import Job
 from bot.store import Claimed
 from storage import codec, sql
 from storage.base import SqlJobStore
-from storage.errors import PostgresFailure, StorageError, postgres_error
+from storage.errors import PostgresFailure, ReplicaInUseError, StorageError, postgres_error
 from storage.pg_migrations import LOCK_SPACE, SLOT_LOCK, migrate_pg
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,9 @@ DEFAULT_LEASE_SECONDS = 30.0
 _n = sql.numbered
 _INSERT = _n(sql.job_insert("owner", "lease_until"))
 _SAVE_FENCED = _n(sql.job_update(also_set=", lease_until = ?", also_where=" AND owner = ?"))
-_SAVE_UNFENCED = _n(sql.job_update())
+_SAVE_UNFENCED = _n(sql.job_update(also_set=", owner = ?, lease_until = ?"))
+"""Any replica may write a job unfenced (a Cancel press); it then holds the job, so it is
+the one that announces what it wrote, and the previous holder's next write is refused."""
 _RETURNED = ", ".join(f"jobs.{c}" for c in ("rowid", *codec.JOB_COLUMNS))
 
 
@@ -80,7 +83,17 @@ _CLAIM_AT_START = _claim(
 this store added itself before its first claim ($4)."""
 _CLAIM_EXPIRED = _claim("owner IS NULL OR (owner <> $1 AND lease_until < $2)")
 """Later claims leave this owner's jobs alone: they run here."""
-_RENEW = f"UPDATE jobs SET lease_until = $2 WHERE owner = $1 AND {sql.RESUMABLE}"  # noqa: S608
+_RENEW = (
+    f"UPDATE jobs SET lease_until = $2 WHERE owner = $1 AND {sql.RESUMABLE} RETURNING id"  # noqa: S608
+)
+
+
+_HOLD_OWNER = "SELECT pg_try_advisory_lock(hashtextextended($1, $2))"
+"""One process per owner id: a session-level lock on the id's hash (a one-key lock, so
+never the same lock as the two-key ones in ``pg_migrations``), gone with the session."""
+OWNER_WAIT = 5.0
+"""How long a start waits for the session of a killed process with its id to end (the
+server notices a killed client's closed socket at once; a vanished host takes longer)."""
 
 
 class PostgresJobStore(SqlJobStore):
@@ -95,10 +108,12 @@ class PostgresJobStore(SqlJobStore):
         owner: str,
         lease_seconds: float,
         clock: Clock,
+        owner_lock: asyncpg.Connection,
     ) -> None:
         """Use :meth:`open`."""
         super().__init__(statements=sql.POSTGRES, where=location, clock=clock)
         self._pool = pool
+        self._owner_lock = owner_lock
         self._owner = owner
         self._lease = lease_seconds
         self._added_before_claim: set[str] | None = set()
@@ -113,36 +128,51 @@ class PostgresJobStore(SqlJobStore):
         clock: Clock | None = None,
         max_connections: int = 10,
         connect_timeout: float = 10.0,
+        owner_wait: float = OWNER_WAIT,
     ) -> PostgresJobStore:
         """Connect to ``url`` (``postgresql://…``) and migrate the database.
 
         :class:`StorageError` (naming the URL without its password) when the server
         cannot be reached or refuses; :class:`SchemaVersionError` if a newer version
-        wrote the schema."""
+        wrote the schema; :class:`ReplicaInUseError` while another process runs as
+        ``owner``."""
         if not owner:
             raise ValueError("owner must name this replica")
         if lease_seconds <= 0:
             raise ValueError("lease_seconds must be positive")
         location = redact_url(url)
+        # Names the writer in job_transitions; never the URL.
+        session = {"application_name": owner[:63]}
         try:
+            owner_lock = await asyncpg.connect(
+                url, timeout=connect_timeout, server_settings=session
+            )
+        except (*PostgresFailure, ValueError) as exc:
+            raise _scrubbed(exc, url, location) from None
+        try:
+            await _hold_owner(owner_lock, owner, location, owner_wait)
             pool = await asyncpg.create_pool(
                 url,
                 min_size=1,
                 max_size=max_connections,
                 timeout=connect_timeout,
-                # Names the writer in job_transitions; never the URL.
-                server_settings={"application_name": owner[:63]},
+                server_settings=session,
             )
-        except (*PostgresFailure, ValueError) as exc:
-            raise _scrubbed(exc, url, location) from None
+        except BaseException as exc:
+            await owner_lock.close()
+            if isinstance(exc, (*PostgresFailure, ValueError)):
+                raise _scrubbed(exc, url, location) from None
+            raise
         try:
             async with pool.acquire() as conn:
                 await migrate_pg(conn, location=location)
         except PostgresFailure as exc:
             await pool.close()
+            await owner_lock.close()
             raise postgres_error(exc, location=location, operation="schema migration") from exc
         except BaseException:
             await pool.close()
+            await owner_lock.close()
             raise
         return cls(
             pool,
@@ -150,6 +180,7 @@ class PostgresJobStore(SqlJobStore):
             owner=owner,
             lease_seconds=lease_seconds,
             clock=clock or SystemClock(),
+            owner_lock=owner_lock,
         )
 
     @property
@@ -173,7 +204,10 @@ class PostgresJobStore(SqlJobStore):
             return
         self._closed = True
         with self._guard("close", check_open=False):
-            await self._pool.close()
+            try:
+                await self._pool.close()
+            finally:
+                await self._owner_lock.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -208,10 +242,11 @@ class PostgresJobStore(SqlJobStore):
             log.info("%s claimed %d job(s)", self._owner, len(claimed.jobs))
         return claimed
 
-    async def renew_leases(self) -> int:
-        """Extend the lease of every resumable job this owner holds; how many."""
+    async def renew_leases(self) -> frozenset[str]:
+        """Extend the lease of every resumable job this owner holds; their ids."""
         with self._guard("renew_leases"):
-            return await self._execute(_RENEW, self._owner, self._lease_end())
+            rows = await self._fetch(_RENEW, self._owner, self._lease_end())
+        return frozenset(row["id"] for row in rows)
 
     # -- the dialect's part --------------------------------------------------------------
 
@@ -248,10 +283,23 @@ class PostgresJobStore(SqlJobStore):
     def _save(self, job: Job, fenced: bool) -> tuple[str, list[object]]:
         if fenced:
             return _SAVE_FENCED, [*sql.job_update_values(job, self._lease_end()), self._owner]
-        return _SAVE_UNFENCED, sql.job_update_values(job)
+        return _SAVE_UNFENCED, sql.job_update_values(job, self._owner, self._lease_end())
 
     def _lease_end(self) -> float:
         return self._clock.now() + self._lease
+
+
+async def _hold_owner(
+    conn: asyncpg.Connection, owner: str, location: str, wait: float
+) -> None:
+    """Take the owner id's lock, waiting up to ``wait`` seconds for a killed process's
+    session to end; :class:`ReplicaInUseError` if a live one keeps it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while not await conn.fetchval(_HOLD_OWNER, owner, LOCK_SPACE):
+        if loop.time() >= deadline:
+            raise ReplicaInUseError(owner=owner, location=location)
+        await asyncio.sleep(0.1)  # the server ends a dead client's session on its own
 
 
 def _count(status: str) -> int:
@@ -277,7 +325,9 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
-def _secrets_of(url: str) -> list[str]:
+def url_secrets(url: str) -> list[str]:
+    """The secrets a database URL carries (its password, ``…password=`` parameters), as
+    written and percent-decoded: for a log redactor."""
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -293,6 +343,6 @@ def _scrubbed(exc: BaseException, url: str, location: str) -> StorageError:
     """A failed connect as :class:`StorageError`, with any trace of a secret removed."""
     error = postgres_error(exc, location=location, operation="connect")
     message = str(error)
-    for secret in sorted(_secrets_of(url), key=len, reverse=True):
+    for secret in sorted(url_secrets(url), key=len, reverse=True):
         message = message.replace(secret, "***")
     return StorageError(message, path=location, operation="connect", code=error.code)

@@ -100,6 +100,7 @@ TAKE_SLOT = (
 """Grant a slot if the requester and everyone are under their limits and none of the
 requester's older jobs waits. Values: :func:`take_slot_values`."""
 HAS_SLOT = "SELECT has_slot FROM jobs WHERE id = ?"
+SLOTS_IN_USE = f"SELECT COUNT(*) AS n FROM jobs h WHERE {_HOLDING}"
 QUEUE_POSITION = (
     "SELECT COUNT(*) AS n FROM jobs j JOIN jobs w "
     f"ON {_WAITING.format(t='w')} AND {_OLDER.format(t='w', j='j', op='<=')} "
@@ -171,6 +172,7 @@ class Statements:
     prune: str = PRUNE
     take_slot: str = TAKE_SLOT
     has_slot: str = HAS_SLOT
+    slots_in_use: str = SLOTS_IN_USE
     queue_position: str = QUEUE_POSITION
     get_scope: str = GET_SCOPE
     set_scope: str = SET_SCOPE

@@ -147,9 +147,9 @@ class SqliteJobStore(SqlJobStore):
                 raise
         return job
 
-    async def renew_leases(self) -> int:
+    async def renew_leases(self) -> frozenset[str]:
         """Nothing to renew: the process holds the file (see ``exclusive``)."""
-        return 0
+        return frozenset()
 
     async def diagnostics(self) -> StoreDiagnostics:
         with self._guard("diagnostics"):

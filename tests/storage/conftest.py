@@ -163,11 +163,13 @@ def make_job() -> MakeJob:
     return make
 
 
-async def claim_at_restart(database: Database) -> Claimed:
-    """What a restarted process resumes: the first claim of a fresh store (same owner)."""
+async def claim_at_restart(database: Database, running: AnyStore) -> Claimed:
+    """What a restarted process resumes: ``running`` stops, and the first claim of a
+    fresh store (same owner) answers."""
+    await running.aclose()
     async with await database.open() as fresh:
         return await fresh.claim_unfinished()
 
 
-async def ids_at_restart(database: Database) -> list[str]:
-    return [job.id for job in (await claim_at_restart(database)).jobs]
+async def ids_at_restart(database: Database, running: AnyStore) -> list[str]:
+    return [job.id for job in (await claim_at_restart(database, running)).jobs]

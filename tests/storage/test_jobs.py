@@ -177,7 +177,7 @@ async def test_a_start_claims_unfinished_jobs_and_untold_endings_oldest_first(
         make_job("untold", created_at=0.5, state=JobState.FAILED, error="boom", notified=False)
     )
 
-    claimed = await claim_at_restart(database)
+    claimed = await claim_at_restart(database, store)
 
     assert [j.id for j in claimed.jobs] == [
         "untold",
@@ -188,9 +188,10 @@ async def test_a_start_claims_unfinished_jobs_and_untold_endings_oldest_first(
         "j-submitting",
     ]
     assert claimed.quarantined == []
-    assert [j.id for j in await store.unfinished_jobs()] == [
-        j.id for j in claimed.jobs if j.state not in TERMINAL_STATES
-    ]
+    async with await database.open() as restarted:
+        assert [j.id for j in await restarted.unfinished_jobs()] == [
+            j.id for j in claimed.jobs if j.state not in TERMINAL_STATES
+        ]
 
 
 async def test_an_unreadable_row_is_quarantined_and_the_rest_resume(
@@ -202,7 +203,7 @@ async def test_an_unreadable_row_is_quarantined_and_the_rest_resume(
     # Damaged behind the store's back (another process, a bad manual edit).
     await database.execute("UPDATE jobs SET params = '{not json' WHERE id = 'bad001'")
 
-    claimed = await claim_at_restart(database)
+    claimed = await claim_at_restart(database, store)
 
     assert [j.id for j in claimed.jobs] == ["good01", "good02"]
     [bad] = claimed.quarantined
@@ -215,22 +216,23 @@ async def test_an_unreadable_row_is_quarantined_and_the_rest_resume(
     )
     assert "params" in bad.reason or "JSON" in bad.reason or "Expecting" in bad.reason
     # Set aside for good: not claimed again, and unknown to lookups.
-    assert await ids_at_restart(database) == ["good01", "good02"]
-    assert await store.get_job("bad001") is None
+    async with await database.open() as restarted:
+        assert await ids_at_restart(database, restarted) == ["good01", "good02"]
+    async with await database.open() as restarted:
+        assert await restarted.get_job("bad001") is None
 
 
 async def test_finishing_a_job_removes_it_from_unfinished(
     store: AnyStore, database: Database, make_job: MakeJob
 ) -> None:
     job = await store.add_job(make_job("done01", state=JobState.COMPLETED))
-    assert await ids_at_restart(database) == ["done01"]
-    job = await store.get_job("done01") or job  # (a claim moves the version on)
+    assert await ids_at_restart(database, store) == ["done01"]
+    restarted = await database.open()
+    job = await restarted.get_job("done01") or job  # (a claim moves the version on)
 
-    await store.save_job(
-        dataclasses.replace(job, state=JobState.POSTED, notified=True), fenced=False
-    )
+    await restarted.save_job(dataclasses.replace(job, state=JobState.POSTED, notified=True))
 
-    assert await ids_at_restart(database) == []
+    assert await ids_at_restart(database, restarted) == []
 
 
 async def test_same_created_at_keeps_insertion_order(
@@ -238,7 +240,7 @@ async def test_same_created_at_keeps_insertion_order(
 ) -> None:
     for job_id in ["c", "a", "b"]:
         await store.add_job(make_job(job_id, created_at=7.0))
-    assert await ids_at_restart(database) == ["c", "a", "b"]
+    assert await ids_at_restart(database, store) == ["c", "a", "b"]
 
 
 async def test_recent_jobs_are_the_requesters_newest_first(

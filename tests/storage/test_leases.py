@@ -18,8 +18,9 @@ import pytest
 
 from bot.jobs import Job, JobState
 from bot.store import StaleJob
-from storage import PostgresJobStore, SqliteJobStore
+from storage import PostgresJobStore, ReplicaInUseError, SqliteJobStore
 from tests.storage.conftest import FakeClock, MakeJob, PostgresDatabase
+from tests.support.postgres import PostgresCluster
 
 LEASE = 30.0
 REPO = Path(__file__).resolve().parents[2]
@@ -38,7 +39,7 @@ async def test_sqlite_is_not_shared_and_its_leases_are_no_ops(
 ) -> None:
     await sqlite_store.add_job(make_job("a0"))
     assert sqlite_store.shared is False
-    assert await sqlite_store.renew_leases() == 0
+    assert await sqlite_store.renew_leases() == frozenset()
 
 
 async def replica(pg: PostgresDatabase, owner: str, clock: FakeClock) -> PostgresJobStore:
@@ -114,6 +115,11 @@ async def test_a_replica_that_lost_its_lease_cannot_write(
         with pytest.raises(StaleJob):
             await b.save_job(dataclasses.replace(advanced, state=JobState.SUBMITTING))
         assert await b.get_job("j0") == cancelled
+        # ... and replica-a now holds the job: it announces the cancel, replica-b lets go.
+        assert await owners(pg) == {"j0": "replica-a"}
+        assert await a.renew_leases() == {"j0"}
+        assert await b.renew_leases() == frozenset()
+        await a.save_job(dataclasses.replace(cancelled, notified=True))
 
 
 async def test_heartbeats_and_fenced_writes_keep_a_lease(
@@ -128,7 +134,7 @@ async def test_heartbeats_and_fenced_writes_keep_a_lease(
         await b.add_job(make_job("theirs", created_at=4.0))
 
         clock.t += 20
-        assert await a.renew_leases() == 2  # quiet and busy; not the finished one
+        assert await a.renew_leases() == {"quiet", "busy"}  # not the finished one
         clock.t += 20
         busy = await a.save_job(dataclasses.replace(busy, attempts=1))
         assert (await b.claim_unfinished()).jobs == []  # nor its own 'theirs': it runs there
@@ -138,7 +144,7 @@ async def test_heartbeats_and_fenced_writes_keep_a_lease(
         await a.save_job(dataclasses.replace(busy, attempts=2))
         with pytest.raises(StaleJob):
             await a.save_job(dataclasses.replace(quiet, attempts=1))
-        assert await a.renew_leases() == 1
+        assert await a.renew_leases() == {"busy"}
 
 
 async def test_a_restart_takes_its_own_jobs_back_at_once_and_later_claims_leave_them(
@@ -156,6 +162,34 @@ async def test_a_restart_takes_its_own_jobs_back_at_once_and_later_claims_leave_
         assert (await after.claim_unfinished()).jobs == []
         saved = await after.save_job(dataclasses.replace(mine, state=JobState.PREPARED))
         assert saved.version == 3  # its runner was not fenced out by itself
+
+
+async def test_one_process_per_replica_id_and_a_killed_ones_id_is_free_at_once(
+    pg: PostgresDatabase, postgres_cluster: PostgresCluster
+) -> None:
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.storage.child", "claim", "replica-a",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "IMAGINE_DATABASE_URL": pg.url}, cwd=REPO,
+    )  # fmt: skip
+    try:
+        assert child.stdout is not None
+        async with asyncio.timeout(30):
+            assert await child.stdout.readline() == b"ready\n"
+
+        with pytest.raises(ReplicaInUseError) as refused:
+            await PostgresJobStore.open(pg.url, owner="replica-a", owner_wait=0.2)
+        async with await PostgresJobStore.open(pg.url, owner="replica-b"):
+            pass  # another id is welcome
+    finally:
+        child.kill()
+        await child.wait()
+
+    message = str(refused.value)
+    assert "'replica-a' is in use" in message and "IMAGINE_REPLICA_ID" in message
+    assert postgres_cluster.password not in message
+    async with await PostgresJobStore.open(pg.url, owner="replica-a") as restarted:
+        assert restarted.owner == "replica-a"
 
 
 async def test_claims_by_two_processes_at_once_never_share_a_job(

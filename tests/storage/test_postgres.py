@@ -90,10 +90,10 @@ async def test_a_running_store_never_shows_its_password(
     store = await pg.open()
     await store.add_job(make_job("bad001"))
     await pg.execute("UPDATE jobs SET results = 'nope' WHERE id = 'bad001'")
+    await store.aclose()
     async with await pg.open() as restarted:
         assert (await restarted.claim_unfinished()).quarantined  # logged, with the location
         shown = repr(restarted) + restarted.location
-    await store.aclose()
     with pytest.raises(StoreClosedError) as closed:
         await store.get_job("bad001")
 

@@ -88,12 +88,15 @@ async def test_a_job_gives_its_slot_back_when_it_ends(store: AnyStore, make_job:
     assert await take(store, "a0", per_user=1)
     moved_on = await store.save_job(dataclasses.replace(running, state=JobState.SUBMITTED))
     assert not await take(store, "a1", per_user=1)  # still running: still holds it
+    assert await store.slots_in_use() == 1
 
     # A Cancel pressed anywhere (unfenced) ends it too.
     await store.save_job(dataclasses.replace(moved_on, state=JobState.CANCELLED), fenced=False)
 
+    assert await store.slots_in_use() == 0
     assert await take(store, "a1", per_user=1)
     assert not await take(store, "a0", per_user=1)  # an ended job gets none
+    assert await store.slots_in_use() == 1
 
 
 async def test_queue_positions_count_every_waiting_job_oldest_first(

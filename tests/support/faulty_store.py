@@ -82,7 +82,7 @@ class FaultyStore:
     def shared(self) -> bool:
         return self.inner.shared
 
-    async def renew_leases(self) -> int:
+    async def renew_leases(self) -> frozenset[str]:
         return await self.inner.renew_leases()
 
     async def take_slot(
@@ -94,3 +94,6 @@ class FaultyStore:
 
     async def queue_position(self, job_id: str) -> int | None:
         return await self.inner.queue_position(job_id)
+
+    async def slots_in_use(self) -> int:
+        return await self.inner.slots_in_use()
