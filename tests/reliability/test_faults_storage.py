@@ -22,8 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.jobs import JobState
+from bot.jobs import Job, JobState
 from emulator.superduper import Emulator
+from storage import SqliteJobStore
+from tests.support.faulty_store import FaultyStore
 from tests.support.harness import emulator_config, invocation, open_harness
 from tests.support.recording_chat import RecordingChat
 from tests.support.superduper import file_ids
@@ -43,6 +45,18 @@ def write_lock(db: Path) -> Iterator[None]:
         other.execute("ROLLBACK")
     finally:
         other.close()
+
+
+class AddNoticed(FaultyStore):
+    """Delegates everything (no crash); ``adding`` is set once the bot tries to add a job."""
+
+    def __init__(self, inner: SqliteJobStore) -> None:
+        super().__init__(inner)
+        self.adding = asyncio.Event()
+
+    async def add_job(self, job: Job) -> Job:
+        self.adding.set()
+        return await super().add_job(job)
 
 
 @contextmanager
@@ -72,11 +86,23 @@ async def test_a_lock_shorter_than_busy_timeout_only_delays_the_job(
 ) -> None:
     db = tmp_path / "bot.db"
     chat = RecordingChat()
-    async with open_harness(emulator, db, [chat]) as h:
+    stores: list[AddNoticed] = []
+
+    def noticed(inner: SqliteJobStore) -> AddNoticed:
+        stores.append(AddNoticed(inner))
+        return stores[-1]
+
+    async with open_harness(emulator, db, [chat], wrap_store=noticed) as h:
         with write_lock(db):
             command = asyncio.create_task(h.bot.imagine(invocation("a fox waiting its turn")))
-            done, _ = await asyncio.wait({command}, timeout=0.5)  # held for half a second
-            assert not done  # the command is waiting for the lock, not failing
+            async with asyncio.timeout(10.0):  # the bot's write is tried under the lock…
+                await stores[0].adding.wait()
+            # …which then stays held for half a second more: the fault's own length (a tenth
+            # of the store's 5 s busy_timeout), not a synchronisation. A command that does
+            # not wait for the lock fails at its first try; a correct one cannot be done
+            # while the lock is held, however loaded the machine.
+            done, _ = await asyncio.wait({command}, timeout=0.5)
+            assert not done and chat.notes == []  # waiting for the lock, not failing
         job = await h.bot.wait_for(await command or "")
 
         assert job is not None and job.state is JobState.POSTED
