@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.jobs import Job, JobState
+from bot.jobs import ChannelKey, ChannelSettings, Job, JobState
 from emulator.superduper import Emulator
 from storage import SqliteJobStore
 from tests.support.faulty_store import FaultyStore
@@ -47,15 +47,20 @@ def write_lock(db: Path) -> Iterator[None]:
         other.close()
 
 
-class AddNoticed(FaultyStore):
-    """Delegates everything (no crash); ``adding`` is set once the bot tries to add a job."""
+class Reached(FaultyStore):
+    """Delegates everything (no crash); ``reached`` is set once a command calls the store
+    (for its channel's settings, or to add its job)."""
 
     def __init__(self, inner: SqliteJobStore) -> None:
         super().__init__(inner)
-        self.adding = asyncio.Event()
+        self.reached = asyncio.Event()
+
+    async def get_channel_settings(self, key: ChannelKey) -> ChannelSettings:
+        self.reached.set()
+        return await super().get_channel_settings(key)
 
     async def add_job(self, job: Job) -> Job:
-        self.adding.set()
+        self.reached.set()
         return await super().add_job(job)
 
 
@@ -86,17 +91,17 @@ async def test_a_lock_shorter_than_busy_timeout_only_delays_the_job(
 ) -> None:
     db = tmp_path / "bot.db"
     chat = RecordingChat()
-    stores: list[AddNoticed] = []
+    stores: list[Reached] = []
 
-    def noticed(inner: SqliteJobStore) -> AddNoticed:
-        stores.append(AddNoticed(inner))
+    def reached(inner: SqliteJobStore) -> Reached:
+        stores.append(Reached(inner))
         return stores[-1]
 
-    async with open_harness(emulator, db, [chat], wrap_store=noticed) as h:
+    async with open_harness(emulator, db, [chat], wrap_store=reached) as h:
         with write_lock(db):
             command = asyncio.create_task(h.bot.imagine(invocation("a fox waiting its turn")))
-            async with asyncio.timeout(10.0):  # the bot's write is tried under the lock…
-                await stores[0].adding.wait()
+            async with asyncio.timeout(5.0):  # the command got to the store under the lock…
+                await stores[0].reached.wait()
             # …which then stays held for half a second more: the fault's own length (a tenth
             # of the store's 5 s busy_timeout), not a synchronisation. A command that does
             # not wait for the lock fails at its first try; a correct one cannot be done
