@@ -12,7 +12,6 @@ import pytest
 from emulator.superduper import Emulator
 
 from .helpers import (
-    DEADLINE,
     StartEmulator,
     create_project,
     generate,
@@ -200,20 +199,31 @@ async def test_many_errors_are_reported_together(http: httpx.AsyncClient) -> Non
 async def test_progress_moves_through_processing_before_completion(
     start_emulator: StartEmulator,
 ) -> None:
-    emu = await start_emulator(gen_time=(0.4, 0.4))
-    seen: list[tuple[str, int]] = []
+    """What ``GET`` shows at each step, the steps taken by the test through the code the
+    stage timers call (that they fire at 25/50/75 %, in order: ``test_websocket.py``).
+    Sampling a running timer instead would miss a stage whenever a request is late."""
+    emu = await start_emulator(gen_time=(60.0, 60.0))  # no timer fires during the test
     async with http_client(emu) as http:
-        [file_id] = await generate(http)
-        deadline = time.monotonic() + DEADLINE
-        while not seen or seen[-1][0] != "completed":
-            assert time.monotonic() < deadline
+
+        async def shown() -> tuple[str, int]:
             body = (await http.get(f"/api/files/{file_id}")).json()
-            if not seen or seen[-1] != (body["status"], body["progress"]):
-                seen.append((body["status"], body["progress"]))
-    assert seen[0] == ("pending", 0)
-    assert ("processing", 50) in seen
-    assert seen[-1] == ("completed", 100)
-    assert [p for _, p in seen] == sorted(p for _, p in seen)
+            return body["status"], body["progress"]
+
+        [file_id] = await generate(http)
+        seen = [await shown()]
+        for percent in (25, 50, 75):
+            await emu.report_progress(file_id, percent)
+            seen.append(await shown())
+        await emu.finish(file_id)
+        seen.append(await shown())
+
+    assert seen == [
+        ("pending", 0),
+        ("processing", 25),
+        ("processing", 50),
+        ("processing", 75),
+        ("completed", 100),
+    ]
 
 
 async def test_submission_answers_pending_even_with_manual_completion(
