@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from bot.backend.retry import Sleep, WallClock
 from bot.backend.superduper import SuperDuperBackend, SuperDuperSettings, make_http_client
 from bot.chat import ChatPort, Conversation, Invocation, Requester
 from bot.clock import Clock
@@ -107,13 +108,20 @@ async def open_harness(
     wrap_store: StoreWrapper | None = None,
     clock: Clock | None = None,
     telemetry: Telemetry | None = None,
+    sleep: Sleep | None = None,
+    wall_clock: WallClock | None = None,
+    reconnect_sleep: Sleep | None = None,
 ) -> AsyncIterator[Harness]:
     """``store`` in the harness is always the real one; ``wrap_store`` puts a test double
-    (e.g. ``FaultyStore``) between it and the bot."""
+    (e.g. ``FaultyStore``) between it and the bot. ``sleep`` (the backend's pause between
+    HTTP retries), ``wall_clock`` (for ``Retry-After`` dates) and ``reconnect_sleep`` (its
+    WebSocket's pause between attempts) go to the backend, e.g. to record the waits."""
     settings = service or fast_service(emulator)
     async with make_http_client(settings) as http:
         store = await SqliteJobStore.open(db_path)
-        backend = SuperDuperBackend(settings, http=http)
+        backend = SuperDuperBackend(
+            settings, http=http, sleep=sleep, wall_clock=wall_clock, reconnect_sleep=reconnect_sleep
+        )
         await backend.start()
         bot = ImagineBot(
             store=wrap_store(store) if wrap_store is not None else store,
