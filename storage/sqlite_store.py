@@ -1,10 +1,12 @@
-"""``bot.store.JobStore`` on one SQLite file, through one aiosqlite connection.
+"""``bot.store.JobStore`` on one SQLite file, through one connection on its own thread.
 
-Every write is a single statement in autocommit mode, so it is committed (and, with
-``synchronous=FULL``, fsynced) before the call returns, and concurrent coroutines can
-never see or roll back each other's half-done transactions. Other processes (or a
-second store on the same file) wait up to ``busy_timeout_ms`` for the write lock; a
-slot grant is one statement, so it is atomic too.
+Every write is a single statement, committed (and, with ``synchronous=FULL``, fsynced)
+before the call returns; writes that arrive together share one commit
+(``storage/sqlite_thread.py``: group commit), each keeping its own outcome, so concurrent
+coroutines never see or roll back each other's work. Other processes (or a second store
+on the same file) wait up to ``busy_timeout_ms`` for the write lock; a slot grant is one
+statement, so it is atomic too. The schema is migrated at open through a short-lived
+aiosqlite connection (``storage/migrations.py``).
 
 One process runs an SQLite file's jobs: ``open(..., exclusive=True)`` holds an OS lock
 on ``<file>.lock`` (released by the kernel when the process dies, even by ``kill -9``)
@@ -18,6 +20,7 @@ import fcntl
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -29,7 +32,8 @@ from bot.jobs import Job
 from storage import sql
 from storage.base import SqlJobStore
 from storage.errors import DatabaseInUseError, StorageError
-from storage.migrations import migrate, schema_version
+from storage.migrations import migrate
+from storage.sqlite_thread import SqliteThread
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +60,7 @@ class SqliteJobStore(SqlJobStore):
     ``await store.aclose()`` or use ``async with``."""
 
     def __init__(
-        self, db: aiosqlite.Connection, path: str, clock: Clock, lock_fd: int | None = None
+        self, db: SqliteThread, path: str, clock: Clock, lock_fd: int | None = None
     ) -> None:
         """Use :meth:`open`; this only wraps an already configured connection."""
         super().__init__(statements=sql.SQLITE, where=repr(path), clock=clock)
@@ -84,23 +88,21 @@ class SqliteJobStore(SqlJobStore):
         path_str = os.fspath(path)
         lock_fd = await asyncio.to_thread(_lock_beside, path_str) if exclusive else None
         try:
-            db = await _connect(path_str)
+            migrating = await _connect(path_str, busy_timeout_ms)
             try:
-                await _configure(db, path_str, busy_timeout_ms)
-                try:
-                    await migrate(db, path=path_str)
-                except sqlite3.Error as exc:
-                    raise StorageError.from_sqlite(
-                        exc, path=path_str, operation="schema migration"
-                    ) from exc
-            except BaseException:
-                await db.close()
-                raise
+                await migrate(migrating, path=path_str)
+            except sqlite3.Error as exc:
+                raise StorageError.from_sqlite(
+                    exc, path=path_str, operation="schema migration"
+                ) from exc
+            finally:
+                await migrating.close()
+            conn = await asyncio.to_thread(_open_configured, path_str, busy_timeout_ms)
         except BaseException:
             if lock_fd is not None:
                 os.close(lock_fd)
             raise
-        return cls(db, path_str, clock or SystemClock(), lock_fd)
+        return cls(SqliteThread(conn), path_str, clock or SystemClock(), lock_fd)
 
     @property
     def path(self) -> str:
@@ -155,7 +157,7 @@ class SqliteJobStore(SqlJobStore):
         with self._guard("diagnostics"):
             return StoreDiagnostics(
                 path=self._path,
-                schema_version=await schema_version(self._db),
+                schema_version=int(await self._pragma("user_version")),
                 journal_mode=str(await self._pragma("journal_mode")),
                 synchronous=int(await self._pragma("synchronous")),
                 busy_timeout_ms=int(await self._pragma("busy_timeout")),
@@ -165,11 +167,10 @@ class SqliteJobStore(SqlJobStore):
     # -- the dialect's part --------------------------------------------------------------
 
     async def _execute(self, statement: str, *args: object) -> int:
-        async with self._db.execute(statement, args) as cursor:
-            return cursor.rowcount
+        return await self._db.write(statement, args)
 
     async def _fetch(self, statement: str, *args: object) -> Sequence[sqlite3.Row]:
-        return list(await self._db.execute_fetchall(statement, args))
+        return await self._db.fetch(statement, args)
 
     def _failure(self, exc: Exception, operation: str) -> StorageError | None:
         if not isinstance(exc, sqlite3.Error):
@@ -192,53 +193,62 @@ class SqliteJobStore(SqlJobStore):
         return rows[0][0]
 
 
-async def _connect(path: str) -> aiosqlite.Connection:
-    """Open the file, then hand the connection to aiosqlite's worker thread.
+async def _connect(path: str, busy_timeout_ms: int) -> aiosqlite.Connection:
+    """Open and configure the file, then hand the connection to aiosqlite's worker thread
+    (for the migration).
 
     Opening it ourselves (off the event loop) keeps a failed open from leaving
     aiosqlite's thread to report into an event loop that may be gone by then. The
     sqlite3 connection is only ever used by one thread at a time: this one, then
     aiosqlite's worker, hence ``check_same_thread=False``.
     """
-    try:
-        conn = await asyncio.to_thread(
-            sqlite3.connect, path, isolation_level=None, check_same_thread=False
-        )
-    except sqlite3.Error as exc:
-        raise StorageError.from_sqlite(exc, path=path, operation="open") from exc
-    conn.row_factory = sqlite3.Row
+    conn = await asyncio.to_thread(_open_configured, path, busy_timeout_ms)
     return await aiosqlite.Connection(lambda: conn, iter_chunk_size=64)
 
 
-async def _configure(db: aiosqlite.Connection, path: str, busy_timeout_ms: int) -> None:
+def _open_configured(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
+    """A connection to ``path`` with the store's PRAGMAs (``StorageError`` if refused)."""
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise StorageError.from_sqlite(exc, path=path, operation="open") from exc
+    conn.row_factory = sqlite3.Row
+    try:
+        _configure(conn, path, busy_timeout_ms)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _configure(conn: sqlite3.Connection, path: str, busy_timeout_ms: int) -> None:
     """Set the connection's PRAGMAs. busy_timeout first, so the rest may wait for locks."""
     try:
-        await db.execute_fetchall(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        mode = await _enable_wal(db, busy_timeout_ms)
-        await db.execute_fetchall("PRAGMA synchronous = FULL")
-        await db.execute_fetchall("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        mode = _enable_wal(conn, busy_timeout_ms)
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
     except sqlite3.Error as exc:
         raise StorageError.from_sqlite(exc, path=path, operation="configure") from exc
     if mode != "wal" and path not in (":memory:", ""):
         log.warning("SQLite %r stays in journal_mode=%s (WAL unavailable here)", path, mode)
 
 
-async def _enable_wal(db: aiosqlite.Connection, busy_timeout_ms: int) -> str:
+def _enable_wal(conn: sqlite3.Connection, busy_timeout_ms: int) -> str:
     """``PRAGMA journal_mode = WAL``, retried while another connection holds the file.
 
     Switching a file to WAL can fail with SQLITE_BUSY at once, without consulting the
     busy handler (e.g. two processes opening a fresh file together), so we retry for
-    up to ``busy_timeout_ms`` ourselves.
+    up to ``busy_timeout_ms`` ourselves (on a worker thread: sleeping blocks no loop).
     """
     waited_ms, delay_ms = 0, 5
     while True:
         try:
-            rows = list(await db.execute_fetchall("PRAGMA journal_mode = WAL"))
-            return str(rows[0][0]).lower()
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
         except sqlite3.OperationalError as exc:
             if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or waited_ms >= busy_timeout_ms:
                 raise
-        await asyncio.sleep(delay_ms / 1000)
+        time.sleep(delay_ms / 1000)
         waited_ms += delay_ms
         delay_ms = min(delay_ms * 2, 100)
 
