@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Final, Protocol
 
@@ -53,9 +54,45 @@ class RetryTimings(Protocol):
     def retry_after_cap(self) -> float: ...
 
 
+class InFlight:
+    """At most ``limit`` requests at once; when they queue, those that finish work under
+    way (``finishing``: a status poll, a download) go before those that start new work (a
+    submission), each kind in arrival order. Without it, a burst of submissions makes the
+    poll that confirms a finished image wait behind all of them."""
+
+    def __init__(self, limit: int) -> None:
+        self._free = limit
+        self._waiting: tuple[deque[asyncio.Future[None]], ...] = (deque(), deque())
+
+    async def acquire(self, *, finishing: bool = False) -> None:
+        if self._free > 0 and not (self._waiting[0] or self._waiting[1]):
+            self._free -= 1
+            return
+        queue = self._waiting[0 if finishing else 1]
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue.append(turn)
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.release()  # granted just as we were cancelled: pass it on
+            elif turn in queue:
+                queue.remove(turn)
+            raise
+
+    def release(self) -> None:
+        for queue in self._waiting:
+            while queue:
+                turn = queue.popleft()
+                if not turn.done():
+                    turn.set_result(None)
+                    return
+        self._free += 1
+
+
 class Retrier:
     """The policy bound to one service (or host): its timings, RNG, pause and wall clock, a
-    deadline per attempt and a cap on the requests in flight at once."""
+    deadline per attempt and a cap on the requests in flight at once (``InFlight``)."""
 
     def __init__(
         self, timings: RetryTimings, *, rng: random.Random, sleep: Sleep, wall_clock: WallClock
@@ -64,7 +101,7 @@ class Retrier:
         self._rng = rng
         self._sleep = sleep
         self._wall_clock = wall_clock
-        self._in_flight = asyncio.Semaphore(timings.max_concurrent_requests)
+        self._in_flight = InFlight(timings.max_concurrent_requests)
 
     async def send(
         self,
@@ -76,14 +113,20 @@ class Retrier:
         stream: bool = False,
         attempts: int | None = None,
         server_error: ServerErrorHook | None = None,
+        finishing: bool = False,
     ) -> httpx.Response:
         """Send the request ``build`` makes (anew for each attempt) under the policy; redirects
-        are never followed. ``label`` ("GET /path") names it in logs and errors."""
+        are never followed. ``label`` ("GET /path") names it in logs and errors;
+        ``finishing`` puts it ahead of other queued requests (see ``InFlight``)."""
 
         async def attempt() -> httpx.Response:
             request = build()
-            async with self._in_flight, asyncio.timeout(self._timings.request_timeout):
-                return await http.send(request, stream=stream, follow_redirects=False)
+            await self._in_flight.acquire(finishing=finishing)
+            try:
+                async with asyncio.timeout(self._timings.request_timeout):
+                    return await http.send(request, stream=stream, follow_redirects=False)
+            finally:
+                self._in_flight.release()
 
         return await send_with_retries(
             attempt,

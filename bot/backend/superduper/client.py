@@ -17,6 +17,7 @@ import logging
 import math
 import random
 import time
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
@@ -160,16 +161,19 @@ class SuperDuperClient:
         ``AuthRefused``; the foreign-key 500 raises ``ProjectNotFound``; exhausted retries raise
         ``BackendUnavailable``. Other statuses are returned for the caller to interpret. With
         ``stream=True`` the body is not read and the caller must close the response."""
-        url = target if "://" in target else self.url(target)
+        absolute = "://" in target
+        url = target if absolute else self.url(target)
+        path = urllib.parse.urlsplit(target).path if absolute else target.split("?", 1)[0]
         request_headers = {**(headers or {}), **self.auth_headers()}
         return await self._retrier.send(
             self._http,
             lambda: self._http.build_request(method, url, json=json, headers=request_headers),
-            label=f"{method} {httpx.URL(url).path}",
+            label=f"{method} {path}",
             idempotent=idempotent,
             stream=stream,
             attempts=attempts,
             server_error=_project_missing,
+            finishing=method == "GET",  # status polls and downloads finish work under way
         )
 
     @staticmethod
