@@ -184,9 +184,12 @@ class JobRunner:
             scope = await self._scopes.scope_for(backend, job.channel_key)
         except BackendError as exc:
             return await self._backend_failed(job, exc)
-        return await self.save(job, state=JobState.PREPARED, scope=scope)
+        # Nothing outside depends on "prepared" alone (the scope is stored per channel):
+        # the plan follows at once and is written with it, one write instead of two.
+        return await self._plan(replace(job, scope=scope))
 
     async def _plan(self, job: Job) -> Job:
+        """``prepared`` (or ``accepted`` with its scope resolved) → ``submitting``."""
         if self._overdue(job):  # nothing paid for yet: give up before spending
             return await self.fail(job, JobState.TIMED_OUT, "timed out")
         backend = self._backend(job)
@@ -272,8 +275,8 @@ class JobRunner:
                 )
             except DeliveryError as exc:
                 return await self.fail(job, JobState.UNDELIVERABLE, str(exc))
-        complete = all(r.ok for r in job.results)
-        job = await self.save(job, state=JobState.POSTED, notified=complete)
+        if job.state is not JobState.POSTED:  # posted earlier, its ending not yet written
+            job = await self.save(job, state=JobState.POSTED, notified=_complete(job))
         self._telemetry.posted(job.backend, self._clock.monotonic() - started)
         await self.set_status(job, messages.done(self._clock.now() - job.created_at))
         return job
@@ -318,9 +321,15 @@ class JobRunner:
         actions: Sequence[Action],
         dedupe_key: str,
     ) -> Job:
-        """Post one result and record it; shielded, so a shutdown never splits the two."""
+        """Post one result and record it (the job is ``posted`` with it: one write);
+        shielded, so a shutdown never splits the two."""
         message_id = await self._post(port, job, upload, caption, actions, dedupe_key)
-        return await self.save(job, posted_message_ids=(*job.posted_message_ids, message_id))
+        return await self.save(
+            job,
+            posted_message_ids=(*job.posted_message_ids, message_id),
+            state=JobState.POSTED,
+            notified=_complete(job),
+        )
 
     async def _post(
         self,
@@ -482,6 +491,11 @@ class JobRunner:
 
     def _overdue(self, job: Job) -> bool:
         return self._remaining(job) <= 0
+
+
+def _complete(job: Job) -> bool:
+    """Every output was made: a posted job needs no further notice."""
+    return all(r.ok for r in job.results)
 
 
 def status_actions(job: Job) -> tuple[Action, ...]:
