@@ -64,13 +64,14 @@ async def test_a_job_finishing_while_the_websocket_is_down_is_delivered_by_recon
 async def test_dropped_events_are_caught_by_the_safety_net_poll(
     emu: Emulator, make_backend: MakeBackend
 ) -> None:
-    backend = await make_backend(safety_net_poll=0.3)
+    # With nothing learned yet, the safety net aims at 1.5 x the expected time: 0.3 s.
+    backend = await make_backend(expected_generation_time=0.2, safety_net_poll=0.3)
     project_id = await backend.create_project(title="t", idempotency_key="k")
     [first] = await backend.submit(request(), project_id=project_id)
     assert (await backend.wait(first.id, project_id, timeout=5)).outcome is WaitOutcome.COMPLETED
     await eventually(lambda: backend.watcher.subscription_acknowledged(project_id))
     emu.config.ws_drop_rate = 1.0
-    emu.config.gen_time = (0.15, 0.2)  # done before the first safety-net poll (0.3 s x 0.8+)
+    emu.config.gen_time = (0.15, 0.2)  # done before the first safety-net poll
     events_before = backend.watcher.events_received
     polls_before = emu.counters.requests[FILE_ROUTE]
     [file] = await backend.submit(request(), project_id=project_id)

@@ -17,6 +17,10 @@ class SuperDuperSettings(ServiceTimings):
     token: str = field(repr=False)
     ws_url: str | None = None
     """WebSocket URL; derived from ``base_url`` when unset (see ``ws_url_for``)."""
+    safety_net_rate: float = field(default=200.0, kw_only=True)
+    """Most safety-net polls per second over all files. The safety net aims (only files
+    overdue against the learned durations are polled, ``bot/backend/aim.py``), so this
+    bounds a burst of overdue files, not a sweep of every file as before (20/s then)."""
 
     def __post_init__(self) -> None:
         scheme = urlsplit(self.base_url).scheme

@@ -9,18 +9,25 @@ Connection (lazy): the WebSocket is opened when the first file *with a project* 
 it), and is kept open afterwards. It subscribes every project that has pending files, again
 after each reconnect. Reconnects, backoff and 401/403 handling: ``bot/backend/websocket.py``.
 
-Polling, per watched file (one task, so never two status requests in flight for a file), on
-the shared schedule of ``bot/backend/polling.py``:
+Polling: one pump task for the whole watcher takes the polls that are due from a
+``PollQueue`` (``bot/backend/poll_queue.py``) and runs each as a short task, never two at
+once for a file. Every poll no event asked for is under the total rate cap
+(``max_poll_rate``):
 
 * the first poll comes ``expected_generation_time`` after submission (it also catches a
   completion that happened before our subscription); a file this process did not just submit
-  (a wait resumed after a restart) is polled at once, and so is one whose completion event
-  arrived before its wait began;
-* the WebSocket covers a file whose project is subscribed: safety-net polls only, and a file
-  whose project was already subscribed when it was submitted skips the early first poll;
-* otherwise (no project, WebSocket down or refused): adaptive polling, total rate capped;
+  (a wait resumed after a restart) is due at once, and one whose completion event arrived
+  before its wait began is polled at once;
+* the WebSocket covers a file whose project is subscribed: only the aimed safety net
+  (``bot/backend/aim.py``: polls once the file is overdue against the durations of the
+  files whose events came; ``safety_net_rate`` caps them), and a file whose project was
+  already subscribed when it was submitted skips the early first poll;
+* otherwise (no project, WebSocket down or refused): the adaptive schedule of
+  ``bot/backend/polling.py``;
 * after every (re)connect and every disconnect: one reconciliation poll of every file that
-  was already polled, spread uniformly over ``reconcile_spread`` seconds.
+  was already polled, spread over ``reconcile_spread`` seconds (and the rate cap).
+
+A completion event's confirming poll starts at once, uncapped: there is one per file.
 
 Several waiters on one file share a single watch. Timeouts are per waiter and end in
 ``WaitOutcome.TIMED_OUT``; a file the service forgot (404) or refused credentials end in
@@ -30,6 +37,7 @@ Several waiters on one file share a single watch. Timeouts are per waiter and en
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -41,7 +49,9 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import WebSocketException
 
 from bot.backend.errors import AuthRefused, BackendError
-from bot.backend.polling import PollSchedule, Recent, run_polls
+from bot.backend.pacing import Pacer
+from bot.backend.poll_queue import PollQueue, Ticket
+from bot.backend.polling import PollSchedule, Recent
 from bot.backend.retry import Sleep
 from bot.backend.superduper.client import SuperDuperClient
 from bot.backend.superduper.errors import FileNotFound
@@ -68,17 +78,26 @@ _MAX_REMEMBERED_SUBMISSIONS: Final = 10_000
 __all__ = ["Connect", "HybridWatcher"]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Watch:
-    """Shared state of one watched file; owned by its poll task."""
+    """Shared state of one watched file."""
 
     file_id: str
     project_id: str | None
     schedule: PollSchedule
     result: asyncio.Future[WaitResult]
     progress: Latest[int]
+    fresh: bool
+    """Submitted by this process just now: ``schedule.started`` is its submission."""
     waiters: int = 0
-    task: asyncio.Task[None] | None = None
+    ticket: Ticket[_Watch] | None = None
+    """Its queued poll, if one is queued."""
+    polling: asyncio.Task[None] | None = None
+    """Its poll in flight, if one is."""
+    again: bool = False
+    """An event came while a poll was in flight: poll once more right after it."""
+    aimed: int = 0
+    """Safety-net polls made."""
     last_state: FileState | None = None
     event_error: str | None = None
     event_said_terminal: bool = False
@@ -109,6 +128,12 @@ class HybridWatcher:
         self._ws_needed = asyncio.Event()
         self._ws_task: asyncio.Task[None] | None = None
         self._tasks = TaskSet()
+        self._queue: PollQueue[_Watch] = PollQueue(
+            settings,
+            total=Pacer(settings.max_poll_rate),
+            safety=Pacer(settings.safety_net_rate),
+        )
+        self._pump_wake = asyncio.Event()
         self._submitted_at: Recent[str, float] = Recent(_MAX_REMEMBERED_SUBMISSIONS)
         self._early_terminal: Recent[str, None] = Recent(_MAX_REMEMBERED_SUBMISSIONS)
         """Files whose completion/failure event came before anyone waited for them."""
@@ -174,6 +199,7 @@ class HybridWatcher:
             return
         self._started = True
         self._ws_task = self._tasks.spawn(self._socket.run(), "superduper-websocket")
+        self._tasks.spawn(self._pump(), "superduper-polls")
 
     async def aclose(self) -> None:
         """Stop the WebSocket and every poll; pending waits raise ``BackendUnavailable``."""
@@ -245,16 +271,20 @@ class HybridWatcher:
                 schedule=PollSchedule(started=submitted, covered_from_start=covered),
                 result=loop.create_future(),
                 progress=Latest(-1),
+                fresh=fresh,
             )
-            if file_id in self._early_terminal:
-                self._early_terminal.pop(file_id)
-                watch.schedule.poll_now = True  # its event beat the wait: confirm at once
             self._watches[file_id] = watch
             self._add_project(watch)
-            watch.task = self._tasks.spawn(self._run_watch(watch), f"watch-{file_id}")
+            if file_id in self._early_terminal:
+                self._early_terminal.pop(file_id)
+                watch.event_said_terminal = True
+                self._poll_now(watch)  # its event beat the wait: confirm at once
+            else:
+                self._place(watch)
         elif watch.project_id is None and project_id is not None:
             watch.project_id = project_id
             self._add_project(watch)
+            self._place(watch)
         watch.waiters += 1
         return watch
 
@@ -265,8 +295,10 @@ class HybridWatcher:
         if self._watches.get(watch.file_id) is watch:
             del self._watches[watch.file_id]
             self._remove_project(watch)
-        if watch.task is not None and not watch.task.done():
-            watch.task.cancel()
+        self._queue.cancel(watch.ticket)
+        watch.ticket = None
+        if watch.polling is not None and not watch.polling.done():
+            watch.polling.cancel()
 
     def _add_project(self, watch: _Watch) -> None:
         if watch.project_id is None:
@@ -287,30 +319,91 @@ class HybridWatcher:
 
     # --- polling ------------------------------------------------------------------------------
 
-    async def _run_watch(self, watch: _Watch) -> None:
-        async def poll() -> bool:
-            result = await self._poll(watch)
-            if result is None:
-                return False
-            self._finish(watch, result)
-            return True
+    def _place(self, watch: _Watch) -> None:
+        """Queue ``watch``'s next poll (after a change in what is known about it)."""
+        self._queue.cancel(watch.ticket)
+        watch.ticket = None
+        if watch.polling is not None or watch.result.done():
+            return  # the poll in flight places it again when it ends
+        schedule = watch.schedule
+        if schedule.poll_now:
+            self._poll_now(watch)
+            return
+        covered = self._ws_covers(watch) and not watch.event_said_terminal
+        aimed = (
+            covered
+            and schedule.reconcile_at is None
+            and not schedule.errors
+            and (schedule.polls_since_start or schedule.covered_from_start)
+        )
+        if aimed:
+            last = schedule.last_poll if schedule.polls else None
+            watch.ticket = self._queue.aim(
+                watch, started=schedule.started, last_poll=last, done=watch.aimed
+            )
+        else:
+            due = schedule.due(self._settings, covered=covered, watched=len(self._watches))
+            watch.ticket = self._queue.at(watch, due)
+        self._pump_wake.set()
 
+    def _poll_now(self, watch: _Watch) -> None:
+        """Poll at once, outside the caps (an event said the file ended)."""
+        self._queue.cancel(watch.ticket)
+        watch.ticket = None
+        if watch.polling is not None:
+            watch.again = True
+        elif not watch.result.done():
+            watch.polling = self._tasks.spawn(self._run_poll(watch, aimed=False), "superduper-poll")
+
+    async def _pump(self) -> None:
+        """Start every poll the queue says is due; sleep until the next one or a change."""
+        loop = asyncio.get_running_loop()
+        while True:
+            now = loop.time()
+            for ticket in self._queue.take_due(now):
+                watch = ticket.key
+                watch.ticket = None
+                if watch.polling is None and not watch.result.done():
+                    watch.polling = self._tasks.spawn(
+                        self._run_poll(watch, aimed=ticket.aimed), "superduper-poll"
+                    )
+            at = self._queue.next_at(loop.time())
+            self._pump_wake.clear()
+            if at is None:
+                await self._pump_wake.wait()
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(at):
+                    await self._pump_wake.wait()
+
+    async def _run_poll(self, watch: _Watch, *, aimed: bool) -> None:
         try:
-            await run_polls(watch.schedule, lambda: self._next_poll_at(watch), poll)
+            watch.schedule.begin_poll()
+            result = await self._poll(watch)
         except asyncio.CancelledError:
             raise
         except Exception:
             logger.exception("watching file %s failed unexpectedly", watch.file_id)
-            self._finish(
-                watch,
-                WaitResult(
-                    WaitOutcome.FAILED, watch.last_state, "internal error while watching the file"
-                ),
+            result = WaitResult(
+                WaitOutcome.FAILED, watch.last_state, "internal error while watching the file"
             )
+        finally:
+            watch.polling = None
+        if result is not None:
+            self._finish(watch, result)
+            return
+        if aimed:
+            watch.aimed += 1
+        if watch.again:
+            watch.again = False
+            watch.schedule.request()
+        if self._watches.get(watch.file_id) is watch:
+            self._place(watch)
 
     def _next_poll_at(self, watch: _Watch) -> float:
-        covered = self._ws_covers(watch) and not watch.event_said_terminal
-        return watch.schedule.due(self._settings, covered=covered, watched=len(self._watches))
+        if watch.polling is not None or watch.ticket is None:
+            return 0.0
+        return self._queue.due_of(watch.ticket)
 
     def _ws_covers(self, watch: _Watch) -> bool:
         return watch.project_id is not None and self.is_subscribed(watch.project_id)
@@ -353,6 +446,8 @@ class HybridWatcher:
         return None
 
     def _finish(self, watch: _Watch, result: WaitResult) -> None:
+        self._queue.cancel(watch.ticket)
+        watch.ticket = None
         if not watch.result.done():
             watch.result.set_result(result)
         if self._watches.get(watch.file_id) is watch:
@@ -370,6 +465,7 @@ class HybridWatcher:
         spread = self._settings.reconcile_spread
         for watch in self._watches.values():
             watch.schedule.reconcile(now, self._rng, spread)
+            self._place(watch)
 
     # --- WebSocket ----------------------------------------------------------------------------
 
@@ -432,5 +528,9 @@ class HybridWatcher:
         error = event.get("error")
         if kind == EVENT_FAILED and isinstance(error, str) and error:
             watch.event_error = error[:500]
+        if not watch.event_said_terminal and watch.fresh:
+            now = asyncio.get_running_loop().time()
+            self._queue.durations.observe(now - watch.schedule.started)
+            self._pump_wake.set()  # the safety net's aims moved
         watch.event_said_terminal = True
-        watch.schedule.request()  # confirm over HTTP, which also gives the URL
+        self._poll_now(watch)  # confirm over HTTP, which also gives the URL
