@@ -1,5 +1,9 @@
-"""``python -m bench run [--sizes 100,1000,10000] [--modes a,b,c,d] [--quick]`` and
-``python -m bench report`` (re-render the markdown from the JSON)."""
+"""``python -m bench run [--baseline TREE] [--quick | --sizes … --modes …]`` and
+``python -m bench report`` (re-render the markdown from the JSON).
+
+Without ``--sizes``/``--realistic-sizes`` a run is the full run: one workload per target
+(``bench/plans.py``). ``--baseline TREE`` runs every workload from that checkout's bot too,
+interleaved with this one's, and the report puts the two side by side."""
 
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ from typing import Any
 
 from bench.findings import findings
 from bench.http_cost import measure_http_cost
-from bench.orchestrate import REPO, Plan, run_plans
+from bench.orchestrate import NEW, REPO, Plan, Tree, run_plans
+from bench.plans import full_run
 from bench.profiles import FAST, MODES, PROFILES, REALISTIC
 from bench.report import render_markdown
 
@@ -39,19 +44,30 @@ def _modes(text: str) -> list[str]:
 def plans_for(ns: argparse.Namespace) -> list[Plan]:
     modes = [MODES[k] for k in ns.modes]
     if ns.quick:
-        return [Plan(FAST, modes, [ns.quick_size], timeout=60)]
-    plans = [Plan(PROFILES[ns.profile], modes, ns.sizes)] if ns.sizes and modes else []
+        return [Plan(FAST, modes, [ns.quick_size], timeout=60, repeats=ns.repeats or 1)]
+    if not ns.sizes and not ns.realistic_sizes:
+        return full_run(ns.repeats)
+    repeats = ns.repeats or 1
+    plans = [Plan(PROFILES[ns.profile], modes, ns.sizes, repeats=repeats)] if ns.sizes else []
     if ns.realistic_sizes:
         realistic_modes = [MODES[k] for k in ns.realistic_modes]
-        plans.append(Plan(REALISTIC, realistic_modes, ns.realistic_sizes, phases=("throughput",)))
+        plans.append(
+            Plan(
+                REALISTIC,
+                realistic_modes,
+                ns.realistic_sizes,
+                phases=("throughput",),
+                repeats=repeats,
+            )
+        )
     return plans
 
 
 def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """``old`` with ``new``'s runs added (replacing any with the same profile, mode, N)."""
 
-    def key(run: dict[str, Any]) -> tuple[str, str, int]:
-        return (run["profile"], run["mode"], run["n"])
+    def key(run: dict[str, Any]) -> tuple[str, str, int, str]:
+        return (run["profile"], run["mode"], run["n"], run.get("tree", "new"))
 
     replaced = {key(r) for r in new["runs"]}
     merged = dict(old)
@@ -68,8 +84,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the benchmark; write the JSON and the markdown")
-    run.add_argument("--sizes", type=_ints, default=[100, 1000, 10000])
-    run.add_argument("--modes", type=_modes, default=["a", "b", "c", "d"])
+    run.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="a checkout (e.g. a git worktree of the baseline commit) whose bot runs every "
+        "workload too, interleaved with this tree's",
+    )
+    run.add_argument(
+        "--repeats", type=int, default=None, help="runs per tree and workload (medians shown)"
+    )
+    run.add_argument(
+        "--profile-cpu",
+        action="store_true",
+        help="one more run per workload of this tree under py-spy; the report lists where "
+        "its CPU went",
+    )
+    run.add_argument("--sizes", type=_ints, default=[], help="a matrix instead of the full run")
+    run.add_argument("--modes", type=_modes, default=["a", "b", "c", "d", "e"])
     run.add_argument("--profile", choices=sorted(PROFILES), default=FAST.name)
     run.add_argument(
         "--realistic-sizes",
@@ -80,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument(
         "--realistic-modes",
         type=_modes,
-        default=["a", "b", "d"],
+        default=["a", "b", "c", "d"],
     )
     run.add_argument(
         "--merge",
@@ -105,7 +137,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A quick run never overwrites the full results.
         ns.json = ns.json or (QUICK_JSON if ns.quick else DEFAULT_JSON)
         ns.markdown = ns.markdown or (QUICK_MARKDOWN if ns.quick else DEFAULT_MARKDOWN)
-        results = run_plans(plans_for(ns), say=lambda line: print(line, flush=True))
+        trees = [NEW] if ns.baseline is None else [Tree("baseline", ns.baseline.resolve()), NEW]
+        results = run_plans(
+            plans_for(ns),
+            trees=trees,
+            say=lambda line: print(line, flush=True),
+            profile=ns.profile_cpu,
+        )
         if ns.http_cost if ns.http_cost is not None else not ns.quick:
             results["http_cost"] = measure_http_cost()
         command = "python -m bench " + shlex.join(argv or sys.argv[1:])

@@ -8,6 +8,11 @@ SIGTERM. The control server (another port, so its requests are not counted) offe
 * ``POST /config``: set emulator knobs at runtime (``{"manual_completion": true}``);
 * ``POST /finish``: complete the files listed in ``{"file_ids": [...]}`` now.
 
+``GET /stats`` also carries ``timeline``: every ``SAMPLE_EVERY`` seconds, the monotonic time
+and the running totals of status requests and of all HTTP requests, from which the report
+reads peak requests per second. The ``ws_flap_every`` knob (a bench knob, not the
+emulator's) cuts every open WebSocket that often for the whole run (mode (e)).
+
 Results are a fixed pre-rendered PNG (``image_override``), so the run measures the watcher
 and the core, not PNG encoding in the emulator."""
 
@@ -18,10 +23,12 @@ import contextlib
 import json
 import signal
 import sys
+import time
 from typing import Any
 
 from aiohttp import web
 
+from bench.procstat import cpu_seconds
 from emulator.render import ImageSpec, render_png
 from emulator.superduper import Emulator, EmulatorConfig
 
@@ -29,13 +36,16 @@ TOKEN = "bench-token-0123456789"  # noqa: S105 - a loopback emulator's token
 SETTABLE = frozenset(
     {"manual_completion", "ws_available", "ws_drop_rate", "gen_time", "response_delay"}
 )
+SAMPLE_EVERY = 0.2
+STATUS_ROUTE = "GET /api/files/{id}"
+WS_ROUTE = "GET /ws"
 
 
 def result_png(side: int) -> bytes:
     return render_png(ImageSpec("benchmark", 1, 0, side, side))
 
 
-def stats_of(emulator: Emulator) -> dict[str, Any]:
+def stats_of(emulator: Emulator, timeline: list[tuple[float, int, int]]) -> dict[str, Any]:
     counters = emulator.counters
     return {
         "requests": dict(counters.requests),
@@ -43,14 +53,36 @@ def stats_of(emulator: Emulator) -> dict[str, Any]:
         "ws_open": counters.ws_open,
         "ws_messages_sent": counters.ws_messages_sent,
         "completed_at": dict(emulator.completed_at),
+        "timeline": [*timeline, request_totals(emulator)],
+        "cpu_s": cpu_seconds(),
     }
 
 
-def control_app(emulator: Emulator) -> web.Application:
+def request_totals(emulator: Emulator) -> tuple[float, int, int]:
+    """Now, status requests so far, HTTP requests so far (WebSocket handshakes excluded)."""
+    requests = emulator.counters.requests
+    http = sum(count for route, count in requests.items() if route != WS_ROUTE)
+    return (time.monotonic(), requests.get(STATUS_ROUTE, 0), http)
+
+
+async def sample_requests(emulator: Emulator, timeline: list[tuple[float, int, int]]) -> None:
+    while True:
+        timeline.append(request_totals(emulator))
+        await asyncio.sleep(SAMPLE_EVERY)
+
+
+async def flap_websockets(emulator: Emulator, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        await emulator.drop_websockets()
+
+
+def control_app(emulator: Emulator, timeline: list[tuple[float, int, int]]) -> web.Application:
     async def stats(request: web.Request) -> web.Response:
-        stats = stats_of(emulator)
+        stats = stats_of(emulator, timeline)
         if request.query.get("completed") == "0":
             del stats["completed_at"]
+            del stats["timeline"]
         return web.json_response(stats)
 
     async def configure(request: web.Request) -> web.Response:
@@ -75,13 +107,17 @@ def control_app(emulator: Emulator) -> web.Application:
     return app
 
 
-async def serve(knobs: dict[str, Any], image_side: int) -> None:
+async def serve(knobs: dict[str, Any], image_side: int, flap_every: float | None) -> None:
     if "gen_time" in knobs:
         knobs["gen_time"] = tuple(knobs["gen_time"])
     config = EmulatorConfig(token=TOKEN, image_override=result_png(image_side), **knobs)
     emulator = Emulator(config)
     await emulator.start()
-    runner = web.AppRunner(control_app(emulator), handle_signals=False, access_log=None)
+    timeline: list[tuple[float, int, int]] = []
+    background = [asyncio.create_task(sample_requests(emulator, timeline))]
+    if flap_every is not None:
+        background.append(asyncio.create_task(flap_websockets(emulator, flap_every)))
+    runner = web.AppRunner(control_app(emulator, timeline), handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -105,6 +141,8 @@ async def serve(knobs: dict[str, Any], image_side: int) -> None:
         await stop.wait()
     finally:
         watch_stdin.cancel()
+        for task in background:
+            task.cancel()
         await runner.cleanup()
         await emulator.stop()
 
@@ -112,7 +150,8 @@ async def serve(knobs: dict[str, Any], image_side: int) -> None:
 def main(argv: list[str]) -> int:
     knobs = json.loads(argv[0]) if argv else {}
     image_side = int(knobs.pop("image_side", 256))
-    asyncio.run(serve(knobs, image_side))
+    flap_every = knobs.pop("ws_flap_every", None)
+    asyncio.run(serve(knobs, image_side, float(flap_every) if flap_every is not None else None))
     return 0
 
 

@@ -1,5 +1,11 @@
-"""Run the benchmark matrix: per mode and size, one emulator process and one bot process
-per phase; collect and summarize what they measured."""
+"""Run the benchmark: per workload (profile, mode, N), one emulator process and one bot
+process per phase; collect and summarize what they measured.
+
+The bot process (``bench/bot_proc.py``) is started *from each tree* compared — the current
+one and, with ``--baseline``, another checkout — with that tree as its working directory
+and first on ``PYTHONPATH``, so each runs its own code; the emulator process is always
+this tree's. Repeats alternate the trees (A/B/A/B), so a change in the machine's load hits
+both alike; each figure is the median of the repeats, with their range beside it."""
 
 from __future__ import annotations
 
@@ -10,17 +16,52 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from bench.machine import machine_info
+from bench.machine import load_average, machine_info
 from bench.profiles import Mode, Profile
-from bench.stats import summarize_restart, summarize_throughput
-from bot.backend.superduper import SuperDuperSettings
+from bench.pyspy import Profiler
+from bench.stats import combine, summarize_restart, summarize_throughput
 
 REPO = Path(__file__).resolve().parent.parent
 PHASES = ("throughput", "restart")
+_KNOBS = (
+    "import dataclasses, json\n"
+    "from bot.backend.superduper import SuperDuperSettings as S\n"
+    "print(json.dumps({f.name: f.default for f in dataclasses.fields(S)\n"
+    "                  if f.name not in ('base_url', 'token', 'ws_url')}))\n"
+)
+
+
+@dataclass(frozen=True)
+class Tree:
+    """A checkout whose bot is measured: ``new`` (this one) or ``baseline``."""
+
+    label: str
+    path: Path
+
+    def env(self) -> dict[str, str]:
+        path = os.environ.get("PYTHONPATH")
+        own = str(self.path)
+        return {**os.environ, "PYTHONPATH": f"{own}{os.pathsep}{path}" if path else own}
+
+    def knobs(self) -> dict[str, Any]:
+        """This tree's ``SuperDuperSettings`` knobs and their defaults (asked of its code)."""
+        out = subprocess.run(  # noqa: S603 - fixed argv
+            [sys.executable, "-c", _KNOBS],
+            cwd=self.path,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        knobs: dict[str, Any] = json.loads(out.stdout)
+        return knobs
+
+
+NEW = Tree("new", REPO)
 
 
 @dataclass(frozen=True)
@@ -37,12 +78,17 @@ class Plan:
     seed: int = 0
     restart_sizes: Sequence[int] | None = None
     """Sizes that also run the restart phase (``None``: all)."""
+    repeats: int = 1
+    """Runs per tree; trees alternate (A/B/A/B) and the report shows medians."""
     extra: dict[str, Any] = field(default_factory=dict)
 
-
-def _env() -> dict[str, str]:
-    path = os.environ.get("PYTHONPATH")
-    return {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{path}" if path else str(REPO)}
+    def phases_for(self, mode: Mode, n: int) -> list[str]:
+        return [
+            p
+            for p in self.phases
+            if p != "restart"
+            or (mode.restart and (self.restart_sizes is None or n in self.restart_sizes))
+        ]
 
 
 class EmulatorProcess:
@@ -52,7 +98,7 @@ class EmulatorProcess:
         self._process = subprocess.Popen(  # noqa: S603 - our own module, fixed argv
             [sys.executable, "-m", "bench.emulator_proc", json.dumps(knobs)],
             cwd=REPO,
-            env=_env(),
+            env=NEW.env(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=log,
@@ -77,14 +123,21 @@ class EmulatorProcess:
             self._process.stdout.close()
 
 
-def run_bot_phase(spec: dict[str, Any], workdir: Path, log: IO[str]) -> dict[str, Any]:
+def run_bot_phase(
+    spec: dict[str, Any],
+    workdir: Path,
+    log: IO[str],
+    tree: Tree = NEW,
+    profiler: Profiler | None = None,
+) -> dict[str, Any]:
     spec_path = workdir / f"{spec['phase']}-spec.json"
     result_path = workdir / f"{spec['phase']}-result.json"
     spec_path.write_text(json.dumps(spec))
+    argv = [sys.executable, "-m", "bench.bot_proc", str(spec_path), str(result_path)]
     subprocess.run(  # noqa: S603 - our own module, fixed argv
-        [sys.executable, "-m", "bench.bot_proc", str(spec_path), str(result_path)],
-        cwd=REPO,
-        env=_env(),
+        profiler.wrap(argv) if profiler is not None else argv,
+        cwd=tree.path,
+        env=tree.env(),
         stdout=log,
         stderr=log,
         check=True,
@@ -98,54 +151,43 @@ def client_settings(plan: Plan, mode: Mode) -> dict[str, Any]:
     return {**plan.profile.client, **mode.client}
 
 
-def effective_settings(overrides: dict[str, Any]) -> dict[str, Any]:
-    """Every ``SuperDuperSettings`` knob the bot ran with (the defaults filled in), so the
-    report can quote them; endpoints and the token are left out."""
-    settings = SuperDuperSettings(
-        base_url="http://127.0.0.1",
-        token="placeholder",  # noqa: S106 - never sent: only the defaults are read
-        **overrides,
-    )
-    skip = {"base_url", "token", "ws_url"}
-    return {f.name: getattr(settings, f.name) for f in fields(settings) if f.name not in skip}
-
-
-def run_one(
-    plan: Plan, mode: Mode, n: int, workdir: Path, say: Callable[[str], None]
+def run_sample(
+    plan: Plan,
+    mode: Mode,
+    n: int,
+    tree: Tree,
+    knobs: dict[str, Any],
+    workdir: Path,
+    say: Callable[[str], None],
+    profiler: Profiler | None = None,
 ) -> dict[str, Any]:
-    """One mode at one size: every phase, against one emulator process."""
-    knobs: dict[str, Any] = {
+    """One mode at one size from one tree: every phase, against a fresh emulator process.
+    Client knobs the tree does not have are left out (and listed in ``dropped_knobs``)."""
+    emulator_knobs: dict[str, Any] = {
         "gen_time": list(plan.profile.gen_time),
         "seed": plan.seed,
         "image_side": plan.image_side,
         **mode.emulator,
     }
-    record: dict[str, Any] = {
-        "profile": plan.profile.name,
-        "mode": mode.key,
-        "title": mode.title,
-        "n": n,
-        "client": client_settings(plan, mode),
-        "settings": effective_settings(client_settings(plan, mode)),
-        "emulator": {k: v for k, v in knobs.items() if k != "seed"},
+    wanted = client_settings(plan, mode)
+    client = {k: v for k, v in wanted.items() if k in knobs}
+    sample: dict[str, Any] = {
+        "client": client,
+        "settings": {**knobs, **client},
+        "dropped_knobs": sorted(set(wanted) - set(client)),
+        "load_before": load_average(),
     }
-    phases = [
-        p
-        for p in plan.phases
-        if p != "restart"
-        or (mode.restart and (plan.restart_sizes is None or n in plan.restart_sizes))
-    ]
-    with (workdir / "log.txt").open("w") as log:
-        emulator = EmulatorProcess(knobs, log)
+    with (workdir / "log.txt").open("a") as log:
+        emulator = EmulatorProcess(emulator_knobs, log)
         try:
-            for phase in phases:
+            for phase in plan.phases_for(mode, n):
                 started = time.monotonic()
                 spec = {
                     **emulator.endpoints,
                     "phase": phase,
                     "mode": mode.key,
                     "backend": mode.backend,
-                    "client": record["client"],
+                    "client": client,
                     "baseline_interval": plan.profile.baseline_interval,
                     "n": n,
                     "channels": plan.channels,
@@ -154,25 +196,63 @@ def run_one(
                     "timeout": plan.timeout,
                     "workdir": str(workdir),
                 }
-                raw = run_bot_phase(spec, workdir, log)
+                if profiler is not None:
+                    profiler.phase = phase
+                raw = run_bot_phase(spec, workdir, log, tree, profiler)
                 if phase == "throughput":
-                    record[phase] = summarize_throughput(raw)
+                    sample[phase] = summarize_throughput(raw)
                 else:
-                    record[phase] = summarize_restart(raw)
+                    sample[phase] = summarize_restart(raw, started)
                 say(
-                    f"  {plan.profile.name} ({mode.key}) N={n} {phase}: "
+                    f"  {plan.profile.name} ({mode.key}) N={n} {phase} [{tree.label}]: "
                     f"{time.monotonic() - started:.1f}s"
                 )
         finally:
             emulator.stop()
+    sample["load_after"] = load_average()
+    return sample
+
+
+def _record(plan: Plan, mode: Mode, n: int, tree: Tree, samples: list[dict[str, Any]]) -> Any:
+    record: dict[str, Any] = {
+        "profile": plan.profile.name,
+        "mode": mode.key,
+        "title": mode.title,
+        "n": n,
+        "tree": tree.label,
+        "emulator": {
+            "gen_time": list(plan.profile.gen_time),
+            "image_side": plan.image_side,
+            **mode.emulator,
+        },
+        "client": samples[0]["client"],
+        "settings": samples[0]["settings"],
+        "dropped_knobs": samples[0]["dropped_knobs"],
+        "repeats": len(samples),
+        "load": [s["load_before"] for s in samples] + [samples[-1]["load_after"]],
+    }
+    for phase in PHASES:
+        if phase in samples[0]:
+            record[phase] = combine([s[phase] for s in samples])
+            record[f"{phase}_samples"] = [s[phase] for s in samples]
     return record
 
 
-def run_plans(plans: Sequence[Plan], *, say: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run every plan; return the raw report (what ``latest.json`` holds)."""
+def run_plans(
+    plans: Sequence[Plan],
+    *,
+    trees: Sequence[Tree] = (NEW,),
+    say: Callable[[str], None] = print,
+    profile: bool = False,
+) -> dict[str, Any]:
+    """Run every plan from every tree; return the raw report (what ``latest.json`` holds).
+
+    With ``profile`` (and py-spy installed), one more run per workload of the ``new`` tree
+    under py-spy: its hottest functions go in the record (``profile``), never its figures."""
     started = time.time()
     runs: list[dict[str, Any]] = []
     profiles: dict[str, Any] = {}
+    knobs = {tree.label: tree.knobs() for tree in trees}
     for plan in plans:
         profiles[plan.profile.name] = {
             "description": plan.profile.description,
@@ -185,10 +265,25 @@ def run_plans(plans: Sequence[Plan], *, say: Callable[[str], None] = print) -> d
         }
         for mode in plan.modes:
             for n in plan.sizes:
-                with tempfile.TemporaryDirectory(prefix=f"bench-{mode.key}-{n}-") as tmp:
-                    runs.append(run_one(plan, mode, n, Path(tmp), say))
+                samples: dict[str, list[dict[str, Any]]] = {t.label: [] for t in trees}
+                for repeat in range(plan.repeats):
+                    order = trees if repeat % 2 == 0 else list(reversed(trees))
+                    for tree in order:
+                        with tempfile.TemporaryDirectory(prefix=f"bench-{mode.key}-{n}-") as tmp:
+                            samples[tree.label].append(
+                                run_sample(plan, mode, n, tree, knobs[tree.label], Path(tmp), say)
+                            )
+                records = {t.label: _record(plan, mode, n, t, samples[t.label]) for t in trees}
+                profiler = Profiler.available() if profile else None
+                if profiler is not None and "new" in records:
+                    with tempfile.TemporaryDirectory(prefix=f"bench-prof-{mode.key}-{n}-") as tmp:
+                        profiler.out_dir = Path(tmp)
+                        run_sample(plan, mode, n, NEW, knobs["new"], Path(tmp), say, profiler)
+                        records["new"]["profile_cpu"] = profiler.summaries()
+                runs.extend(records.values())
     return {
         "machine": machine_info(),
+        "trees": {t.label: str(t.path) for t in trees},
         "started_at": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(started)),
         "duration_s": time.time() - started,
         "profiles": profiles,

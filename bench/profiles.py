@@ -14,7 +14,8 @@ class Mode:
     title: str
     backend: BackendKind
     emulator: dict[str, Any] = field(default_factory=dict)
-    """Emulator knobs for this mode (``EmulatorConfig`` field names)."""
+    """Emulator knobs for this mode (``EmulatorConfig`` field names, and the bench's own
+    ``ws_flap_every``: see ``bench/emulator_proc.py``)."""
     client: dict[str, Any] = field(default_factory=dict)
     """``SuperDuperSettings`` overrides on top of the profile's."""
     restart: bool = True
@@ -36,6 +37,13 @@ MODES: dict[str, Mode] = {
             restart=False,
         ),
         Mode("d", "baseline: one fixed 2 s poll loop per job, no WebSocket", "fixed-poll"),
+        Mode(
+            "e",
+            "hybrid, WebSocket cut every 10 s for the whole run",
+            "hybrid",
+            {"ws_flap_every": 10.0},
+            restart=False,
+        ),
     )
 }
 

@@ -6,12 +6,16 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from bench.targets import Verdict, find, judge
+
 Run = dict[str, Any]
 
 
 def _num(value: float | None, digits: int = 1) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
+    if isinstance(value, int):
+        return f"{value:,}"
     if abs(value) >= 100:
         return f"{value:,.0f}"
     return f"{value:.{digits}f}"
@@ -26,10 +30,8 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]], *, left: int = 
 
 
 def _find(runs: Sequence[Run], profile: str, mode: str, n: int) -> Run | None:
-    for run in runs:
-        if run["profile"] == profile and run["mode"] == mode and run["n"] == n:
-            return run
-    return None
+    """The ``new`` tree's run of a workload."""
+    return find(runs, profile, mode, n)
 
 
 def _verdict(ok: bool | None) -> str:
@@ -83,152 +85,179 @@ def setup_section(results: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _latency_cells(t: dict[str, Any]) -> list[str]:
-    lat = t["latency_ms"]
-    return [_num(lat[k]) for k in ("p50", "p95", "p99", "max", "mean")]
+def _cell(phase: dict[str, Any], key: str, digits: int = 1) -> str:
+    """The median, with the repeats' range beside it when there were several."""
+    value = phase.get(key)
+    spread = phase.get("range", {}).get(key)
+    text = _num(value, digits)
+    if spread and len(phase.get("range", {})) and spread[0] != spread[1]:
+        text += f" ({_num(spread[0], digits)}–{_num(spread[1], digits)})"
+    return text
+
+
+def _latency_cell(phase: dict[str, Any], name: str) -> str:
+    text = _num(phase["latency_ms"][name])
+    spread = phase.get("range", {}).get(f"latency_{name}")
+    if spread and spread[0] != spread[1]:
+        text += f" ({_num(spread[0])}–{_num(spread[1])})"
+    return text
+
+
+def _runs_of(runs: Sequence[Run], profile: str, mode: str) -> list[Run]:
+    order = {"baseline": 0, "new": 1}
+    chosen = [r for r in runs if r["profile"] == profile and r["mode"] == mode]
+    return sorted(chosen, key=lambda r: (r["n"], order.get(r.get("tree", "new"), 2)))
+
+
+def _load(run: Run) -> str:
+    loads = [sample[0] for sample in run.get("load", [])]
+    return f"{min(loads):.1f}–{max(loads):.1f}" if loads else "–"
+
+
+THROUGHPUT_HEADER = (
+    "N", "tree", "runs", "posted", "p50 ms", "p95 ms", "p99 ms", "max ms", "status req/job",
+    "peak status req/s", "WS conns", "peak RSS MiB", "CPU ms/job", "emulator CPU ms/job",
+    "wall s", "load",
+)  # fmt: skip
+RESTART_HEADER = (
+    "N", "tree", "runs", "in flight", "peak RSS MiB (N in flight)", "all submitted s",
+    "peak status req/s (held)", "posted after restart", "reconcile s",
+    "peak status req/s (reconcile)", "load",
+)  # fmt: skip
 
 
 def mode_section(runs: Sequence[Run], profile: str, mode: str) -> list[str]:
-    chosen = sorted(
-        (r for r in runs if r["profile"] == profile and r["mode"] == mode), key=lambda r: r["n"]
-    )
+    chosen = _runs_of(runs, profile, mode)
     if not chosen:
         return []
     lines = [f"### ({mode}) {chosen[0]['title']}", ""]
-    rows = []
-    for r in chosen:
-        t = r["throughput"]
-        rows.append(
-            [
-                f"{r['n']:,}",
-                f"{t['posted']:,}",
-                *_latency_cells(t),
-                _num(t["status_requests_per_job"], 2),
-                _num(t["http_requests_per_job"], 2),
-                str(t["ws_connections"]),
-                _num(t["rss_peak_mib"]),
-                _num(t["cpu_ms_per_job"], 2),
-                _num(t["wall_s"]),
-            ]
-        )
-    lines += _table(
-        [
-            "N",
-            "posted",
-            "p50 ms",
-            "p95 ms",
-            "p99 ms",
-            "max ms",
-            "mean ms",
-            "status req/job",
-            "HTTP req/job",
-            "WS conns",
-            "peak RSS MiB",
-            "CPU ms/job",
-            "wall s",
-        ],
-        rows,
-    )
+    throughput = [r for r in chosen if "throughput" in r]
+    if throughput:
+        rows = []
+        for r in throughput:
+            t = r["throughput"]
+            rows.append(
+                [
+                    f"{r['n']:,}",
+                    r.get("tree", "new"),
+                    str(r.get("repeats", 1)),
+                    f"{_num(t['posted'])}",
+                    _latency_cell(t, "p50"),
+                    _latency_cell(t, "p95"),
+                    _latency_cell(t, "p99"),
+                    _num(t["latency_ms"]["max"]),
+                    _cell(t, "status_requests_per_job", 2),
+                    _cell(t, "peak_status_per_s"),
+                    str(t["ws_connections"]),
+                    _cell(t, "rss_peak_mib"),
+                    _cell(t, "cpu_ms_per_job", 2),
+                    _num(t.get("emulator_cpu_ms_per_job"), 2),
+                    _num(t["wall_s"]),
+                    _load(r),
+                ]
+            )
+        lines += _table(THROUGHPUT_HEADER, rows, left=2)
+        lines.append("")
     restarts = [r for r in chosen if "restart" in r]
     if restarts:
         lines += [
-            "",
             "Restart (N jobs held by the emulator, bot stopped, files completed, new bot):",
             "",
         ]
-        lines += _table(
-            [
-                "N",
-                "in flight",
-                "peak RSS MiB (N in flight)",
-                "all submitted s",
-                "posted after restart",
-                "reconcile s",
-                "status req",
-            ],
-            [
+        rows = []
+        for r in restarts:
+            rs = r["restart"]
+            rows.append(
                 [
                     f"{r['n']:,}",
-                    f"{r['restart']['in_flight']:,}",
-                    _num(r["restart"]["rss_in_flight_peak_mib"]),
-                    _num(r["restart"]["all_submitted_s"]),
-                    f"{r['restart']['posted']:,}",
-                    _num(r["restart"]["reconcile_s"], 2),
-                    f"{r['restart']['status_requests']:,}",
+                    r.get("tree", "new"),
+                    str(r.get("repeats", 1)),
+                    f"{_num(rs['in_flight'])}",
+                    _cell(rs, "rss_in_flight_peak_mib"),
+                    _cell(rs, "all_submitted_s"),
+                    _cell(rs, "held_peak_status_per_s"),
+                    f"{_num(rs['posted'])}",
+                    _cell(rs, "reconcile_s", 2),
+                    _cell(rs, "reconcile_peak_status_per_s"),
+                    _load(r),
                 ]
-                for r in restarts
-            ],
-        )
-    lines.append("")
+            )
+        lines += _table(RESTART_HEADER, rows, left=2)
+        lines.append("")
     return lines
 
 
-def _sizes(runs: Sequence[Run], profile: str, mode: str) -> list[int]:
-    return sorted({r["n"] for r in runs if r["profile"] == profile and r["mode"] == mode})
+def _figure(value: float | None, unit: str) -> str:
+    if value is None:
+        return "–"
+    return f"{_num(value, 2 if abs(value) < 10 else 1)} {unit}"
 
 
 def targets_section(runs: Sequence[Run]) -> list[str]:
-    rows: list[list[str]] = []
-
-    def add(target: str, figure: str, ok: bool | None) -> None:
-        rows.append([target, figure, _verdict(ok)])
-
-    a1000 = _find(runs, "fast", "a", 1000)
-    if a1000:
-        p99 = a1000["throughput"]["latency_ms"]["p99"]
-        add("(a) p99 ≤ 100 ms at N = 1,000", f"p99 = {_num(p99)} ms", p99 <= 100)
-    real = _find(runs, "realistic", "a", 1000)
-    if real:
-        p99 = real["throughput"]["latency_ms"]["p99"]
-        add(
-            "(a) p99 ≤ 100 ms at N = 1,000, realistic 30–40 s generations",
-            f"p99 = {_num(p99)} ms",
-            p99 <= 100,
-        )
-    a_runs = [r for r in runs if r["mode"] == "a" and r["profile"] == "fast"]
-    if a_runs:
-        conns = {r["n"]: r["throughput"]["ws_connections"] for r in a_runs}
-        add(
-            "(a) exactly one WebSocket connection at every N",
-            ", ".join(f"N={n:,}: {c}" for n, c in sorted(conns.items())),
-            all(c == 1 for c in conns.values()),
-        )
-    for profile in ("fast", "realistic"):
-        for n in _sizes(runs, profile, "b"):
-            b, d = _find(runs, profile, "b", n), _find(runs, profile, "d", n)
-            if b is None or d is None:
-                continue
-            bt, dt = b["throughput"], d["throughput"]
-            b_mean, d_mean = bt["latency_ms"]["mean"], dt["latency_ms"]["mean"]
-            b_req, d_req = bt["status_requests_per_job"], dt["status_requests_per_job"]
-            ratio = d_req / b_req if b_req else math.inf
-            add(
-                f"(b) vs (d), {profile}, N = {n:,}: mean latency ≤ (d) and ≥ 3× fewer "
-                "status requests/job",
-                f"mean {_num(b_mean)} vs {_num(d_mean)} ms; "
-                f"{_num(b_req, 2)} vs {_num(d_req, 2)} req/job ({_num(ratio, 2)}×)",
-                b_mean <= d_mean and ratio >= 3,
-            )
-    for r in runs:
-        if r["n"] == 10000 and "restart" in r:
-            rs = r["restart"]
-            add(
-                f"10,000 jobs in flight, peak RSS ≤ 300 MB ({r['profile']} ({r['mode']}))",
-                f"{rs['in_flight']:,} in flight, {_num(rs['rss_in_flight_peak_mib'])} MiB",
-                rs["in_flight"] >= 10000 and rs["rss_in_flight_peak_mib"] * 1.048576 <= 300,
-            )
-    for r in runs:
-        if r["n"] == 1000 and "restart" in r:
-            rs = r["restart"]
-            add(
-                f"1,000 pending jobs reconciled ≤ 10 s after a restart ({r['profile']} "
-                f"({r['mode']}))",
-                f"{_num(rs['reconcile_s'], 2)} s, {rs['posted']:,} posted",
-                rs["posted"] >= 1000 and rs["reconcile_s"] <= 10,
-            )
-    if not rows:
+    verdicts = judge(runs)
+    if not verdicts:
         return []
-    return ["## Targets", "", *_table(["target", "measured", "result"], rows, left=3), ""]
+    rows = []
+    for v in verdicts:
+        t = v.target
+        spread = f" ({_num(v.new_range[0], 2)}–{_num(v.new_range[1], 2)})" if v.new_range else ""
+        how = (
+            (f"≤ {_num(t.ratio, 2)} × baseline" if t.ratio is not None else "as stated")
+            if not callable(t.limit)
+            else "the configured cap (`max_poll_rate`)"
+        )
+        ratio = f"{_num(v.new / v.baseline, 2)}×" if v.baseline not in (None, 0.0) else "–"
+        rows.append(
+            [
+                f"{t.key}: {t.text} ({t.profile} ({t.mode}), N = {t.n:,})",
+                _figure(v.baseline, t.unit),
+                _figure(v.new, t.unit) + spread,
+                ratio,
+                f"{_figure(v.bound, t.unit)} ({how})",
+                _verdict(v.met),
+            ]
+        )
+    return [
+        "## Targets",
+        "",
+        "Medians of the runs of each tree (the range of the new tree's runs in brackets); "
+        "`–` where the baseline was not run.",
+        "",
+        *_table(["target", "baseline", "new", "new / baseline", "bound", "result"], rows),
+        "",
+        *profiles_section(verdicts),
+    ]
+
+
+def profiles_section(verdicts: Sequence[Verdict]) -> list[str]:
+    """For each missed target: where its workload's CPU went (py-spy, an extra run)."""
+    lines: list[str] = []
+    for v in verdicts:
+        if v.met is not False:
+            continue
+        profile = v.run.get("profile_cpu", {}).get(v.target.phase)
+        lines += [f"**{v.target.key} missed: the profile.** "]
+        if not profile or not profile.get("samples"):
+            lines[-1] += (
+                "No profile in this run (`--profile-cpu` with py-spy installed records one)."
+            )
+            lines.append("")
+            continue
+        lines[-1] += (
+            f"py-spy, {profile['samples']:,} samples of the bot process (all threads, idle "
+            "time not sampled) in an extra run of the same workload; each function's share "
+            "of them, by own time and by total time:"
+        )
+        lines.append("")
+        rows = [
+            [name, _num(share * 100, 1), total_name, _num(total_share * 100, 1)]
+            for (name, share), (total_name, total_share) in zip(
+                profile["self"][:12], profile["total"][:12], strict=False
+            )
+        ]
+        lines += _table(["own time: function", "%", "total time: function", "%"], rows, left=1)
+        lines.append("")
+    return lines
 
 
 def http_cost_section(results: dict[str, Any]) -> list[str]:
@@ -260,25 +289,38 @@ def render_markdown(
     results: dict[str, Any], notes: Callable[[dict[str, Any]], list[str]] | None = None
 ) -> str:
     runs: list[Run] = results["runs"]
+    trees = results.get("trees", {"new": "."})
+    compared = (
+        f"the baseline tree (`{trees['baseline']}`) and this one"
+        if "baseline" in trees
+        else "this tree only (no `--baseline`)"
+    )
     lines = [
         "# Benchmarks",
         "",
         f"Generated by `{results.get('command', 'python -m bench run')}` on "
-        f"{results['started_at']}. Do not edit: re-run it, or re-render this page from "
-        "`bench/results/latest.json` with `python -m bench report`.",
+        f"{results['started_at']}, comparing {compared}. Do not edit: re-run it, or "
+        "re-render this page from `bench/results/latest.json` with `python -m bench report`.",
         "",
         "## How to run",
         "",
         "```bash",
-        "python -m bench run --sizes 100,1000,10000 --realistic-sizes 100,1000   # the full run",
-        "python -m bench run --quick      # N=50 per mode, < 1 min; bench/results/quick.{json,md}",
+        "git worktree add ../perf-baseline 1fb45c6                # the baseline, once",
+        "python -m bench run --baseline ../perf-baseline --profile-cpu   # the full run",
+        "python -m bench run --quick      # N=50 per mode, < 2 min; bench/results/quick.{json,md}",
         "python -m bench report           # this page again from the JSON",
         "```",
         "",
-        "Each mode and size runs the emulator in one process and the bot in another (a fresh "
-        "one per phase), so RSS and CPU are the bot's own. The bot is the real core — "
-        "`ImagineBot`, a `SqliteJobStore` file in a temporary directory, the real "
-        "`SuperDuperBackend` — with a recording chat adapter (`bench/chat.py`).",
+        "The full run is one workload per target of issue #15 (`bench/plans.py`). Each "
+        "workload runs the emulator in one process and the bot in another (a fresh one per "
+        "phase), so RSS and CPU are the bot's own. With `--baseline TREE` the bot process is "
+        "started from that checkout too (its working directory and first on `PYTHONPATH`: "
+        "its own code), against the same emulator code (this tree's) with the same knobs; "
+        "client knobs the baseline does not have are left out. The repeats alternate the "
+        "trees (A/B/A/B) and every figure is the median of a tree's runs, the range in "
+        "brackets. The bot is the real core — `ImagineBot`, a `SqliteJobStore` file in a "
+        "temporary directory, the real `SuperDuperBackend` — with a recording chat adapter "
+        "(`bench/chat.py`).",
         "",
         "- **Latency** (added): the chat adapter receiving the image (`time.monotonic()` in "
         "`post_image`) minus the emulator marking the file completed (`completed_at`, "
@@ -286,10 +328,13 @@ def render_markdown(
         "includes the confirming status request, the download and check of the image, the "
         "SQLite writes and the post.",
         "- **Requests** are the emulator's counters for the phase: status polls "
-        "(`GET /api/files/{id}`) and all HTTP requests (WebSocket handshakes excluded), per "
-        "job; **WS conns** are WebSocket connections the emulator accepted.",
+        "(`GET /api/files/{id}`) per job, and the most status polls in any 1 s window "
+        "(sampled every 0.2 s); **WS conns** are WebSocket connections the emulator accepted.",
         "- **Peak RSS** (VmHWM, reset at the phase start) and **CPU** (user + system, all "
-        "threads, from the first `/imagine` until every job ended) of the bot process.",
+        "threads, from the first `/imagine` until every job ended) of the bot process; the "
+        "emulator's CPU per job beside it.",
+        "- **Load**: the machine's 1-minute load average before and after each run (other "
+        "work shares this machine: the figures are noisy, hence the medians).",
         "- **Throughput phase**: all N `/imagine` commands are issued at once (a burst), and "
         "the phase ends when every job has ended.",
         "- **Restart phase**: the emulator holds every file (`manual_completion`); once all N "
@@ -304,7 +349,7 @@ def render_markdown(
     for profile in results["profiles"]:
         modes = list(dict.fromkeys(r["mode"] for r in runs if r["profile"] == profile))
         lines += [f"## Results: profile `{profile}`", ""]
-        for mode in modes:
+        for mode in sorted(modes):
             lines += mode_section(runs, profile, mode)
     lines += http_cost_section(results)
     if notes is not None:

@@ -54,10 +54,45 @@ def added_latencies_ms(
     ]
 
 
+Timeline = Sequence[Sequence[float]]
+"""``(monotonic time, status requests so far, HTTP requests so far)`` samples."""
+
+
+def peak_rates(
+    timeline: Timeline, start: float, end: float, window: float = 1.0
+) -> dict[str, float]:
+    """The most status and HTTP requests per second over any ``window`` seconds between
+    ``start`` and ``end`` (NaN without two samples that far apart)."""
+    points = [p for p in timeline if start <= p[0] <= end]
+    peak = {"status": math.nan, "http": math.nan}
+    j = 0
+    for i, (t0, status0, http0) in enumerate(points):
+        j = max(j, i + 1)
+        while j < len(points) and points[j][0] - t0 < window:
+            j += 1
+        if j == len(points):
+            break
+        t1, status1, http1 = points[j]
+        span = t1 - t0
+        for key, rate in (("status", (status1 - status0) / span), ("http", (http1 - http0) / span)):
+            if not rate <= peak[key]:  # NaN-safe max
+                peak[key] = rate
+    return peak
+
+
+def phase_peaks(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, float]:
+    """Peak request rates between two ``/stats`` answers (both with their ``timeline``)."""
+    timeline: Timeline = after.get("timeline") or []
+    start_points = before.get("timeline") or []
+    start = start_points[-1][0] if start_points else -math.inf
+    return peak_rates(timeline, start, math.inf)
+
+
 def summarize_throughput(raw: Mapping[str, Any]) -> dict[str, Any]:
     n = int(raw["n"])
     before, after = raw["emulator_before"], raw["emulator_after"]
     requests = request_diff(before, after)
+    peaks = phase_peaks(before, after)
     http_total = sum(count for route, count in requests.items() if route != WS_ROUTE)
     latency = latency_summary(added_latencies_ms(raw["posted_at"], after["completed_at"]))
     return {
@@ -69,6 +104,11 @@ def summarize_throughput(raw: Mapping[str, Any]) -> dict[str, Any]:
         "status_requests_per_job": requests.get(STATUS_ROUTE, 0) / n,
         "http_requests_per_job": http_total / n,
         "requests": requests,
+        "peak_status_per_s": peaks["status"],
+        "emulator_cpu_ms_per_job": (after.get("cpu_s", math.nan) - before.get("cpu_s", math.nan))
+        / n
+        * 1000,
+        "peak_http_per_s": peaks["http"],
         "ws_connections": after["ws_connections"] - before["ws_connections"],
         "ws_handshakes": requests.get(WS_ROUTE, 0),
         "ws_messages": after["ws_messages_sent"] - before["ws_messages_sent"],
@@ -84,9 +124,14 @@ def summarize_throughput(raw: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def summarize_restart(raw: Mapping[str, Any]) -> dict[str, Any]:
+def summarize_restart(raw: Mapping[str, Any], started: float = -math.inf) -> dict[str, Any]:
+    """``started``: when the phase began (monotonic), where its held-files stage starts."""
     requests = request_diff(raw["emulator_before"], raw["emulator_after"])
+    held = peak_rates(raw["emulator_before"].get("timeline") or [], started, math.inf)
+    after = phase_peaks(raw["emulator_before"], raw["emulator_after"])
     return {
+        "held_peak_status_per_s": held["status"],
+        "reconcile_peak_status_per_s": after["status"],
         "n": raw["n"],
         "in_flight": raw["in_flight"],
         "watching": raw["watching"],
@@ -103,3 +148,60 @@ def summarize_restart(raw: Mapping[str, Any]) -> dict[str, Any]:
         "ws_connections": raw["emulator_after"]["ws_connections"]
         - raw["emulator_before"]["ws_connections"],
     }
+
+
+RANGED = (
+    "cpu_ms_per_job",
+    "rss_peak_mib",
+    "status_requests_per_job",
+    "peak_status_per_s",
+    "wall_s",
+    "rss_in_flight_peak_mib",
+    "reconcile_s",
+    "all_submitted_s",
+    "held_peak_status_per_s",
+    "reconcile_peak_status_per_s",
+)
+"""Figures whose range over the repeats is kept beside the median."""
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _median(values: Sequence[float]) -> float:
+    finite = sorted(v for v in values if not math.isnan(v))
+    if not finite:
+        return math.nan
+    if all(isinstance(v, int) for v in finite):
+        return finite[(len(finite) - 1) // 2]  # the lower median keeps counts whole
+    middle = len(finite) // 2
+    return finite[middle] if len(finite) % 2 else (finite[middle - 1] + finite[middle]) / 2
+
+
+def combine(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One summary from the repeats: the median of every figure (latency percentiles too,
+    each the median of the repeats' own), anything else from the first; ``range`` holds
+    ``[min, max]`` of the ``RANGED`` figures and of the p99 latency."""
+    first = samples[0]
+    out: dict[str, Any] = {}
+    for key, value in first.items():
+        values: list[Any] = [s.get(key) for s in samples]
+        if all(_is_number(v) for v in values):
+            out[key] = _median(values)
+        elif all(isinstance(v, Mapping) for v in values) and key == "latency_ms":
+            out[key] = combine(values)
+            out[key].pop("range", None)
+        else:
+            out[key] = value
+    ranges: dict[str, list[float]] = {}
+    for key in RANGED:
+        figures: list[float] = [s[key] for s in samples if _is_number(s.get(key))]
+        if figures:
+            ranges[key] = [min(figures), max(figures)]
+    for name in ("p95", "p99"):
+        got = [s["latency_ms"][name] for s in samples if "latency_ms" in s]
+        if got:
+            ranges[f"latency_{name}"] = [min(got), max(got)]
+    out["range"] = ranges
+    return out

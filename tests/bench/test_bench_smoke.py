@@ -27,5 +27,5 @@ def test_quick_mode_a_reports_latency_requests_and_one_websocket() -> None:
 
     page = render_markdown(results, findings)
     assert "### (a) hybrid, WebSocket healthy" in page
-    assert "| 20 | 20 |" in page
-    assert "(a) opened 1 WebSocket connection(s) at N = 20" in page
+    assert "| 20 | new | 1 | 20 |" in page
+    assert "In (a) at N = 20 the bot spent" in page
