@@ -13,10 +13,12 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
 from bot.backend.superduper import SuperDuperBackend, make_http_client
+from bot.backend.types import Media, ResultFile
 from bot.chat import ActionInvocation, ActionKind, Requester
 from bot.command import ImagineParams
 from bot.config import BotConfig
@@ -45,16 +47,36 @@ class Replica:
     name: str
     bot: ImagineBot
     store: PostgresJobStore
+    backend: SuperDuperBackend
+
+
+class StalledDownloads(SuperDuperBackend):
+    """Downloads wait at a gate (a replica stalling between a result and its post)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.reached = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    async def download(self, result: ResultFile) -> Media:
+        self.reached.set()
+        await self.gate.wait()
+        return await super().download(result)
 
 
 @asynccontextmanager
 async def replica(
-    url: str, emulator: Emulator, chat: RecordingChat, name: str, config: BotConfig | None = None
+    url: str,
+    emulator: Emulator,
+    chat: RecordingChat,
+    name: str,
+    config: BotConfig | None = None,
+    backend_type: type[SuperDuperBackend] = SuperDuperBackend,
 ) -> AsyncIterator[Replica]:
     service = fast_service(emulator)
     async with make_http_client(service) as http:
         store = await PostgresJobStore.open(url, owner=name, lease_seconds=LEASE)
-        backend = SuperDuperBackend(service, http=http)
+        backend = backend_type(service, http=http)
         await backend.start()
         bot = ImagineBot(
             store=store, backends={backend.name: backend}, config=config or replica_config()
@@ -62,7 +84,7 @@ async def replica(
         bot.add_chat(chat)
         try:
             await bot.start()
-            yield Replica(name, bot, store)
+            yield Replica(name, bot, store, backend)
         finally:
             await bot.aclose()
             await backend.aclose()
@@ -119,6 +141,37 @@ async def test_a_dead_replicas_job_is_taken_over_and_posted_once_in_its_thread(
     assert sum(emulator.counters.generations.values()) == 1  # resumed, not generated again
     assert emulator.counters.deduplicated_generations == 0
     assert "done" in chat.status[thread.status_message_id][-1]
+
+
+async def test_a_replica_that_lost_a_job_before_posting_it_leaves_the_post_to_its_holder(
+    postgres_url: str,
+) -> None:
+    """replica-a stalls between downloading a result and posting it, past its lease
+    (no heartbeat comes); replica-b takes the job over. replica-a's last word before the
+    post is refused, so the image is posted once, by replica-b."""
+    chat = RecordingChat()
+    stalled = replica_config(lease_renew_interval=3600.0)
+    async with Emulator(emulator_config(manual_completion=True)) as emulator:
+        async with (
+            replica(postgres_url, emulator, chat, "replica-a", stalled, StalledDownloads) as a,
+            replica(postgres_url, emulator, chat, "replica-b") as b,
+        ):
+            job_id = await a.bot.imagine(invocation("a fox caught napping"))
+            assert job_id is not None
+            submitted = await job_in_state(a.store, job_id, JobState.SUBMITTED)
+            await emulator.finish(file_ids(submitted)[0])
+            stalling = a.backend
+            assert isinstance(stalling, StalledDownloads)
+            await asyncio.wait_for(stalling.reached.wait(), 20)
+
+            await held_by(postgres_url, job_id, "replica-b")
+            await job_in_state(b.store, job_id, JobState.POSTED, timeout=20)
+            stalling.gate.set()
+            await a.bot.drain()  # its run ends on the refused write
+
+    [image] = chat.images
+    assert image.where == chat.threads[0].conversation
+    assert sum(emulator.counters.generations.values()) == 1
 
 
 async def test_cancel_pressed_on_another_replica_stops_the_run_and_is_told_once(
