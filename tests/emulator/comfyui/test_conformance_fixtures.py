@@ -28,7 +28,7 @@ def recorded(name: str) -> Any:
 async def test_scenario_matches_the_real_server(start_comfy: StartComfy, name: str) -> None:
     emu = await start_comfy(
         checkpoints=(RECORDED_CHECKPOINT,),
-        step_time=0.05,
+        step_time=0.25,  # the requests a scenario sends between two ticks fit in one step
         load_time=0.3,  # an interrupt right after the start lands in the model load
         preview_method="latent2rgb",
     )
