@@ -181,7 +181,7 @@ class ComfyUIDriver(ServiceDriver[ComfyUIBackend]):
         await self._let_go(job, message)
 
     async def _let_go(self, job: Job, failure: str | None) -> None:
-        prompt_id = self._prompt_id(job)
+        prompt_id = self.prompt_id(job)
         state = self.emulator.state_of(prompt_id)
         assert state is not None, f"job {job.id} never reached the service"
         if state == "done":
@@ -209,7 +209,7 @@ class ComfyUIDriver(ServiceDriver[ComfyUIBackend]):
 
     def reference_of(self, job: Job) -> tuple[bytes | None, float]:
         """The ``LoadImage`` file of the job's prompt, and 1 − its sampler's denoise."""
-        prompt = self.emulator.prompt_of(self._prompt_id(job))
+        prompt = self.emulator.prompt_of(self.prompt_id(job))
         assert prompt is not None, f"the service never had job {job.id}"
         image: bytes | None = None
         weight = 1.0
@@ -223,7 +223,7 @@ class ComfyUIDriver(ServiceDriver[ComfyUIBackend]):
         return image, weight
 
     def working_on(self, job: Job) -> bool:
-        return self.emulator.state_of(self._prompt_id(job)) in ("running", "pending")
+        return self.emulator.state_of(self.prompt_id(job)) in ("running", "pending")
 
     def child_env(self) -> dict[str, str]:
         fast = {**comfyui.FAST, **self.settings}
@@ -235,9 +235,17 @@ class ComfyUIDriver(ServiceDriver[ComfyUIBackend]):
             CHECKPOINT_SETTING: comfyui.CHECKPOINT,
         }
 
+    async def history(self, prompt_id: str) -> dict[str, Any] | None:
+        """``GET /history/{prompt_id}``: the entry a client sees (None: not there)."""
+        async with httpx.AsyncClient(base_url=self.emulator.base_url, trust_env=False) as http:
+            answer = (await http.get(f"/history/{prompt_id}")).json()
+        entry: dict[str, Any] | None = answer.get(prompt_id)
+        return entry
+
     @staticmethod
-    def _prompt_id(job: Job) -> str:
-        assert job.submission is not None, f"job {job.id} was not submitted"
+    def prompt_id(job: Job) -> str:
+        """The ComfyUI ``prompt_id`` of a planned or submitted job."""
+        assert job.submission is not None, f"job {job.id} was not planned"
         return comfyui.prompt_id_of(job.submission)
 
 
