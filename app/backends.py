@@ -51,5 +51,7 @@ def configured_backends(settings: Settings) -> list[BackendSpec]:
     if settings.superduper is not None:
         specs.append(superduper_spec(settings.superduper))
     if settings.comfyui is not None:
-        specs.append(comfyui_spec(settings.comfyui))
+        store = settings.store
+        key = f"{CLIENT_ID_KEY}:{store.replica_id}" if store.shared else CLIENT_ID_KEY
+        specs.append(comfyui_spec(settings.comfyui, key))
     return sorted(specs, key=lambda spec: spec.name != settings.backend)

@@ -28,11 +28,13 @@ from app.health import HealthCheck, HealthServer, PortInUse, backend_check, stor
 from app.logs import configure_logging
 from app.metrics import Metrics
 from app.runtime import log_backend_status, open_runtime
+from app.stores import StoreSettings
 from bot.backend.comfyui import ComfyUISettings
 from bot.backend.superduper import SuperDuperSettings
 from bot.chat import ImagineCore, Invocation, Requester
 from bot.clock import SystemClock
 from bot.jobs import JobState
+from storage import StorageError
 
 COMMAND_FLAGS = (
     "/imagine flags: --ar W:H (aspect ratio, e.g. 3:2), --size WxH, --seed N, --steps N, "
@@ -62,14 +64,15 @@ async def demo(
     from adapters.console.chat import ConsoleChat, console_conversation
 
     async with AsyncExitStack() as stack:
-        db_path = settings.db_path
+        store = settings.store
         wanted = backend or settings.backend
         specs = [s for s in configured_backends(settings) if s.name == wanted]
         if not specs:
             specs = [await _built_in_emulator(stack, wanted, out)]
             # A fresh emulator knows no projects: keep its channel map in a throwaway database.
-            db_path = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "demo.db"
-        runtime = await stack.enter_async_context(open_runtime(specs, db_path, settings.bot))
+            scratch = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            store = StoreSettings(db_path=scratch / "demo.db")
+        runtime = await stack.enter_async_context(open_runtime(specs, store, settings.bot))
         chat = ConsoleChat(out, settings.output_dir)
         runtime.bot.add_chat(chat)
         await runtime.bot.start()
@@ -128,7 +131,7 @@ async def console(settings: Settings, out: TextIO, user: str) -> int:
             "imagine-bot console needs SUPERDUPER_URL and SUPERDUPER_TOKEN "
             "(for a local service: imagine-bot emulator)."
         )
-    async with open_runtime(specs, settings.db_path, settings.bot) as rt:
+    async with open_runtime(specs, settings.store, settings.bot) as rt:
         chat = ConsoleChat(out, settings.output_dir)
         rt.bot.add_chat(chat)
         if resumed := await rt.bot.start():
@@ -164,9 +167,10 @@ async def run(settings: Settings) -> int:
     metrics = Metrics()
     async with AsyncExitStack() as stack:
         rt = await stack.enter_async_context(
-            open_runtime(specs, settings.db_path, settings.bot, telemetry=metrics)
+            open_runtime(specs, settings.store, settings.bot, telemetry=metrics)
         )
-        metrics.watch(rt.backends, lambda: rt.bot.load)
+        leases = (lambda: rt.bot.leases_held) if rt.store.shared else None
+        metrics.watch(rt.backends, lambda: rt.bot.load, leases)
         await log_backend_status(rt.backends)
         await rt.bot.start()  # resume first: resumed jobs wait for their platform's port
         adapters = platform_adapters(rt.bot, settings)
@@ -416,7 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "console":
             return asyncio.run(console(settings, sys.stdout, args.user))
         return asyncio.run(run(settings))
-    except UserFacingError as exc:
+    except (UserFacingError, StorageError) as exc:  # a store that cannot be opened, too
         print(f"imagine-bot: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

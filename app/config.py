@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import typing
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,17 +23,23 @@ from dotenv import dotenv_values
 from pydantic import Field, SecretStr, TypeAdapter, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from adapters.discord.settings import DiscordSettings
+from adapters.discord.settings import DiscordSettings, shard_list
 from adapters.slack.settings import DEFAULT_API_BASE, SlackSettings
+from app.stores import StoreSettings, default_replica_id
 from bot.access import AccessConfig
 from bot.backend.comfyui.settings import ComfyUISettings, urls_from
 from bot.backend.superduper.settings import SuperDuperSettings
 from bot.command import CommandDefaults
 from bot.config import BotConfig
+from storage import url_secrets
 
 BACKENDS = ("superduper", "comfyui")
 SUPERDUPER_KNOBS_EXCLUDED = frozenset({"base_url", "token", "ws_url"})
 COMFYUI_KNOBS_EXCLUDED = frozenset({"urls", "checkpoint", "workflow_path", "authorization"})
+
+
+MAX_DISCORD_SHARDS = 100_000
+"""A bound for ``DISCORD_SHARD_COUNT`` (the largest bots run a few thousand shards)."""
 
 
 class ConfigError(ValueError):
@@ -76,6 +83,9 @@ class EnvSettings(BaseSettings):
     comfyui_authorization: SecretStr | None = None
     # storage and files
     imagine_db_path: Path = Path("imagine-bot.db")
+    imagine_database_url: SecretStr | None = None
+    imagine_replica_id: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+    imagine_lease_seconds: float = Field(30.0, ge=3, le=600)
     imagine_output_dir: Path = Path("imagine-output")
     imagine_retention_days: int = Field(30, ge=1, le=3650)
     # jobs and fairness
@@ -102,6 +112,8 @@ class EnvSettings(BaseSettings):
     discord_guild_id: int | None = Field(None, ge=0)
     discord_api_base: str | None = None
     discord_gateway_url: str | None = None
+    discord_shard_count: int | None = Field(None, ge=1, le=MAX_DISCORD_SHARDS)
+    discord_shard_ids: str | None = None
     # Slack
     slack_bot_token: SecretStr | None = None
     slack_app_token: SecretStr | None = None
@@ -129,6 +141,15 @@ class EnvSettings(BaseSettings):
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("imagine_database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            scheme = value.get_secret_value().partition("://")[0]
+            if scheme not in ("postgresql", "postgres"):  # the message never shows the URL
+                raise ValueError("must be a postgresql:// URL, e.g. postgresql://user@host/db")
+        return value
 
     @field_validator("superduper_url", "discord_api_base", "slack_api_base")
     @classmethod
@@ -172,6 +193,17 @@ class Settings:
         return self.env.imagine_db_path
 
     @property
+    def store(self) -> StoreSettings:
+        """SQLite at ``IMAGINE_DB_PATH``, or PostgreSQL when ``IMAGINE_DATABASE_URL`` is set."""
+        env = self.env
+        return StoreSettings(
+            db_path=env.imagine_db_path,
+            database_url=env.imagine_database_url,
+            replica_id=env.imagine_replica_id or default_replica_id(),
+            lease_seconds=env.imagine_lease_seconds,
+        )
+
+    @property
     def output_dir(self) -> Path:
         return self.env.imagine_output_dir
 
@@ -198,7 +230,10 @@ class Settings:
             env.slack_app_token,
             env.slack_signing_secret,
         )
-        return [v.get_secret_value() for v in values if v is not None]
+        found = [v.get_secret_value() for v in values if v is not None]
+        if env.imagine_database_url is not None:
+            found.extend(url_secrets(env.imagine_database_url.get_secret_value()))
+        return found
 
 
 def read_environment(environ: Mapping[str, str], dotenv_path: Path | None) -> dict[str, str]:
@@ -230,7 +265,7 @@ def load_settings(environ: Mapping[str, str], dotenv_path: Path | None = Path(".
         problems.append("IMAGINE_BACKEND is superduper, but SUPERDUPER_URL is not set")
     if env.imagine_backend == "comfyui" and comfyui is None and not problems:
         problems.append("IMAGINE_BACKEND is comfyui, but COMFYUI_URL (or COMFYUI_URLS) is not set")
-    discord = _discord(env, bot.defaults.styles)
+    discord = _discord(env, env_vars, bot.defaults.styles, problems)
     slack = _slack(env, problems)
     if problems:
         raise ConfigError("\n".join(f"- {p}" for p in problems))
@@ -266,6 +301,7 @@ def _bot_config(env: EnvSettings) -> BotConfig:
         progress_interval=env.imagine_progress_interval,
         shutdown_grace=env.imagine_shutdown_grace,
         retention_days=float(env.imagine_retention_days),
+        lease_renew_interval=env.imagine_lease_seconds / 3,
     )
 
 
@@ -360,7 +396,10 @@ def _comfyui(
     return built
 
 
-def _discord(env: EnvSettings, styles: tuple[str, ...]) -> DiscordSettings | None:
+def _discord(
+    env: EnvSettings, env_vars: Mapping[str, str], styles: tuple[str, ...], problems: list[str]
+) -> DiscordSettings | None:
+    shard_ids = _discord_shard_ids(env, env_vars, problems)
     token = secret(env.discord_token)
     if token is None:
         return None
@@ -370,7 +409,48 @@ def _discord(env: EnvSettings, styles: tuple[str, ...]) -> DiscordSettings | Non
         api_base=env.discord_api_base,
         gateway_url=env.discord_gateway_url,
         styles=styles,
+        shard_count=env.discord_shard_count,
+        shard_ids=shard_ids,
     )
+
+
+def _discord_shard_ids(
+    env: EnvSettings, env_vars: Mapping[str, str], problems: list[str]
+) -> tuple[int, ...] | None:
+    """``DISCORD_SHARD_IDS`` checked against ``DISCORD_SHARD_COUNT``: one line per problem
+    (``None``, all the shards, when unset or invalid)."""
+    raw, count = env.discord_shard_ids, env.discord_shard_count
+    if raw is None:
+        return None
+    parts = [part.strip() for part in raw.split(",")]
+    if not all(part.isdigit() and part.isascii() for part in parts):
+        problems.append(
+            f"DISCORD_SHARD_IDS must be shard numbers separated by commas, e.g. 0,1 (got {raw!r})"
+        )
+        return None
+    ids = [int(part) for part in parts]
+    found = len(problems)
+    repeated = [shard for shard, times in Counter(ids).items() if times > 1]
+    if repeated:
+        problems.append(
+            f"DISCORD_SHARD_IDS lists shard{'s' if len(repeated) > 1 else ''} "
+            f"{shard_list(repeated)} more than once (got {raw!r})"
+        )
+    if count is None:
+        if "DISCORD_SHARD_COUNT" not in env_vars:  # else its own line says what is wrong
+            problems.append(
+                "DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT, the total number of shards "
+                "across all replicas"
+            )
+    else:
+        beyond = {shard for shard in ids if shard >= count}
+        if beyond:
+            problems.append(
+                f"DISCORD_SHARD_IDS has shard{'s' if len(beyond) > 1 else ''} "
+                f"{shard_list(beyond)}, but with DISCORD_SHARD_COUNT={count} shards "
+                f"are numbered 0 to {count - 1}"
+            )
+    return tuple(sorted(ids)) if len(problems) == found and count is not None else None
 
 
 def _slack(env: EnvSettings, problems: list[str]) -> SlackSettings | None:
@@ -395,6 +475,7 @@ def _slack(env: EnvSettings, problems: list[str]) -> SlackSettings | None:
 
 _SECRET_FIELDS = frozenset(
     {
+        "imagine_database_url",
         "superduper_token",
         "comfyui_authorization",
         "discord_token",
@@ -431,6 +512,8 @@ def _describe(exc: ValidationError, env_vars: Mapping[str, str]) -> list[str]:
             text = f"must be one of {expected}"
         elif kind == "value_error":
             text = str(ctx.get("error", error["msg"]))
+        elif kind == "string_pattern_mismatch" and field_name == "imagine_replica_id":
+            text = "must be 1 to 63 letters, digits, '.', '_' or '-' (a host or pod name)"
         else:
             text = str(error["msg"]).lower()
         lines.append(f"{variable} {text}{got}")

@@ -64,6 +64,9 @@ class Metrics:
     def backend_error(self, backend: str, kind: str) -> None:
         self._errors.labels(backend, kind).inc()
 
+    def taken_over(self, count: int) -> None:
+        self.leases_taken_over.inc(count)
+
     # -- what is read at scrape time ----------------------------------------------------
 
     def watch(

@@ -1,5 +1,5 @@
 """Composition root: one HTTP client, the configured backends (one WebSocket each), one
-store, one bot."""
+store (SQLite, or PostgreSQL shared by replicas), one bot."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 from app.backends import BackendSpec
+from app.stores import StoreSettings, open_store
 from bot.backend.http import shared_http_client
 from bot.backend.protocol import ImageBackend
 from bot.config import BotConfig
 from bot.service import ImagineBot
 from bot.telemetry import Telemetry
-from storage import SqliteJobStore
+from storage import PostgresJobStore, SqliteJobStore
 
 log = logging.getLogger(__name__)
 
@@ -23,14 +23,14 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class Runtime:
     bot: ImagineBot
-    store: SqliteJobStore
+    store: SqliteJobStore | PostgresJobStore
     backends: dict[str, ImageBackend]
 
 
 @asynccontextmanager
 async def open_runtime(
     specs: Sequence[BackendSpec],
-    db_path: Path,
+    store_settings: StoreSettings,
     config: BotConfig,
     *,
     telemetry: Telemetry | None = None,
@@ -39,11 +39,11 @@ async def open_runtime(
     first backend of ``specs`` is the default one."""
     if not specs:
         raise ValueError("no backend is configured")
-    db_path.parent.mkdir(parents=True, exist_ok=True)
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(shared_http_client())
-        store = await SqliteJobStore.open(db_path)
+        store = await open_store(store_settings)
         stack.push_async_callback(store.aclose)
+        log.info("jobs are kept in %s", store_settings.describe())
         backends: dict[str, ImageBackend] = {}
         for spec in specs:
             backend = spec.build(http, store)

@@ -29,5 +29,10 @@ class BotConfig:
     store_retry_delay: float = 2.0
     shutdown_grace: float = 20.0
     """Seconds a shutdown waits for posts under way, so none is left unrecorded."""
+    lease_renew_interval: float = 10.0
+    """Replicas (a shared store): seconds between heartbeats, which renew this process's
+    leases and take over expired ones; a third of the store's lease."""
+    slot_poll_interval: float = 1.0
+    """Replicas: seconds between looks for a slot freed on another replica."""
     retention_days: float = 30.0
     """Finished jobs older than this are pruned (only ids, prompts and URLs are kept)."""

@@ -131,7 +131,7 @@ class JobIntake:
         if self._supervisor.closing:
             await tell(port, answer_to, messages.saved_for_restart(job))
             return job.id
-        position = self._supervisor.enqueue(job)
+        position = await self._supervisor.enqueue(job)
         spawned = False
         try:
             state_text = messages.queued(position) if position else messages.starting()

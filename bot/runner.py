@@ -260,6 +260,10 @@ class JobRunner:
                 card = await self.result_card(port, job, job.conversation)
             except BackendError as exc:
                 return await self._backend_failed(job, exc)
+            if self._store.shared:
+                # Replicas: prove this process still holds the job, for a whole lease
+                # from now, before the one step no fence can undo.
+                job = await self.save(job)
             try:
                 job = await self._critical.run(
                     self._post_and_record(

@@ -93,6 +93,7 @@ class ImagineBot:
             config=self._config,
             critical=critical,
             clock=self._clock,
+            telemetry=telemetry,
         )
         self._intake = JobIntake(
             store=store,
@@ -144,6 +145,11 @@ class ImagineBot:
     def load(self) -> tuple[int, int]:
         """Jobs waiting for a slot, and jobs holding one, in this process."""
         return self._supervisor.load
+
+    @property
+    def leases_held(self) -> int:
+        """Replicas: unfinished jobs this process held at its last heartbeat."""
+        return self._supervisor.leases_held
 
     @property
     def pending(self) -> int:

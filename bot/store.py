@@ -54,7 +54,8 @@ class JobStore(Protocol):
         the new version. ``StaleJob`` otherwise, ``KeyError`` if it does not exist.
 
         ``fenced`` writes also require that this process still holds the job (replicas);
-        an unfenced write (a Cancel press on any replica) only checks the version."""
+        an unfenced write (a Cancel press on any replica) only checks the version, and
+        the writer then holds the job (it announces what it wrote)."""
         ...
 
     async def get_job(self, job_id: str) -> Job | None: ...
@@ -85,6 +86,33 @@ class JobStore(Protocol):
     async def get_channel_settings(self, key: ChannelKey) -> ChannelSettings: ...
 
     async def set_channel_settings(self, key: ChannelKey, settings: ChannelSettings) -> None: ...
+
+    @property
+    def shared(self) -> bool:
+        """True when other processes may hold jobs (PostgreSQL)."""
+        ...
+
+    async def renew_leases(self) -> frozenset[str]:
+        """Extend the lease of every resumable job this process holds; their ids (empty
+        where nothing is shared)."""
+        ...
+
+    async def take_slot(
+        self, job_id: str, requester: ChannelKey, requester_id: str, *, per_user: int, overall: int
+    ) -> bool:
+        """Atomically: if the requester's jobs holding a slot (non-terminal) < per_user and
+        all such jobs < overall and no older slot-less accepted job of the same requester
+        (same workspace) waits, mark this job as holding a slot; True when granted.
+        Idempotent for a job that already holds one."""
+        ...
+
+    async def queue_position(self, job_id: str) -> int | None:
+        """1-based among accepted jobs without a slot (oldest first), or None."""
+        ...
+
+    async def slots_in_use(self) -> int:
+        """Unfinished jobs holding a slot, across every process."""
+        ...
 
 
 class ValueStore(Protocol):

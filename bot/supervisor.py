@@ -3,13 +3,15 @@ a bounded drain at shutdown, and every failure reported to the requester.
 
 Start-up resumes every unfinished job *before* the adapters accept commands; a resumed
 job waits until its platform's port is registered, then continues at its step. A row the
-store cannot read is quarantined and its requester told when possible."""
+store cannot read is quarantined and its requester told when possible. On a store that
+replicas share, a heartbeat (``bot/leases.py``) keeps this process's jobs and takes
+over those of replicas that died."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from typing import Any
 
 from bot import messages
@@ -17,11 +19,13 @@ from bot.chat import ChatPort, Conversation, DeliveryError, Invocation, Requeste
 from bot.clock import Clock
 from bot.config import BotConfig
 from bot.critical import CriticalSections
-from bot.fairness import SlotScheduler
 from bot.jobs import Job, JobState
+from bot.leases import Heartbeat
 from bot.logctx import current_job
 from bot.runner import JobRunner, status_actions
+from bot.slots import slots_for
 from bot.store import JobStore, QuarantinedJob, StaleJob, StoreError
+from bot.telemetry import NullTelemetry, Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +45,28 @@ class JobSupervisor:
         config: BotConfig,
         critical: CriticalSections,
         clock: Clock,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._clock = clock
         self._store = store
         self._runner = runner
         self._config = config
         self._critical = critical
-        self._scheduler = SlotScheduler(
-            per_user=config.max_jobs_per_user, overall=config.max_running_jobs
+        self._slots = slots_for(
+            store,
+            per_user=config.max_jobs_per_user,
+            overall=config.max_running_jobs,
+            poll_interval=config.slot_poll_interval,
+        )
+        self._heartbeat = (
+            Heartbeat(
+                store,
+                self,
+                interval=config.lease_renew_interval,
+                telemetry=telemetry or NullTelemetry(),
+            )
+            if store.shared
+            else None
         )
         self._chats: dict[str, ChatPort] = {}
         self._ready: dict[str, asyncio.Event] = {}
@@ -77,20 +95,30 @@ class JobSupervisor:
         """Resume every unfinished job (and announce endings not yet told); return how
         many. Call before the adapters start accepting commands."""
         claimed = await self._store.claim_unfinished()
-        running = [j for j in claimed.jobs if not j.state.terminal]
-        for job in running:
-            if job.state is not JobState.ACCEPTED:
-                self._scheduler.occupy(job.id, job.requester_id)
-        for job in claimed.jobs:
-            if job.state is JobState.ACCEPTED:
-                self._scheduler.enqueue(job.id, job.requester_id)
-            self.spawn(job)
-        for bad in claimed.quarantined:
-            self._side(self._tell_quarantined(bad), name=f"quarantined-{bad.id}")
+        await self.resume(claimed.jobs)
+        self.tell_quarantined(claimed.quarantined)
         self._side(self._prune_forever(), name="prune-old-jobs")
+        if self._heartbeat is not None:
+            self._side(self._heartbeat.run_forever(), name="replica-heartbeat")
         if claimed.jobs:
             log.info("resuming %d unfinished job(s)", len(claimed.jobs))
         return len(claimed.jobs)
+
+    async def resume(self, jobs: Iterable[Job]) -> None:
+        """Run jobs at the step they reached: those past the queue take their slots
+        first, then the queued ones line up, oldest first."""
+        jobs = list(jobs)
+        for job in jobs:
+            if not job.state.terminal and job.state is not JobState.ACCEPTED:
+                self._slots.occupy(job)
+        for job in jobs:
+            if job.state is JobState.ACCEPTED:
+                await self._slots.enqueue(job)
+            self.spawn(job)
+
+    def tell_quarantined(self, rows: Iterable[QuarantinedJob]) -> None:
+        for bad in rows:
+            self._side(self._tell_quarantined(bad), name=f"quarantined-{bad.id}")
 
     async def aclose(self, grace: float | None = None) -> None:
         """Stop background work. A post that is under way may finish (up to ``grace`` s)
@@ -100,6 +128,7 @@ class JobSupervisor:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self._slots.aclose()
         limit = self._config.shutdown_grace if grace is None else grace
         if not await self._critical.wait(limit):
             log.warning(
@@ -126,19 +155,34 @@ class JobSupervisor:
     @property
     def load(self) -> tuple[int, int]:
         """Jobs waiting for a slot, and jobs holding one, in this process."""
-        return self._scheduler.waiting, self._scheduler.running
+        return self._slots.waiting, self._slots.running
+
+    @property
+    def leases_held(self) -> int:
+        """Unfinished jobs this replica held at its last heartbeat (0 unshared)."""
+        return self._heartbeat.held if self._heartbeat is not None else 0
 
     def task_of(self, job_id: str) -> asyncio.Task[None] | None:
         return self._tasks.get(job_id)
 
+    def running_ids(self) -> frozenset[str]:
+        return frozenset(job_id for job_id, task in self._tasks.items() if not task.done())
+
+    def stop(self, job_id: str) -> None:
+        """End this process's run of a job (another replica holds it now)."""
+        task = self._tasks.get(job_id)
+        if task is not None:
+            task.cancel()
+        self._slots.release(job_id)
+
     # -- slots -------------------------------------------------------------------------
 
-    def enqueue(self, job: Job) -> int | None:
+    async def enqueue(self, job: Job) -> int | None:
         """Register a new job for a slot; its queue position, or None if it can run now."""
-        return self._scheduler.enqueue(job.id, job.requester_id)
+        return await self._slots.enqueue(job)
 
     def release(self, job_id: str) -> None:
-        self._scheduler.release(job_id)
+        self._slots.release(job_id)
 
     # -- running -----------------------------------------------------------------------
 
@@ -163,8 +207,7 @@ class JobSupervisor:
             if not job.state.terminal:
                 if job.status_message_id is None:
                     job = await self._reopen_thread(job)
-                if job.state is JobState.ACCEPTED and self._scheduler.position(job.id):
-                    await self._scheduler.acquire(job.id)
+                if job.state is JobState.ACCEPTED and await self._slots.acquire(job):
                     await self._runner.set_status(job, messages.starting())  # not queued now
             await self._run_through_store_trouble(job)
         except asyncio.CancelledError:
@@ -181,7 +224,7 @@ class JobSupervisor:
             log.exception("job %s crashed", job.id)
             await self._report_crash(job, JobState.FAILED, messages.internal_error(job))
         finally:
-            self._scheduler.release(job.id)
+            self._slots.release(job.id)
 
     async def _run_through_store_trouble(self, job: Job) -> None:
         """Run the job; on a database error, re-read its committed state and run it again

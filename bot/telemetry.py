@@ -23,6 +23,10 @@ class Telemetry(Protocol):
         """A job failed because of the backend (``kind``: the error's class name)."""
         ...
 
+    def taken_over(self, count: int) -> None:
+        """This replica took over ``count`` jobs whose holder's lease expired."""
+        ...
+
 
 class NullTelemetry:
     def job_state(self, backend: str, state: JobState) -> None:
@@ -32,4 +36,7 @@ class NullTelemetry:
         return None
 
     def backend_error(self, backend: str, kind: str) -> None:
+        return None
+
+    def taken_over(self, count: int) -> None:
         return None

@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 from bot.backend.types import ResultFile, Task
 from bot.chat import ActionKind
 from bot.command import ImagineParams, ReferenceSource
 from bot.jobs import ChannelSettings, Job, JobState
+from bot.store import QuarantinedJob
+
+
+class Row(Protocol):
+    """A row by column name: ``sqlite3.Row``, ``asyncpg.Record``, a ``dict``."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
 
 JOB_COLUMNS: tuple[str, ...] = (
     "id",
@@ -125,7 +133,7 @@ def job_to_row(job: Job) -> dict[str, object]:
         "posted_message_ids": dumps(list(job.posted_message_ids)),
         "attempts": job.attempts,
         "error": job.error,
-        "notified": int(job.notified),
+        "notified": job.notified,
         "parent_job_id": job.parent_job_id,
         "parent_index": job.parent_index,
         "action": job.action.value if job.action is not None else None,
@@ -136,7 +144,7 @@ def job_to_row(job: Job) -> dict[str, object]:
     }
 
 
-def job_from_row(row: Mapping[str, Any]) -> Job:
+def job_from_row(row: Row) -> Job:
     """Inverse of :func:`job_to_row`. Raises ``ValueError`` on a malformed row."""
     try:
         parent_index = row["parent_index"]
@@ -169,7 +177,7 @@ def job_from_row(row: Mapping[str, Any]) -> Job:
             updated_at=float(row["updated_at"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"malformed job row {row.get('id')!r}: {exc!r}") from exc
+        raise ValueError(f"malformed job row {row['id']!r}: {exc!r}") from exc
 
 
 def settings_to_row(settings: ChannelSettings) -> dict[str, object]:
@@ -183,7 +191,7 @@ def settings_to_row(settings: ChannelSettings) -> dict[str, object]:
     }
 
 
-def settings_from_row(row: Mapping[str, Any]) -> ChannelSettings:
+def settings_from_row(row: Row) -> ChannelSettings:
     extra = json.loads(row["extra"])
     if not isinstance(extra, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in extra.items()
@@ -196,4 +204,34 @@ def settings_from_row(row: Mapping[str, Any]) -> ChannelSettings:
         style=row["style"],
         backend=row["backend"],
         extra=extra,
+    )
+
+
+def jobs_or_quarantined(
+    rows: Iterable[Row],
+) -> tuple[list[Job], list[QuarantinedJob]]:
+    """Decode rows to resume; the unreadable ones (with their reason) are set apart."""
+    jobs: list[Job] = []
+    bad: list[QuarantinedJob] = []
+    for row in rows:
+        try:
+            jobs.append(job_from_row(row))
+        except ValueError as exc:
+            bad.append(_quarantined(row, str(exc)[:500]))
+    return jobs, bad
+
+
+def _quarantined(row: Row, reason: str) -> QuarantinedJob:
+    def text(name: str) -> str | None:
+        value = row[name]
+        return value if isinstance(value, str) and value else None
+
+    return QuarantinedJob(
+        id=str(row["id"]),
+        reason=reason,
+        platform=text("platform"),
+        workspace=text("workspace"),
+        channel=text("channel"),
+        thread=text("thread"),
+        requester_id=text("requester_id"),
     )

@@ -1,8 +1,10 @@
-"""Errors the SQLite store raises, worded for the operator who has to fix them."""
+"""Errors the stores raise, worded for the operator who has to fix them."""
 
 from __future__ import annotations
 
 import sqlite3
+
+import asyncpg
 
 from bot.store import StoreError
 
@@ -50,19 +52,96 @@ class StorageError(StoreError):
         return cls(message, path=path, operation=operation, code=code)
 
 
+# Advice per PostgreSQL SQLSTATE, most specific first (a class is its first two characters).
+_PG_HINTS = (
+    ("28", "the server refused the login; check the user and password in IMAGINE_DATABASE_URL"),
+    ("3D000", "that database does not exist; create it, or fix IMAGINE_DATABASE_URL"),
+    ("42501", "the user lacks a privilege on the database or its tables"),
+    ("53", "the server is out of resources (disk, memory or connections)"),
+    ("57", "the server is shutting down, restarting or cancelled the query; retry later"),
+    ("08", "the connection to the server failed; is PostgreSQL up and reachable?"),
+    ("40", "a concurrent transaction conflicted (deadlock or serialization); retry"),
+)
+_CONNECTION_HINT = "cannot reach the server; is PostgreSQL up and IMAGINE_DATABASE_URL right?"
+
+PostgresFailure = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    # e.g. a connection the server just terminated (a failover) used before asyncpg saw
+    # it close: "cannot switch to state …; another operation is in progress"
+    asyncpg.InternalClientError,
+    OSError,
+    TimeoutError,
+)
+"""What the PostgreSQL store turns into :class:`StorageError`."""
+
+
+def postgres_error(exc: BaseException, *, location: str, operation: str) -> StorageError:
+    """Wrap an asyncpg (or socket) failure; ``location`` is the URL without its password."""
+    code: str | None = getattr(exc, "sqlstate", None)
+    text = str(exc) or type(exc).__name__
+    message = f"PostgreSQL {operation} failed on {location}: {text}"
+    if code:
+        message += f" (SQLSTATE {code})"
+        hint = next((h for prefix, h in _PG_HINTS if code.startswith(prefix)), None)
+    else:
+        hint = _CONNECTION_HINT if isinstance(exc, OSError | TimeoutError) else None
+    if hint:
+        message += f" - {hint}"
+    return StorageError(message, path=location, operation=operation, code=code)
+
+
 class SchemaVersionError(StorageError):
     """The database was written by a newer imagine-bot than this one."""
 
-    def __init__(self, *, path: str, found: int, latest: int) -> None:
+    def __init__(
+        self,
+        *,
+        path: str,
+        found: int,
+        latest: int,
+        elsewhere: str = "IMAGINE_DB_PATH at another file",
+    ) -> None:
         super().__init__(
             f"database {path!r} has schema version {found}, but this imagine-bot only "
-            f"knows versions up to {latest}; upgrade imagine-bot, or point IMAGINE_DB_PATH "
-            f"at another file",
+            f"knows versions up to {latest}; upgrade imagine-bot, or point {elsewhere}",
             path=path,
             operation="schema check",
         )
         self.found = found
         self.latest = latest
+
+
+class DatabaseInUseError(StorageError):
+    """Another process holds the SQLite file's lock (``exclusive`` open): it would run the
+    same jobs a second time."""
+
+    def __init__(self, *, path: str, holder: str | None) -> None:
+        by = f" (pid {holder})" if holder else ""
+        super().__init__(
+            f"database {path!r} is in use by another imagine-bot process{by}: only one "
+            "process may run the jobs of an SQLite file, or they would run twice. Stop the "
+            "other process first, or point IMAGINE_DB_PATH at another file; for several "
+            "replicas use PostgreSQL (IMAGINE_DATABASE_URL)",
+            path=path,
+            operation="lock",
+        )
+        self.holder = holder
+
+
+class ReplicaInUseError(StorageError):
+    """Another process runs as the same replica on this PostgreSQL database: both would
+    pass each other's fences and run the same jobs."""
+
+    def __init__(self, *, owner: str, location: str) -> None:
+        super().__init__(
+            f"replica id {owner!r} is in use by another imagine-bot process on {location}: "
+            "give each replica its own IMAGINE_REPLICA_ID (or leave it unset: the host "
+            "name and process id)",
+            path=location,
+            operation="lock",
+        )
+        self.owner = owner
 
 
 class StoreClosedError(StorageError):

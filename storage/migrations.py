@@ -4,6 +4,11 @@ The version lives in ``PRAGMA user_version`` (0 = empty file). Each step runs in
 ``BEGIN IMMEDIATE`` transaction together with the version bump, so a crash mid-upgrade
 leaves the previous version intact, and two processes opening the same file at once
 cannot both apply a step. Never edit a shipped step; append a new one.
+
+PostgreSQL has its own list (:mod:`storage.pg_migrations`, its own numbering, started at
+this file's version 5). A schema change is one new step at the end of *each* list, in
+its dialect, shipped together; ``tests/storage/test_migrations.py`` checks that both
+schemas end up with the columns :mod:`storage.codec` maps.
 """
 
 from __future__ import annotations
@@ -158,6 +163,19 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX jobs_by_parent ON jobs (parent_job_id)",
         ),
     ),
+    Migration(
+        5,
+        "slots in the store: which jobs hold one (jobs past accepted already do)",
+        (
+            "ALTER TABLE jobs ADD COLUMN has_slot INTEGER NOT NULL DEFAULT 0",
+            "UPDATE jobs SET has_slot = 1 "
+            "WHERE state IN ('prepared', 'submitting', 'submitted', 'completed')",
+            "CREATE INDEX jobs_holding_slots ON jobs (platform, workspace, requester_id) "
+            "WHERE has_slot",
+            "CREATE INDEX jobs_waiting ON jobs (created_at) "
+            "WHERE state = 'accepted' AND NOT has_slot",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
@@ -180,7 +198,7 @@ async def migrate(
     ``db`` must be in autocommit mode (``isolation_level=None``). Raises
     :class:`SchemaVersionError` if the file is newer than ``migrations`` know.
     """
-    _check_sequence(migrations)
+    check_sequence(migrations)
     latest = migrations[-1].version if migrations else 0
     goal = latest if target is None else target
     if not 0 <= goal <= latest:
@@ -213,7 +231,7 @@ async def migrate(
     return current
 
 
-def _check_sequence(migrations: Sequence[Migration]) -> None:
+def check_sequence(migrations: Sequence[Migration]) -> None:
     versions = [m.version for m in migrations]
     if versions != list(range(1, len(versions) + 1)):
         raise ValueError(f"migration versions must be 1..n in order, got {versions}")

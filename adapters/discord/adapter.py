@@ -14,7 +14,7 @@ from adapters.discord.endpoints import EndpointOverride
 from adapters.discord.files import FileHosts
 from adapters.discord.handler import Command
 from adapters.discord.port import DiscordChatPort
-from adapters.discord.settings import DiscordSettings
+from adapters.discord.settings import DiscordSettings, shard_list
 from adapters.discord.translate import attachment_of, conversation_of, requester_of
 from bot.chat import (
     ActionInvocation,
@@ -36,18 +36,26 @@ DONE = "Done."
 
 
 class DiscordAdapter:
-    """``await start()`` logs in (syncing the slash commands), connects in a background task
-    and registers the port with the core; ``await wait_ready()`` waits for READY."""
+    """``await start()`` logs in (syncing the slash commands where this process runs
+    shard 0), connects its shards in a background task and registers the port with the
+    core; ``await wait_ready()`` waits for READY on each of them. The port posts through
+    REST only, so any replica delivers into any guild, whichever replica runs its shard."""
 
     def __init__(self, bot: ImagineCore, settings: DiscordSettings) -> None:
         self._bot = bot
         self._settings = settings
         self._endpoints = EndpointOverride(settings.api_base, settings.gateway_url)
         self._client = ImagineClient(
-            self, guild_id=settings.guild_id, guild_ready_timeout=settings.guild_ready_timeout
+            self,
+            guild_id=settings.guild_id,
+            guild_ready_timeout=settings.guild_ready_timeout,
+            shard_count=settings.shard_count,
+            shard_ids=settings.shard_ids,
+            identify_interval=settings.identify_interval,
         )
         self._port = DiscordChatPort(self._client, FileHosts.for_api_base(settings.api_base))
         self._task: asyncio.Task[None] | None = None
+        self._logging_in = False
 
     @property
     def port(self) -> DiscordChatPort:
@@ -58,18 +66,22 @@ class DiscordAdapter:
         return self._client
 
     async def start(self) -> None:
+        """Log in (which plans the shards and syncs the commands, see ``client.py``), then
+        connect every shard this process runs in a background task."""
         self._endpoints.acquire()
         try:
             self._bot.add_chat(self._port)
+            self._logging_in = True
             await self._client.login(self._settings.token)
         except BaseException:
-            await self._client.close()
+            await self._close_client()
             self._endpoints.release()
             raise
         self._task = asyncio.create_task(self._client.connect(reconnect=True), name="discord")
 
     async def wait_ready(self) -> None:
-        """Wait for the gateway's READY; raises if the connection task ended first."""
+        """Wait for READY on every shard this process runs (and their guilds); raises if
+        the connection task ended first."""
         if self._task is None:
             raise RuntimeError("start() first")
         ready = asyncio.create_task(self._client.wait_until_ready())
@@ -92,30 +104,47 @@ class DiscordAdapter:
         return "discord"
 
     async def health(self) -> tuple[bool, str]:
-        """Whether the gateway connection is up (discord.py reconnects it by itself)."""
+        """Ready when every shard this process runs is connected (discord.py reconnects a
+        dropped one by itself); the detail names the shards that are not."""
+        client = self._client
         if self._task is None:
             return False, "not started"
-        if self._task.done():
+        if self._task.done() or client.is_closed():
             return False, "the Discord connection ended"
-        if self._client.is_ready() and not self._client.is_closed():
-            return True, f"connected as {self._client.user}"
-        return False, "connecting to Discord"
+        shards, missing, ready = client.describe_shards(), client.missing_shards, client.is_ready()
+        if missing and shards:
+            return False, (
+                f"shard{'s' if len(missing) > 1 else ''} {shard_list(missing)} of "
+                f"{client.shard_count} not connected{' (reconnecting)' if ready else ' yet'}"
+            )
+        if missing and ready:
+            return False, "disconnected from Discord (reconnecting)"
+        on = f" ({shards})" if shards else ""
+        if not ready:
+            return False, f"connecting to Discord{on}"
+        return True, f"connected as {client.user}{on}"
 
     async def wait_closed(self) -> None:
         """Returns when the gateway connection ended for good (raising what ended it):
-        discord.py reconnects through network trouble, so this means a fatal error."""
+        discord.py reconnects each shard through network trouble, so this means a fatal
+        error (on any shard: it closes them all) or :meth:`aclose`."""
         if self._task is None:
             raise RuntimeError("start() first")
         await asyncio.shield(self._task)
 
     async def aclose(self) -> None:
         try:
-            await self._client.close()
+            await self._close_client()
             if self._task is not None:
                 with contextlib.suppress(Exception):
                     await self._task
         finally:
             self._endpoints.release()
+
+    async def _close_client(self) -> None:
+        # AutoShardedClient.close() needs what login() sets up first.
+        if self._logging_in:
+            await self._client.close()
 
     # InteractionHandler ------------------------------------------------------
 

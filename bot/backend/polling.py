@@ -94,6 +94,11 @@ class PollSchedule:
         interval = max(interval, watched / timings.max_poll_rate)  # protect the service
         return self.last_poll + interval * self.jitter
 
+    def begin_poll(self) -> None:
+        """A poll starts: the request or reconciliation that made it due is served."""
+        self.poll_now = False
+        self.reconcile_at = None
+
     def request(self) -> None:
         """Poll as soon as possible (an event said the job ended, or nobody knows)."""
         self.poll_now = True
@@ -142,8 +147,7 @@ async def run_polls(
                 async with asyncio.timeout(at - now):
                     await schedule.wake.wait()
             continue
-        schedule.poll_now = False
-        schedule.reconcile_at = None
+        schedule.begin_poll()
         if await poll():
             return
 

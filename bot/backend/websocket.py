@@ -6,7 +6,9 @@ full-jitter exponential delay between ``reconnect_floor`` and ``reconnect_cap``,
 backoff is reset only after a connection stayed up ``healthy_after`` seconds. A 401/403 at
 handshake sets ``auth_refused`` (the owner polls only) and retries ``auth_refused_retry``
 later. Keepalive pings detect half-open sockets; an oversized or broken message ends the
-connection and the loop reconnects. Handshake headers are redacted in websockets' logs."""
+connection and the loop reconnects. Handshake headers are redacted in websockets' logs.
+The pause between attempts (``sleep``) and the clock that times a connection's uptime
+(``clock``, the event loop's by default) are injectable, so tests can check the delays."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from websockets.exceptions import InvalidStatus, WebSocketException
 
 from bot.backend.backoff import floored_jitter
 from bot.backend.logs import HeaderRedactingAdapter
+from bot.backend.retry import Sleep
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +85,8 @@ class ReconnectingSocket:
         name: str = "WebSocket",
         needed: asyncio.Event | None = None,
         still_needed: Callable[[], bool] | None = None,
+        sleep: Sleep | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self._url = url
         self._session = session
@@ -93,6 +98,9 @@ class ReconnectingSocket:
         self._needed = needed
         """When given, the loop only connects while it is set (opened lazily)."""
         self._still_needed = still_needed
+        self._sleep: Sleep = sleep if sleep is not None else asyncio.sleep
+        self._clock = clock
+        """Seconds, for ``healthy_after``; the running loop's clock when None."""
         self.auth_refused = False
         """True after the last handshake was refused with 401/403 (polling only for now)."""
         self.connections = 0
@@ -100,7 +108,7 @@ class ReconnectingSocket:
 
     async def run(self) -> None:
         t = self._timings
-        loop = asyncio.get_running_loop()
+        clock = self._clock if self._clock is not None else asyncio.get_running_loop().time
         failures = 0
         ws_logger = HeaderRedactingAdapter(logging.getLogger("websockets.client"))
         while True:
@@ -119,7 +127,7 @@ class ReconnectingSocket:
                     max_size=t.max_ws_message_bytes,
                     logger=ws_logger,
                 ) as ws:
-                    opened_at = loop.time()
+                    opened_at = clock()
                     self.connections += 1
                     self.auth_refused = False
                     await self._session.opened(ws)
@@ -152,14 +160,14 @@ class ReconnectingSocket:
                 logger.exception("unexpected %s failure; reconnecting", self._name)
             finally:
                 self._session.closed()
-            if opened_at is not None and loop.time() - opened_at >= t.healthy_after:
+            if opened_at is not None and clock() - opened_at >= t.healthy_after:
                 failures = 0
             failures += 1
             if delay is None:
                 delay = floored_jitter(
                     self._rng, failures - 1, floor=t.reconnect_floor, cap=t.reconnect_cap
                 )
-            await asyncio.sleep(delay)
+            await self._sleep(delay)
             needed, still_needed = self._needed, self._still_needed
             if needed is not None and still_needed is not None and not still_needed():
                 needed.clear()

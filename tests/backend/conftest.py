@@ -28,19 +28,26 @@ async def emu() -> AsyncIterator[Emulator]:
 
 @pytest.fixture
 async def make_backend(emu: Emulator) -> AsyncIterator[MakeBackend]:
-    """Build started backends on ``emu``: ``await make_backend(sleep=..., **settings)``."""
+    """Build started backends on ``emu``: ``await make_backend(sleep=..., **settings)``
+    (``sleep`` between HTTP retries, ``reconnect_sleep`` between WebSocket attempts)."""
     opened: list[tuple[SuperDuperBackend, httpx.AsyncClient]] = []
 
     async def make(
         *,
         sleep: Callable[[float], Awaitable[None]] | None = None,
         wall_clock: Callable[[], float] | None = None,
+        reconnect_sleep: Callable[[float], Awaitable[None]] | None = None,
         **overrides: Any,
     ) -> FileApi:
         settings = fast_settings(emu, **overrides)
         http = make_http_client(settings)
         backend = SuperDuperBackend(
-            settings, http, rng=random.Random(7), sleep=sleep, wall_clock=wall_clock
+            settings,
+            http,
+            rng=random.Random(7),
+            sleep=sleep,
+            wall_clock=wall_clock,
+            reconnect_sleep=reconnect_sleep,
         )
         opened.append((backend, http))
         await backend.start()

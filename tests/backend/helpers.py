@@ -60,17 +60,23 @@ def request(prompt: str = "a lighthouse at dusk", **fields: Any) -> GenerationRe
 
 
 class RecordingSleep:
-    """Records every retry pause and returns at once; ``on_sleep`` may change the world."""
+    """Records every pause and returns at once; ``on_sleep`` may change the world.
 
-    def __init__(self, on_sleep: Callable[[int], None] | None = None) -> None:
+    ``real=True`` also waits each delay out, for loops that must not spin while the test
+    looks on (a WebSocket's reconnects): the test asserts the delays, never the time."""
+
+    def __init__(
+        self, on_sleep: Callable[[int], None] | None = None, *, real: bool = False
+    ) -> None:
         self.delays: list[float] = []
         self._on_sleep = on_sleep
+        self._real = real
 
     async def __call__(self, delay: float) -> None:
         self.delays.append(delay)
         if self._on_sleep is not None:
             self._on_sleep(len(self.delays))
-        await asyncio.sleep(0)
+        await asyncio.sleep(delay if self._real else 0)
 
 
 eventually = until  # the project-wide deadline-bounded poll

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from bot.backend.types import OutcomeStatus
 from emulator.comfyui import ComfyEmulator
+from tests.support.waiting import until
 
 from .conftest import MakeBackend, StartComfy
 from .helpers import HISTORY, QUEUE, connected, hold_host, request, running, submitted
@@ -16,14 +19,16 @@ async def test_a_pending_job_is_waited_for_not_taken_for_lost(
     blocker = await hold_host(emu)
     backend = await make_backend([emu])
     handle = await submitted(backend, "queued-behind")
+    looks = emu.counters.requests[QUEUE]  # the submission's
+    waiting = asyncio.create_task(backend.wait(handle, timeout=10))
 
-    pending = await backend.wait(handle, timeout=0.5)
-
-    assert pending.status is OutcomeStatus.TIMED_OUT
-    assert emu.counters.requests[QUEUE] >= 2  # the submission's look, then the polls' ones
+    # One poll task per job: a second poll's look at the queue means the first one's
+    # answer ("pending") was handled, and the job kept, not taken for lost.
+    await until(lambda: emu.counters.requests[QUEUE] >= looks + 2 or waiting.done())
+    assert not waiting.done()
     emu.config.manual_completion = False
     emu.release(blocker)
-    assert (await backend.wait(handle, timeout=5)).status is OutcomeStatus.COMPLETED
+    assert (await waiting).status is OutcomeStatus.COMPLETED
 
 
 async def test_a_job_the_host_forgot_ends_in_a_clear_failure(

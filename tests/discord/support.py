@@ -3,6 +3,7 @@ discord.py client, and the fake Discord they talk to over loopback."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 from collections.abc import AsyncIterator
@@ -21,6 +22,7 @@ from bot.service import ImagineBot
 from emulator.superduper import Emulator
 from tests.discord.fake import FakeChannel, FakeDiscord, FakeInteraction, FakeMessage
 from tests.support.harness import Harness, StoreWrapper, open_harness
+from tests.support.superduper import file_ids
 
 JOB_IN_CUSTOM_ID = re.compile(r"imagine:[a-z_]+:(?P<job>[^:]+)(?::[0-9]+)?")
 
@@ -33,6 +35,7 @@ def settings_for(fake: FakeDiscord, *, guild: bool = True) -> DiscordSettings:
         gateway_url=fake.gateway_url,
         ready_timeout=10.0,
         guild_ready_timeout=0.01,
+        identify_interval=0.0,
     )
 
 
@@ -59,6 +62,17 @@ class DiscordStack:
         await self.fake.until(lambda: len(images_in(self.fake, thread)) >= count)
         await self.bot.drain()
         return images_in(self.fake, thread)
+
+
+async def started_job(stack: DiscordStack, deadline: float = 10.0) -> Job:
+    """Poll the store (with a deadline) until the one job has a service file id and a
+    thread."""
+    async with asyncio.timeout(deadline):
+        while True:
+            jobs = await stack.harness.store.unfinished_jobs()
+            if jobs and file_ids(jobs[0]) and jobs[0].thread:
+                return jobs[0]
+            await asyncio.sleep(0.02)
 
 
 EPHEMERAL = 64

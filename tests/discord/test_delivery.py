@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 
 from bot.chat import Action, ActionKind, DeliveryError, Upload
-from bot.jobs import Job, JobState
+from bot.jobs import JobState
 from emulator.superduper import Emulator
 from tests.discord.fake import FakeDiscord
-from tests.discord.support import DiscordStack, discord_stack, images_in
+from tests.discord.support import discord_stack, images_in, started_job
 from tests.support.superduper import file_ids
-
-
-async def _started_job(stack: DiscordStack, deadline: float = 10.0) -> Job:
-    """Poll the store (with a deadline) until the one job has a service file id."""
-    async with asyncio.timeout(deadline):
-        while True:
-            jobs = await stack.harness.store.unfinished_jobs()
-            if jobs and file_ids(jobs[0]) and jobs[0].thread:
-                return jobs[0]
-            await asyncio.sleep(0.02)
 
 
 async def test_the_same_dedupe_key_posted_twice_leaves_one_message(
@@ -51,7 +40,7 @@ async def test_a_result_posted_before_a_crash_is_not_posted_twice(
     emulator.config.manual_completion = True
     async with discord_stack(emulator, fake, tmp_path / "bot.db") as stack:
         await fake.slash_imagine(alice, fake.general, {"prompt": "a fox"})
-        job = await _started_job(stack)
+        job = await started_job(stack)
         thread = int(job.thread or 0)
         posted_earlier = await stack.adapter.port.post_media(
             job.conversation,

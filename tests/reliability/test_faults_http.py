@@ -1,10 +1,12 @@
 """Fault matrix, HTTP side, seen from the thread: rate limits, 5xx, read timeouts and a
-service that lost its memory end in the image or a clear reason — never a hang."""
+service that lost its memory end in the image or a clear reason — never a hang.
+
+How long the bot waited as told is what it asked its (recording) sleep for, with the wall
+clock that ``Retry-After`` dates are read against fixed: no test here is timed."""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -13,6 +15,7 @@ import pytest
 
 from bot.jobs import JobState
 from emulator.superduper import Emulator
+from tests.backend.helpers import RecordingSleep
 from tests.support.harness import fast_bot_config, fast_service, invocation, open_harness
 from tests.support.recording_chat import RecordingChat
 from tests.support.superduper import file_ids, project_of
@@ -22,38 +25,45 @@ FILE_ROUTE = "GET /api/files/{id}"
 PROJECTS_ROUTE = "POST /api/projects"
 
 
-def in_two_seconds() -> str:
-    return format_datetime(datetime.fromtimestamp(time.time() + 2, UTC), usegmt=True)
+NOW = 1_800_000_000.0
+"""The bot's wall clock in these tests (a whole second, as HTTP-dates are)."""
+
+
+def fixed_clock() -> float:
+    return NOW
+
+
+def http_date(seconds_from_now: float) -> str:
+    return format_datetime(datetime.fromtimestamp(NOW + seconds_from_now, UTC), usegmt=True)
 
 
 @pytest.mark.parametrize(
-    ("retry_after", "at_least", "at_most"),
+    ("retry_after", "waited"),
     [
-        pytest.param(lambda: "1", 1.0, 3.0, id="seconds"),
-        pytest.param(in_two_seconds, 0.9, 3.0, id="http-date"),
-        pytest.param(lambda: "-5", 0.0, 0.8, id="negative-means-now"),
-        pytest.param(lambda: "86400", 1.0, 3.0, id="huge-is-capped"),
+        pytest.param("1", 1.0, id="seconds"),
+        pytest.param("2.5", 2.5, id="fractional-seconds"),
+        pytest.param(http_date(2), 2.0, id="http-date"),
+        pytest.param(http_date(-30), 0.0, id="past-http-date-means-now"),
+        pytest.param("-5", 0.0, id="negative-means-now"),
+        pytest.param("86400", 30.0, id="huge-is-capped"),
     ],
 )
 async def test_a_rate_limited_service_is_waited_for_as_told_then_explained(
-    emulator: Emulator,
-    tmp_path: Path,
-    retry_after: object,
-    at_least: float,
-    at_most: float,
+    emulator: Emulator, tmp_path: Path, retry_after: str, waited: float
 ) -> None:
-    assert callable(retry_after)
     emulator.config.http_429_rate = 1.0
-    emulator.config.retry_after = retry_after()
+    emulator.config.retry_after = retry_after
     chat = RecordingChat()
-    service = fast_service(emulator, retry_attempts=2, retry_after_cap=1.0)
-    async with open_harness(emulator, tmp_path / "bot.db", [chat], service=service) as h:
-        started = time.monotonic()
+    pauses = RecordingSleep()
+    service = fast_service(emulator, retry_attempts=2, retry_after_cap=30.0)
+    db = tmp_path / "bot.db"
+    async with open_harness(
+        emulator, db, [chat], service=service, sleep=pauses, wall_clock=fixed_clock
+    ) as h:
         job = await h.bot.wait_for(await h.bot.imagine(invocation("a patient fox")) or "")
-        elapsed = time.monotonic() - started
 
         assert job is not None and job.state is JobState.FAILED
-        assert at_least <= elapsed < at_most
+        assert pauses.delays == [waited]  # one wait, exactly as told (capped)
         assert emulator.counters.requests[PROJECTS_ROUTE] == 2  # one wait, one retry
         [(where, text)] = chat.texts
         assert where == chat.threads[0].conversation
@@ -66,15 +76,14 @@ async def test_a_rate_limit_burst_that_ends_still_delivers_the_image(
     emulator.config.http_429_rate = 1.0
     emulator.config.retry_after = "1"
     chat = RecordingChat()
-    async with open_harness(emulator, tmp_path / "bot.db", [chat]) as h:
-        started = time.monotonic()
-        job_id = await h.bot.imagine(invocation("a fox in a queue"))
-        await until(lambda: emulator.counters.requests[PROJECTS_ROUTE] >= 1)
-        emulator.config.http_429_rate = 0.0  # the burst ends during the 1 s wait
-        job = await h.bot.wait_for(job_id or "")
+    # the burst ends during the 1 s wait
+    pauses = RecordingSleep(lambda n: setattr(emulator.config, "http_429_rate", 0.0))
+    async with open_harness(emulator, tmp_path / "bot.db", [chat], sleep=pauses) as h:
+        job = await h.bot.wait_for(await h.bot.imagine(invocation("a fox in a queue")) or "")
 
         assert job is not None and job.state is JobState.POSTED
-        assert time.monotonic() - started >= 1.0
+        assert pauses.delays == [1.0]  # the retry came after the wait it was told
+        assert emulator.counters.requests[PROJECTS_ROUTE] == 2
         assert len(chat.images) == 1 and chat.texts == []
 
 

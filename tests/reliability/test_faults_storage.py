@@ -22,8 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.jobs import JobState
+from bot.jobs import ChannelKey, ChannelSettings, Job, JobState
 from emulator.superduper import Emulator
+from storage import SqliteJobStore
+from tests.support.faulty_store import FaultyStore
 from tests.support.harness import emulator_config, invocation, open_harness
 from tests.support.recording_chat import RecordingChat
 from tests.support.superduper import file_ids
@@ -43,6 +45,23 @@ def write_lock(db: Path) -> Iterator[None]:
         other.execute("ROLLBACK")
     finally:
         other.close()
+
+
+class Reached(FaultyStore):
+    """Delegates everything (no crash); ``reached`` is set once a command calls the store
+    (for its channel's settings, or to add its job)."""
+
+    def __init__(self, inner: SqliteJobStore) -> None:
+        super().__init__(inner)
+        self.reached = asyncio.Event()
+
+    async def get_channel_settings(self, key: ChannelKey) -> ChannelSettings:
+        self.reached.set()
+        return await super().get_channel_settings(key)
+
+    async def add_job(self, job: Job) -> Job:
+        self.reached.set()
+        return await super().add_job(job)
 
 
 @contextmanager
@@ -72,11 +91,23 @@ async def test_a_lock_shorter_than_busy_timeout_only_delays_the_job(
 ) -> None:
     db = tmp_path / "bot.db"
     chat = RecordingChat()
-    async with open_harness(emulator, db, [chat]) as h:
+    stores: list[Reached] = []
+
+    def reached(inner: SqliteJobStore) -> Reached:
+        stores.append(Reached(inner))
+        return stores[-1]
+
+    async with open_harness(emulator, db, [chat], wrap_store=reached) as h:
         with write_lock(db):
             command = asyncio.create_task(h.bot.imagine(invocation("a fox waiting its turn")))
-            done, _ = await asyncio.wait({command}, timeout=0.5)  # held for half a second
-            assert not done  # the command is waiting for the lock, not failing
+            async with asyncio.timeout(5.0):  # the command got to the store under the lock…
+                await stores[0].reached.wait()
+            # …which then stays held for half a second more: the fault's own length (a tenth
+            # of the store's 5 s busy_timeout), not a synchronisation. A command that does
+            # not wait for the lock fails at its first try; a correct one cannot be done
+            # while the lock is held, however loaded the machine.
+            done, _ = await asyncio.wait({command}, timeout=0.5)
+            assert not done and chat.notes == []  # waiting for the lock, not failing
         job = await h.bot.wait_for(await command or "")
 
         assert job is not None and job.state is JobState.POSTED

@@ -4,7 +4,7 @@ and the small values backends keep."""
 from __future__ import annotations
 
 from bot.jobs import ChannelKey, ChannelSettings
-from storage import SqliteJobStore
+from tests.storage.conftest import AnyStore
 
 KEY = ChannelKey("discord", "guild-1", "chan-1")
 # Each differs from KEY in exactly one part.
@@ -15,11 +15,11 @@ NEIGHBOURS = (
 )
 
 
-async def test_unknown_channel_has_no_scope(store: SqliteJobStore) -> None:
+async def test_unknown_channel_has_no_scope(store: AnyStore) -> None:
     assert await store.get_scope("superduper", KEY) is None
 
 
-async def test_set_scope_inserts_then_replaces(store: SqliteJobStore) -> None:
+async def test_set_scope_inserts_then_replaces(store: AnyStore) -> None:
     await store.set_scope("superduper", KEY, "proj-1")
     assert await store.get_scope("superduper", KEY) == "proj-1"
 
@@ -28,7 +28,7 @@ async def test_set_scope_inserts_then_replaces(store: SqliteJobStore) -> None:
 
 
 async def test_scopes_are_isolated_per_backend_platform_workspace_channel(
-    store: SqliteJobStore,
+    store: AnyStore,
 ) -> None:
     await store.set_scope("superduper", KEY, "proj-main")
     assert await store.get_scope("comfyui", KEY) is None
@@ -46,11 +46,11 @@ async def test_scopes_are_isolated_per_backend_platform_workspace_channel(
     ]
 
 
-async def test_channel_settings_default_to_empty(store: SqliteJobStore) -> None:
+async def test_channel_settings_default_to_empty(store: AnyStore) -> None:
     assert await store.get_channel_settings(KEY) == ChannelSettings()
 
 
-async def test_channel_settings_set_get_replace(store: SqliteJobStore) -> None:
+async def test_channel_settings_set_get_replace(store: AnyStore) -> None:
     settings = ChannelSettings(
         width=512,
         height=768,
@@ -67,13 +67,13 @@ async def test_channel_settings_set_get_replace(store: SqliteJobStore) -> None:
     assert await store.get_channel_settings(KEY) == ChannelSettings(style="sketch")
 
 
-async def test_channel_settings_are_isolated(store: SqliteJobStore) -> None:
+async def test_channel_settings_are_isolated(store: AnyStore) -> None:
     await store.set_channel_settings(KEY, ChannelSettings(steps=50))
     for key in NEIGHBOURS:
         assert await store.get_channel_settings(key) == ChannelSettings()
 
 
-async def test_backend_values_are_kept_and_replaced(store: SqliteJobStore) -> None:
+async def test_backend_values_are_kept_and_replaced(store: AnyStore) -> None:
     assert await store.get_value("comfyui.client_id") is None
     await store.set_value("comfyui.client_id", "abc")
     await store.set_value("comfyui.client_id", "def")

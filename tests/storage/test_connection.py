@@ -1,4 +1,5 @@
-"""The connection's settings, concurrent writers, and operator-facing errors."""
+"""The connection's settings, concurrent writers, and operator-facing errors (SQLite's;
+PostgreSQL's are in test_postgres.py)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ import pytest
 
 from bot.jobs import Job, JobState
 from storage import SqliteJobStore, StorageError
+from tests.storage.conftest import AnyStore, Database
 
 MakeJob = Callable[..., Job]
 
 
-async def test_pragmas_are_really_set(store: SqliteJobStore, db_path: Path) -> None:
-    diag = await store.diagnostics()
+async def test_pragmas_are_really_set(sqlite_store: SqliteJobStore, db_path: Path) -> None:
+    diag = await sqlite_store.diagnostics()
 
     assert diag.journal_mode == "wal"
     assert diag.synchronous == 2  # FULL
@@ -38,7 +40,7 @@ async def test_busy_timeout_is_configurable(db_path: Path) -> None:
 
 
 async def test_fifty_concurrent_writes_on_one_store_all_land(
-    store: SqliteJobStore, make_job: MakeJob
+    store: AnyStore, make_job: MakeJob
 ) -> None:
     existing = [await store.add_job(make_job(f"old{i:02}")) for i in range(25)]
     fresh = [make_job(f"new{i:02}", created_at=2000.0 + i) for i in range(25)]
@@ -56,14 +58,16 @@ async def test_fifty_concurrent_writes_on_one_store_all_land(
     assert len(await store.unfinished_jobs()) == 50
 
 
-async def test_two_stores_on_one_file_write_concurrently(db_path: Path, make_job: MakeJob) -> None:
-    a = await SqliteJobStore.open(db_path)
-    b = await SqliteJobStore.open(db_path)
+async def test_two_stores_on_one_database_write_concurrently(
+    database: Database, make_job: MakeJob
+) -> None:
+    a = await database.open(owner="replica-a")
+    b = await database.open(owner="replica-b")
     async with a, b:
         jobs_a = [make_job(f"a{i:02}", created_at=float(i)) for i in range(30)]
         jobs_b = [make_job(f"b{i:02}", created_at=float(i) + 0.5) for i in range(30)]
 
-        async def write(store: SqliteJobStore, jobs: list[Job]) -> None:
+        async def write(store: AnyStore, jobs: list[Job]) -> None:
             for job in jobs:
                 added = await store.add_job(job)
                 await store.save_job(dataclasses.replace(added, attempts=1))

@@ -4,9 +4,7 @@ quarantines), history, pruning, durability across reopen."""
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -15,7 +13,8 @@ from bot.chat import ActionKind
 from bot.command import ImagineParams, ReferenceSource
 from bot.jobs import TERMINAL_STATES, ChannelKey, ChannelSettings, Job, JobState
 from bot.store import JobStore, StaleJob
-from storage import SqliteJobStore, StoreClosedError
+from storage import StoreClosedError
+from tests.storage.conftest import AnyStore, Database, claim_at_restart, ids_at_restart
 
 MakeJob = Callable[..., Job]
 
@@ -70,7 +69,7 @@ def full_job() -> Job:
     )
 
 
-async def test_job_with_every_field_round_trips(store: SqliteJobStore, make_job: MakeJob) -> None:
+async def test_job_with_every_field_round_trips(store: AnyStore, make_job: MakeJob) -> None:
     core_view: JobStore = store  # mypy checks that it satisfies the core's protocol
     await core_view.add_job(make_job("parent"))
     job = full_job()
@@ -88,18 +87,18 @@ async def test_job_with_every_field_round_trips(store: SqliteJobStore, make_job:
     assert loaded.params.seed == 2**53 + 1
 
 
-async def test_a_new_job_starts_at_version_1(store: SqliteJobStore, make_job: MakeJob) -> None:
+async def test_a_new_job_starts_at_version_1(store: AnyStore, make_job: MakeJob) -> None:
     added = await store.add_job(make_job("fresh1"))
     assert added.version == 1
     assert await store.get_job("fresh1") == added
 
 
-async def test_missing_job_is_none(store: SqliteJobStore) -> None:
+async def test_missing_job_is_none(store: AnyStore) -> None:
     assert await store.get_job("nope") is None
 
 
 async def test_duplicate_id_raises_key_error_and_keeps_first(
-    store: SqliteJobStore, make_job: MakeJob
+    store: AnyStore, make_job: MakeJob
 ) -> None:
     first = await store.add_job(make_job("dup111", requester_name="first"))
 
@@ -112,7 +111,7 @@ async def test_duplicate_id_raises_key_error_and_keeps_first(
     assert await store.get_job("dup222") is not None
 
 
-async def test_save_job_overwrites_every_field(store: SqliteJobStore, make_job: MakeJob) -> None:
+async def test_save_job_overwrites_every_field(store: AnyStore, make_job: MakeJob) -> None:
     await store.add_job(make_job("parent"))
     await store.add_job(make_job("k3f9q2"))
     updated = full_job()
@@ -129,9 +128,7 @@ async def test_save_job_overwrites_every_field(store: SqliteJobStore, make_job: 
     assert await store.get_job("k3f9q2") == dataclasses.replace(cleared, version=3)
 
 
-async def test_a_write_from_an_older_version_is_refused(
-    store: SqliteJobStore, make_job: MakeJob
-) -> None:
+async def test_a_write_from_an_older_version_is_refused(store: AnyStore, make_job: MakeJob) -> None:
     """Compare-and-set: of two writers that read the same version, only the first wins,
     so a state can never move backwards."""
     read = await store.add_job(make_job("race01"))
@@ -145,15 +142,13 @@ async def test_a_write_from_an_older_version_is_refused(
     assert await store.get_job("race01") == cancelled
 
 
-async def test_save_unknown_job_raises_key_error(store: SqliteJobStore, make_job: MakeJob) -> None:
+async def test_save_unknown_job_raises_key_error(store: AnyStore, make_job: MakeJob) -> None:
     with pytest.raises(KeyError):
         await store.save_job(make_job("ghost1", version=1))
     assert await store.get_job("ghost1") is None
 
 
-async def test_reroll_of_unknown_parent_is_refused(
-    store: SqliteJobStore, make_job: MakeJob
-) -> None:
+async def test_reroll_of_unknown_parent_is_refused(store: AnyStore, make_job: MakeJob) -> None:
     # foreign_keys=ON: a re-roll must point at a stored job.
     with pytest.raises(ValueError, match="missing"):
         await store.add_job(make_job("child1", parent_job_id="missing"))
@@ -161,7 +156,7 @@ async def test_reroll_of_unknown_parent_is_refused(
 
 
 async def test_a_start_claims_unfinished_jobs_and_untold_endings_oldest_first(
-    store: SqliteJobStore, make_job: MakeJob
+    store: AnyStore, database: Database, make_job: MakeJob
 ) -> None:
     # Insert out of creation order, one job per state; endings told or not.
     created = {
@@ -182,7 +177,7 @@ async def test_a_start_claims_unfinished_jobs_and_untold_endings_oldest_first(
         make_job("untold", created_at=0.5, state=JobState.FAILED, error="boom", notified=False)
     )
 
-    claimed = await store.claim_unfinished()
+    claimed = await claim_at_restart(database, store)
 
     assert [j.id for j in claimed.jobs] == [
         "untold",
@@ -193,20 +188,22 @@ async def test_a_start_claims_unfinished_jobs_and_untold_endings_oldest_first(
         "j-submitting",
     ]
     assert claimed.quarantined == []
-    assert [j.id for j in await store.unfinished_jobs()] == [
-        j.id for j in claimed.jobs if j.state not in TERMINAL_STATES
-    ]
+    async with await database.open() as restarted:
+        assert [j.id for j in await restarted.unfinished_jobs()] == [
+            j.id for j in claimed.jobs if j.state not in TERMINAL_STATES
+        ]
 
 
 async def test_an_unreadable_row_is_quarantined_and_the_rest_resume(
-    store: SqliteJobStore, db_path: Path, make_job: MakeJob
+    store: AnyStore, database: Database, make_job: MakeJob
 ) -> None:
     await store.add_job(make_job("good01", created_at=1.0))
     await store.add_job(make_job("bad001", created_at=2.0, thread="T9"))
     await store.add_job(make_job("good02", created_at=3.0))
-    await _raw_update(db_path, "UPDATE jobs SET params = '{not json' WHERE id = 'bad001'")
+    # Damaged behind the store's back (another process, a bad manual edit).
+    await database.execute("UPDATE jobs SET params = '{not json' WHERE id = 'bad001'")
 
-    claimed = await store.claim_unfinished()
+    claimed = await claim_at_restart(database, store)
 
     assert [j.id for j in claimed.jobs] == ["good01", "good02"]
     [bad] = claimed.quarantined
@@ -219,32 +216,35 @@ async def test_an_unreadable_row_is_quarantined_and_the_rest_resume(
     )
     assert "params" in bad.reason or "JSON" in bad.reason or "Expecting" in bad.reason
     # Set aside for good: not claimed again, and unknown to lookups.
-    again = await store.claim_unfinished()
-    assert [j.id for j in again.jobs] == ["good01", "good02"] and again.quarantined == []
-    assert await store.get_job("bad001") is None
+    async with await database.open() as restarted:
+        assert await ids_at_restart(database, restarted) == ["good01", "good02"]
+    async with await database.open() as restarted:
+        assert await restarted.get_job("bad001") is None
 
 
 async def test_finishing_a_job_removes_it_from_unfinished(
-    store: SqliteJobStore, make_job: MakeJob
+    store: AnyStore, database: Database, make_job: MakeJob
 ) -> None:
     job = await store.add_job(make_job("done01", state=JobState.COMPLETED))
-    assert [j.id for j in (await store.claim_unfinished()).jobs] == ["done01"]
+    assert await ids_at_restart(database, store) == ["done01"]
+    restarted = await database.open()
+    job = await restarted.get_job("done01") or job  # (a claim moves the version on)
 
-    await store.save_job(dataclasses.replace(job, state=JobState.POSTED, notified=True))
+    await restarted.save_job(dataclasses.replace(job, state=JobState.POSTED, notified=True))
 
-    assert (await store.claim_unfinished()).jobs == []
+    assert await ids_at_restart(database, restarted) == []
 
 
 async def test_same_created_at_keeps_insertion_order(
-    store: SqliteJobStore, make_job: MakeJob
+    store: AnyStore, database: Database, make_job: MakeJob
 ) -> None:
     for job_id in ["c", "a", "b"]:
         await store.add_job(make_job(job_id, created_at=7.0))
-    assert [j.id for j in (await store.claim_unfinished()).jobs] == ["c", "a", "b"]
+    assert await ids_at_restart(database, store) == ["c", "a", "b"]
 
 
 async def test_recent_jobs_are_the_requesters_newest_first(
-    store: SqliteJobStore, make_job: MakeJob
+    store: AnyStore, make_job: MakeJob
 ) -> None:
     for n in range(12):
         await store.add_job(make_job(f"mine{n:02}", created_at=float(n)))
@@ -256,8 +256,22 @@ async def test_recent_jobs_are_the_requesters_newest_first(
     assert [j.id for j in recent] == [f"mine{n:02}" for n in range(11, 1, -1)]
 
 
+async def test_the_rate_limit_counts_the_requesters_jobs_in_the_workspace_since_then(
+    store: AnyStore, make_job: MakeJob
+) -> None:
+    for n in range(5):
+        await store.add_job(make_job(f"mine{n}", created_at=float(n), channel=f"chan-{n}"))
+    await store.add_job(make_job("theirs", created_at=4.0, requester_id="u-2"))
+    await store.add_job(make_job("elsewh", created_at=4.0, workspace="guild-2"))
+
+    key = ChannelKey("discord", "guild-1", "any")
+    assert await store.count_jobs_since(key, "u-1", 2.0) == 3
+    assert await store.count_jobs_since(key, "u-1", 5.0) == 0
+    assert await store.count_jobs_since(key, "u-3", 0.0) == 0
+
+
 async def test_pruning_removes_only_old_jobs_that_need_nothing_more(
-    store: SqliteJobStore, make_job: MakeJob
+    store: AnyStore, make_job: MakeJob
 ) -> None:
     await store.add_job(make_job("oldpst", created_at=1.0, state=JobState.POSTED, notified=True))
     await store.add_job(make_job("oldfai", created_at=1.0, state=JobState.FAILED, notified=True))
@@ -272,32 +286,22 @@ async def test_pruning_removes_only_old_jobs_that_need_nothing_more(
     assert await store.get_job("oldrun") is not None and await store.get_job("newpst")
 
 
-async def _raw_update(db_path: Path, sql: str) -> None:
-    """Damage a row behind the store's back (another process, a bad manual edit)."""
-    conn = sqlite3.connect(db_path)
-    try:
-        conn.execute(sql)
-        conn.commit()
-    finally:
-        conn.close()
-
-
-async def test_data_survives_close_and_reopen(db_path: Path, make_job: MakeJob) -> None:
+async def test_data_survives_close_and_reopen(database: Database, make_job: MakeJob) -> None:
     key = ChannelKey("discord", "g", "c")
-    async with await SqliteJobStore.open(db_path) as first:
+    async with await database.open() as first:
         await first.add_job(make_job("parent"))
         await first.add_job(full_job())
         await first.set_scope("superduper", key, "proj-1")
         await first.set_channel_settings(key, ChannelSettings(steps=8))
 
-    async with await SqliteJobStore.open(db_path) as second:
+    async with await database.open() as second:
         assert await second.get_job("k3f9q2") == full_job()
         assert await second.get_scope("superduper", key) == "proj-1"
         assert await second.get_channel_settings(key) == ChannelSettings(steps=8)
 
 
-async def test_closed_store_refuses_use(db_path: Path, make_job: MakeJob) -> None:
-    store = await SqliteJobStore.open(db_path)
+async def test_closed_store_refuses_use(database: Database, make_job: MakeJob) -> None:
+    store = await database.open()
     await store.aclose()
     await store.aclose()  # idempotent
 

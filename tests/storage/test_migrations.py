@@ -1,4 +1,5 @@
-"""Schema versions: fresh files, upgrades keeping data, refusing newer files."""
+"""Schema versions on both databases: fresh ones, upgrades keeping data, refusing newer
+ones, one schema in two dialects."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import aiosqlite
+import asyncpg
 import pytest
 
 from bot.backend.superduper.handles import Submission
 from bot.chat import ActionKind
 from bot.jobs import ChannelKey, ChannelSettings, Job, JobState
-from storage import SchemaVersionError, SqliteJobStore, StorageError
+from storage import SchemaVersionError, SqliteJobStore, StorageError, codec, redact_url
 from storage.migrations import LATEST_VERSION, MIGRATIONS, Migration, migrate
+from storage.pg_migrations import PG_LATEST_VERSION, PG_MIGRATIONS, migrate_pg, pg_schema_version
+from tests.storage.conftest import Database, PostgresDatabase
 
 MakeJob = Callable[..., Job]
 
@@ -184,15 +188,96 @@ async def test_failed_step_leaves_previous_version_intact(db_path: Path) -> None
         assert (await store.diagnostics()).schema_version == LATEST_VERSION
 
 
-async def test_several_processes_opening_a_fresh_file_at_once(
-    db_path: Path, make_job: MakeJob
+async def test_several_processes_opening_a_fresh_database_at_once(
+    database: Database, make_job: MakeJob
 ) -> None:
-    stores = await asyncio.gather(*(SqliteJobStore.open(db_path) for _ in range(4)))
+    stores = await asyncio.gather(*(database.open(owner=f"replica-{n}") for n in range(4)))
     async with contextlib.AsyncExitStack() as stack:
         for store in stores:
             await stack.enter_async_context(store)
         for n, store in enumerate(stores):
-            assert (await store.diagnostics()).schema_version == LATEST_VERSION
             await store.add_job(make_job(f"job{n}"))
-        assert len(await stores[0].unfinished_jobs()) == 4
-    assert user_version(db_path) == LATEST_VERSION
+        for store in stores:
+            assert len(await store.unfinished_jobs()) == 4
+    latest = LATEST_VERSION if database.name == "sqlite" else PG_LATEST_VERSION
+    assert await database.schema_version() == latest
+
+
+# -- PostgreSQL ----------------------------------------------------------------------------
+
+
+def test_pg_migrations_are_numbered_in_order() -> None:
+    assert [m.version for m in PG_MIGRATIONS] == list(range(1, len(PG_MIGRATIONS) + 1))
+
+
+async def test_pg_fresh_database_gets_the_latest_schema(pg: PostgresDatabase) -> None:
+    async with await pg.open():
+        pass
+    rows = await pg.fetch("SELECT version FROM schema_migrations ORDER BY version")
+    assert [r["version"] for r in rows] == list(range(1, PG_LATEST_VERSION + 1))
+    tables = {
+        r["tablename"]
+        for r in await pg.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    }
+    assert {"jobs", "job_transitions", "channel_scopes", "channel_settings", "backend_values"} <= (
+        tables
+    )
+
+
+async def test_pg_newer_database_is_refused_with_a_clear_error(pg: PostgresDatabase) -> None:
+    async with await pg.open():
+        pass
+    await pg.fetch(
+        "INSERT INTO schema_migrations VALUES ($1, 'from the future')", PG_LATEST_VERSION + 5
+    )
+
+    with pytest.raises(SchemaVersionError) as info:
+        await pg.open()
+
+    message = str(info.value)
+    assert f"schema version {PG_LATEST_VERSION + 5}" in message
+    assert f"up to {PG_LATEST_VERSION}" in message
+    assert "IMAGINE_DATABASE_URL" in message
+    assert redact_url(pg.url) in message
+
+
+async def test_pg_failed_step_leaves_previous_version_intact(pg: PostgresDatabase) -> None:
+    broken = (
+        *PG_MIGRATIONS[:1],
+        Migration(2, "broken", ("CREATE TABLE half_done (x int)", "THIS IS NOT SQL")),
+    )
+    conn = await asyncpg.connect(pg.url)
+    try:
+        with pytest.raises(asyncpg.PostgresSyntaxError):
+            await migrate_pg(conn, location="test", migrations=broken)
+        assert await pg_schema_version(conn) == 1
+        assert await conn.fetchval("SELECT to_regclass('half_done')") is None
+    finally:
+        await conn.close()
+    async with await pg.open():  # the real code still opens it
+        pass
+
+
+async def test_both_schemas_hold_what_the_codec_maps(
+    sqlite_store: SqliteJobStore, db_path: Path, pg: PostgresDatabase
+) -> None:
+    """The two migration lists describe one schema (plus PostgreSQL's lease columns)."""
+    async with await pg.open():
+        pass
+    with raw(db_path) as conn:
+        lite = {
+            table: {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+            for table in ("jobs", "channel_scopes", "channel_settings", "backend_values")
+        }
+    rows = await pg.fetch(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = 'public'"
+    )
+    postgres: dict[str, set[str]] = {}
+    for row in rows:
+        postgres.setdefault(row["table_name"], set()).add(row["column_name"])
+
+    assert {*codec.JOB_COLUMNS, "has_slot"} == lite["jobs"]
+    assert lite["jobs"] | {"rowid", "owner", "lease_until"} == postgres["jobs"]
+    for table in ("channel_scopes", "channel_settings", "backend_values"):
+        assert lite[table] == postgres[table], table

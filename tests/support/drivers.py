@@ -21,6 +21,7 @@ import httpx
 from bot.backend.comfyui import ComfyUIBackend
 from bot.backend.comfyui.settings import CHECKPOINT_SETTING
 from bot.backend.protocol import ImageBackend
+from bot.backend.retry import Sleep, WallClock
 from bot.backend.superduper import SuperDuperBackend, SuperDuperSettings, make_http_client
 from bot.jobs import Job
 from bot.store import ValueStore
@@ -101,15 +102,32 @@ class SuperDuperDriver(ServiceDriver[SuperDuperBackend]):
     name = "superduper"
     fetch_headers = MappingProxyType({"Authorization": f"Bearer {superduper.TOKEN}"})
 
-    def __init__(self, emulator: Emulator, settings: SuperDuperSettings | None = None) -> None:
+    def __init__(
+        self,
+        emulator: Emulator,
+        settings: SuperDuperSettings | None = None,
+        *,
+        sleep: Sleep | None = None,
+        wall_clock: WallClock | None = None,
+        reconnect_sleep: Sleep | None = None,
+    ) -> None:
         self.emulator = emulator
         self.settings = settings
+        """The client's settings (``superduper.fast_service`` when None)."""
+        self.sleep, self.wall_clock, self.reconnect_sleep = sleep, wall_clock, reconnect_sleep
+        """Injected into the backend (``None``: the real ones)."""
 
     @asynccontextmanager
     async def _backend(self) -> AsyncIterator[SuperDuperBackend]:
         settings = self.settings or superduper.fast_service(self.emulator)
         async with make_http_client(settings) as http:
-            backend = SuperDuperBackend(settings, http=http)
+            backend = SuperDuperBackend(
+                settings,
+                http=http,
+                sleep=self.sleep,
+                wall_clock=self.wall_clock,
+                reconnect_sleep=self.reconnect_sleep,
+            )
             await backend.start()
             try:
                 yield backend

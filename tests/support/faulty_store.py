@@ -77,3 +77,23 @@ class FaultyStore:
 
     async def set_channel_settings(self, key: ChannelKey, settings: ChannelSettings) -> None:
         await self.inner.set_channel_settings(key, settings)
+
+    @property
+    def shared(self) -> bool:
+        return self.inner.shared
+
+    async def renew_leases(self) -> frozenset[str]:
+        return await self.inner.renew_leases()
+
+    async def take_slot(
+        self, job_id: str, requester: ChannelKey, requester_id: str, *, per_user: int, overall: int
+    ) -> bool:
+        return await self.inner.take_slot(
+            job_id, requester, requester_id, per_user=per_user, overall=overall
+        )
+
+    async def queue_position(self, job_id: str) -> int | None:
+        return await self.inner.queue_position(job_id)
+
+    async def slots_in_use(self) -> int:
+        return await self.inner.slots_in_use()

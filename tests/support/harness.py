@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar, overload
 
 from bot.backend.protocol import ImageBackend
+from bot.backend.retry import Sleep, WallClock
 from bot.backend.superduper import SuperDuperBackend, SuperDuperSettings
 from bot.chat import ChatPort, Conversation, Invocation, Requester
 from bot.clock import Clock
@@ -107,6 +108,9 @@ def open_harness(
     wrap_backend: BackendWrapper | None = None,
     clock: Clock | None = None,
     telemetry: Telemetry | None = None,
+    sleep: Sleep | None = None,
+    wall_clock: WallClock | None = None,
+    reconnect_sleep: Sleep | None = None,
 ) -> AbstractAsyncContextManager[Harness]: ...
 
 
@@ -123,6 +127,9 @@ def open_harness(
     wrap_backend: BackendWrapper | None = None,
     clock: Clock | None = None,
     telemetry: Telemetry | None = None,
+    sleep: Sleep | None = None,
+    wall_clock: WallClock | None = None,
+    reconnect_sleep: Sleep | None = None,
 ) -> AbstractAsyncContextManager[BotHarness[B]]: ...
 
 
@@ -138,15 +145,24 @@ def open_harness(
     wrap_backend: BackendWrapper | None = None,
     clock: Clock | None = None,
     telemetry: Telemetry | None = None,
+    sleep: Sleep | None = None,
+    wall_clock: WallClock | None = None,
+    reconnect_sleep: Sleep | None = None,
 ) -> AbstractAsyncContextManager[BotHarness[Any]]:
-    """The bot on ``driver``'s service (a SuperDuper ``Emulator``: with ``service`` as its
-    client settings). ``store`` in the harness is always the real one; ``wrap_store`` puts
-    a test double (e.g. ``FaultyStore``) between it and the bot, ``wrap_backend`` one
-    between the bot and the backend (e.g. ``FewerCapabilities``)."""
+    """The bot on ``driver``'s service. ``store`` in the harness is always the real one;
+    ``wrap_store`` puts a test double (e.g. ``FaultyStore``) between it and the bot,
+    ``wrap_backend`` one between the bot and the backend (e.g. ``FewerCapabilities``).
+
+    For a SuperDuper ``Emulator``: ``service`` is the client's settings (fast ones when
+    None); ``sleep`` (the backend's pause between HTTP retries), ``wall_clock`` (for
+    ``Retry-After`` dates) and ``reconnect_sleep`` (its WebSocket's pause between attempts)
+    go to the backend, e.g. to record the waits. A driver brings its own."""
     if isinstance(driver, Emulator):
-        driver = SuperDuperDriver(driver, service)
-    elif service is not None:
-        raise TypeError("service= is the client settings for an Emulator; a driver has its own")
+        driver = SuperDuperDriver(
+            driver, service, sleep=sleep, wall_clock=wall_clock, reconnect_sleep=reconnect_sleep
+        )
+    elif any(knob is not None for knob in (service, sleep, wall_clock, reconnect_sleep)):
+        raise TypeError("service=, sleep=, wall_clock= and reconnect_sleep= go with an Emulator")
     return _harness(
         driver, db_path, chats, config, start, wrap_store, wrap_backend, clock, telemetry
     )

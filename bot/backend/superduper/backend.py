@@ -52,7 +52,8 @@ class SuperDuperBackend:
     """One per process. ``http`` is shared and owned by the caller (not closed here).
 
     ``rng`` drives every jitter (retries, polls, reconnects); ``sleep`` is the pause between
-    HTTP retries. Both are injectable so tests are deterministic."""
+    HTTP retries, ``reconnect_sleep`` the one between WebSocket connection attempts. All are
+    injectable so tests are deterministic."""
 
     def __init__(
         self,
@@ -63,12 +64,17 @@ class SuperDuperBackend:
         sleep: Sleep | None = None,
         wall_clock: WallClock | None = None,
         connect_factory: Connect | None = None,
+        reconnect_sleep: Sleep | None = None,
     ) -> None:
         rng = rng if rng is not None else random.Random()
         self.settings = settings
         self.client = SuperDuperClient(settings, http, rng=rng, sleep=sleep, wall_clock=wall_clock)
         self.watcher = HybridWatcher(
-            settings, self.client, rng=rng, connect_factory=connect_factory
+            settings,
+            self.client,
+            rng=rng,
+            connect_factory=connect_factory,
+            reconnect_sleep=reconnect_sleep,
         )
         self.service = f"SuperDuper at {httpx.URL(settings.base_url).host}"
 

@@ -42,6 +42,7 @@ from websockets.exceptions import WebSocketException
 
 from bot.backend.errors import AuthRefused, BackendError
 from bot.backend.polling import PollSchedule, Recent, run_polls
+from bot.backend.retry import Sleep
 from bot.backend.superduper.client import SuperDuperClient
 from bot.backend.superduper.errors import FileNotFound
 from bot.backend.superduper.files import (
@@ -93,7 +94,10 @@ class HybridWatcher:
         *,
         rng: random.Random | None = None,
         connect_factory: Connect | None = None,
+        reconnect_sleep: Sleep | None = None,
     ) -> None:
+        """``reconnect_sleep`` is the WebSocket's pause between connection attempts
+        (``asyncio.sleep`` unless given: injectable so tests can check the delays)."""
         self._settings = settings
         self._client = client
         self._rng = rng if rng is not None else random.Random()
@@ -121,6 +125,7 @@ class HybridWatcher:
             headers={"Authorization": f"Bearer {settings.token}"},
             needed=self._ws_needed,
             still_needed=lambda: bool(self._project_files),
+            sleep=reconnect_sleep,
         )
         self.events_received = 0
         """Well-formed generation events handled (for metrics and tests)."""
@@ -153,6 +158,12 @@ class HybridWatcher:
     @property
     def pending(self) -> int:
         return len(self._watches)
+
+    def next_poll_at(self, file_id: str) -> float | None:
+        """When the next status poll of ``file_id`` is due (the event loop's clock; 0.0 means
+        at once), or None when nobody waits for it (introspection for tests)."""
+        watch = self._watches.get(file_id)
+        return self._next_poll_at(watch) if watch is not None else None
 
     # --- lifecycle -----------------------------------------------------------------------------
 

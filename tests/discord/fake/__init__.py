@@ -1,6 +1,12 @@
 """A local fake Discord (REST + gateway) for the real discord.py client."""
 
-from tests.discord.fake.model import FakeChannel, FakeInteraction, FakeMessage, FakeUser
+from tests.discord.fake.model import (
+    FakeChannel,
+    FakeGuild,
+    FakeInteraction,
+    FakeMessage,
+    FakeUser,
+)
 from tests.discord.fake.server import MANAGE_MESSAGES, MEMBER_PERMISSIONS, FakeDiscord
 
 __all__ = [
@@ -8,6 +14,7 @@ __all__ = [
     "MEMBER_PERMISSIONS",
     "FakeChannel",
     "FakeDiscord",
+    "FakeGuild",
     "FakeInteraction",
     "FakeMessage",
     "FakeUser",

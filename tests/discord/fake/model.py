@@ -20,6 +20,12 @@ class FakeUser:
 
 
 @dataclass
+class FakeGuild:
+    id: int
+    name: str
+
+
+@dataclass
 class FakeChannel:
     id: int
     type: int
@@ -87,6 +93,9 @@ class FakeInteraction:
     """Content of the original response (after the last edit)."""
     original_flags: int = 0
     followups: list[dict[str, Any]] = field(default_factory=list)
+    guild_id: int | None = None
+    shard: int | None = None
+    """The shard of the gateway session it was delivered to (``None``: unsharded)."""
 
     @property
     def callback_types(self) -> list[int]:

@@ -5,7 +5,10 @@ Reached only through ``DiscordSettings(api_base=fake.api_base,
 gateway_url=fake.gateway_url)``. It keeps what a user would see (messages with
 their attachment bytes, threads, ephemeral answers) and what the bot asked for
 (command schemas, IDENTIFY, every request), and behaves like Discord where the
-adapter relies on it: thread id == starter message id, ``enforce_nonce``
+adapter relies on it: shards (an IDENTIFY's ``shard: [id, count]`` gets the guilds
+with ``(guild_id >> 22) % count == id``, each guild's events go to its shard's session
+only, ``GET /gateway/bot`` recommends :attr:`FakeDiscord.shard_count`, 4010 for an
+invalid shard), thread id == starter message id, ``enforce_nonce``
 deduplication, 429 with ``Retry-After`` + ``X-RateLimit-*`` on demand, 403/404
 with Discord's error codes, 413 above ``attachment_size_limit``, 400 Invalid Form Body
 (50035) for components and modals beyond Discord's limits (``limits.py``), a modal
@@ -39,6 +42,7 @@ from tests.discord.fake.model import (
     TEXT_CHANNEL,
     FakeAttachment,
     FakeChannel,
+    FakeGuild,
     FakeInteraction,
     FakeMessage,
     FakeUser,
@@ -65,6 +69,17 @@ class _Session:
     ws: web.WebSocketResponse
     seq: int = 0
     identified: bool = False
+    shard: tuple[int, int] | None = None
+    """``[id, count]`` from its IDENTIFY (``None``: unsharded, every guild)."""
+    ready: bool = False
+    """READY was sent (an IDENTIFY for a shard that is down gets none)."""
+
+    def holds(self, guild_id: int) -> bool:
+        """Whether Discord sends this guild's events to this session."""
+        if self.shard is None:
+            return True
+        shard_id, count = self.shard
+        return (guild_id >> 22) % count == shard_id
 
 
 @dataclass
@@ -110,15 +125,22 @@ class FakeDiscord:
         attachment_size_limit: int = DEFAULT_LIMIT,
         nonce_window: float = 300.0,
         heartbeat_interval_ms: int = 41_250,
+        shard_count: int = 1,
+        max_concurrency: int = 1,
     ) -> None:
         self.token = token
+        self.shard_count = shard_count
+        """What ``GET /gateway/bot`` recommends; :meth:`add_guild` places guilds by it."""
+        self.max_concurrency = max_concurrency
         self.attachment_size_limit = attachment_size_limit
         self.nonce_window = nonce_window
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self._ids = itertools.count(1_300_000_000_000_000_000)
         self.bot_user = FakeUser(self._next_id(), "imagine", bot=True)
         self.application_id = self.bot_user.id
-        self.guild_id = self._next_id()
+        self.guilds: dict[int, FakeGuild] = {}
+        self.guild_id = self._add_guild("Fake Guild", 0).id
+        """The default guild (on shard 0), where :attr:`general` is."""
         self.users: dict[int, FakeUser] = {self.bot_user.id: self.bot_user}
         self.channels: dict[int, FakeChannel] = {}
         self.messages: dict[int, FakeMessage] = {}
@@ -139,6 +161,7 @@ class FakeDiscord:
         self._rate_limits: list[RateLimitRule] = []
         self._nonces: dict[tuple[int, str], tuple[float, int]] = {}
         self._sessions: list[_Session] = []
+        self._down_shards: set[int] = set()
         self._changed = asyncio.Condition()
         self._routes = self._build_routes()
         self._runner: web.AppRunner | None = None
@@ -185,8 +208,30 @@ class FakeDiscord:
         self.users[user.id] = user
         return user
 
-    def add_channel(self, name: str) -> FakeChannel:
-        channel = FakeChannel(self._next_id(), TEXT_CHANNEL, name, self.guild_id)
+    def _add_guild(self, name: str, shard: int) -> FakeGuild:
+        # A snowflake's shard is (id >> 22) % count: step to a millisecond on that shard.
+        millis = (self._next_id() >> 22) + 1
+        millis += (shard - millis) % self.shard_count
+        guild = FakeGuild(millis << 22, name)
+        self._ids = itertools.count(guild.id + 1)
+        self.guilds[guild.id] = guild
+        return guild
+
+    def add_guild(self, name: str, *, shard: int) -> tuple[FakeGuild, FakeChannel]:
+        """A server whose id puts it on ``shard`` (of :attr:`shard_count`), and its
+        #general. Sessions connected before it was added don't know it."""
+        if not 0 <= shard < self.shard_count:
+            raise ValueError(f"shard {shard} of {self.shard_count}")
+        guild = self._add_guild(name, shard)
+        return guild, self.add_channel("general", guild)
+
+    def shard_of(self, guild: FakeGuild | int, shard_count: int | None = None) -> int:
+        guild_id = guild if isinstance(guild, int) else guild.id
+        return (guild_id >> 22) % (shard_count or self.shard_count)
+
+    def add_channel(self, name: str, guild: FakeGuild | None = None) -> FakeChannel:
+        guild_id = guild.id if guild is not None else self.guild_id
+        channel = FakeChannel(self._next_id(), TEXT_CHANNEL, name, guild_id)
         self.channels[channel.id] = channel
         return channel
 
@@ -195,7 +240,7 @@ class FakeDiscord:
             self._next_id(),
             PUBLIC_THREAD,
             name,
-            self.guild_id,
+            parent.guild_id,
             parent_id=parent.id,
             owner_id=self.bot_user.id,
         )
@@ -290,7 +335,7 @@ class FakeDiscord:
     ) -> FakeInteraction:
         """A user runs the slash command ``name`` with these options in ``channel``;
         ``files`` are attachment options (made with :meth:`upload`)."""
-        scope = self.guild_id if self.guild_id in self.synced_commands else None
+        scope = channel.guild_id if channel.guild_id in self.synced_commands else None
         synced = [c for c in self.synced_commands.get(scope, []) if c.get("name") == name]
         command_id = synced[0]["id"] if synced else "1"
         data: Json = {
@@ -323,7 +368,7 @@ class FakeDiscord:
         self, user: FakeUser, channel: FakeChannel, option: str, typed: str
     ) -> FakeInteraction:
         """A user is typing ``typed`` into ``/imagine``'s ``option``."""
-        scope = self.guild_id if self.guild_id in self.synced_commands else None
+        scope = channel.guild_id if channel.guild_id in self.synced_commands else None
         data: Json = {
             "id": str(self.synced_commands.get(scope, [{}])[0].get("id", "1")),
             "name": "imagine",
@@ -419,15 +464,18 @@ class FakeDiscord:
             channel.id,
             user.id,
             message_id=message.id if message is not None else None,
+            guild_id=channel.guild_id,
         )
         self.interactions[interaction.id] = interaction
+        guild_id = channel.guild_id
+        assert guild_id is not None, "the bot's commands are guild-only"
         payload: Json = {
             "id": str(interaction.id),
             "application_id": str(self.application_id),
             "type": kind,
             "token": interaction.token,
             "version": 1,
-            "guild_id": str(self.guild_id),
+            "guild_id": str(guild_id),
             "channel_id": str(channel.id),
             "channel": payloads.channel(channel),
             "member": payloads.member(user, member_permissions),
@@ -436,25 +484,48 @@ class FakeDiscord:
             "guild_locale": "en-US",
             "attachment_size_limit": attachment_size_limit or self.attachment_size_limit,
             "entitlements": [],
-            "authorizing_integration_owners": {"0": str(self.guild_id)},
+            "authorizing_integration_owners": {"0": str(guild_id)},
             "context": 0,
             "data": data,
         }
         if message is not None:
-            payload["message"] = payloads.message(
-                message, self.users[message.author_id], self.guild_id
-            )
-        await self.dispatch("INTERACTION_CREATE", payload)
+            payload["message"] = payloads.message(message, self.users[message.author_id], guild_id)
+        session = self._session_for(guild_id)
+        interaction.shard = session.shard[0] if session.shard is not None else None
+        await self._send(session, "INTERACTION_CREATE", payload)
         return interaction
 
-    async def dispatch(self, event: str, data: Json) -> None:
-        """Send a gateway DISPATCH to the newest identified session."""
-        live = [s for s in self._sessions if s.identified and not s.ws.closed]
+    def _session_for(self, guild_id: int) -> _Session:
+        """The newest ready session that holds the guild's shard (Discord sends a guild's
+        events to its shard only)."""
+        live = [s for s in self._sessions if s.ready and not s.ws.closed and s.holds(guild_id)]
         if not live:
-            raise RuntimeError("no bot is connected to the fake gateway")
-        session = live[-1]
+            raise RuntimeError(f"no bot is connected to the fake gateway for guild {guild_id}")
+        return live[-1]
+
+    async def _send(self, session: _Session, event: str, data: Json) -> None:
         session.seq += 1
         await session.ws.send_str(json.dumps({"op": 0, "t": event, "s": session.seq, "d": data}))
+
+    def sessions(self) -> list[tuple[int, int] | None]:
+        """The ``shard`` of each connected, ready gateway session, oldest first."""
+        return [s.shard for s in self._sessions if s.ready and not s.ws.closed]
+
+    async def take_shard_down(self, shard: int) -> None:
+        """Discord loses a shard: its sessions close (4000, resumable) and every IDENTIFY
+        for it goes unanswered until :meth:`bring_shard_up`."""
+        self._down_shards.add(shard)
+        for session in list(self._sessions):
+            if session.shard is not None and session.shard[0] == shard:
+                await session.ws.close(code=4000, message=b"Unknown error.")
+
+    async def bring_shard_up(self, shard: int) -> None:
+        """Answer the IDENTIFYs that waited for ``shard`` (and any from now on)."""
+        self._down_shards.discard(shard)
+        for session in list(self._sessions):
+            waiting = session.identified and not session.ready and not session.ws.closed
+            if waiting and session.shard is not None and session.shard[0] == shard:
+                await self._ready(session)
 
     async def revoke_token(self) -> None:
         """The bot's token is reset in the portal: live sessions are closed with 4004
@@ -497,23 +568,40 @@ class FakeDiscord:
         if data.get("token") != self.token:
             await session.ws.close(code=4004, message=b"Authentication failed.")
             return
+        shard = data.get("shard")
+        if shard is not None:
+            shard_id, count = int(shard[0]), int(shard[1])
+            if not 0 <= shard_id < count:
+                await session.ws.close(code=4010, message=b"Invalid shard.")
+                return
+            session.shard = (shard_id, count)
         self.identifies.append(data)
-        ready = {
+        session.identified = True
+        if session.shard is None or session.shard[0] not in self._down_shards:
+            await self._ready(session)
+        await self._notify()
+
+    async def _ready(self, session: _Session) -> None:
+        """READY with the session's guilds, then one GUILD_CREATE each."""
+        guilds = [g for g in self.guilds.values() if session.holds(g.id)]
+        ready: Json = {
             "v": 10,
             "user": payloads.user(self.bot_user),
-            "guilds": [{"id": str(self.guild_id), "unavailable": True}],
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
             "session_id": secrets.token_hex(16),
             "resume_gateway_url": self.gateway_url,
             "application": {"id": str(self.application_id), "flags": 0},
             "private_channels": [],
             "relationships": [],
         }
-        session.identified = True
-        await self.dispatch("READY", ready)
-        guild = payloads.guild(
-            self.guild_id, "Fake Guild", list(self.channels.values()), self.bot_user
-        )
-        await self.dispatch("GUILD_CREATE", guild)
+        if session.shard is not None:
+            ready["shard"] = list(session.shard)
+        session.ready = True
+        await self._send(session, "READY", ready)
+        for guild in guilds:
+            channels = [c for c in self.channels.values() if c.guild_id == guild.id]
+            data = payloads.guild(guild.id, guild.name, channels, self.bot_user)
+            await self._send(session, "GUILD_CREATE", data)
         await self._notify()
 
     # -- REST --------------------------------------------------------------------------
@@ -665,8 +753,15 @@ class FakeDiscord:
         )
 
     async def _get_gateway(self, request: web.Request, match: re.Match[str]) -> web.Response:
-        limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
-        return _json({"url": self.gateway_url, "shards": 1, "session_start_limit": limit})
+        limit = {
+            "total": 1000,
+            "remaining": 999,
+            "reset_after": 0,
+            "max_concurrency": self.max_concurrency,
+        }
+        return _json(
+            {"url": self.gateway_url, "shards": self.shard_count, "session_start_limit": limit}
+        )
 
     async def _sync_commands(self, request: web.Request, match: re.Match[str]) -> web.Response:
         body = await request.json()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 from .helpers import (
     DEADLINE,
@@ -30,11 +29,12 @@ async def test_a_thousand_files_in_flight_complete_together(
         batches = await asyncio.gather(
             *(generate(http, project_id, batch_size=BATCH) for _ in range(FILES // BATCH))
         )
-        submitted_by = time.monotonic()
         file_ids = {file_id for batch in batches for file_id in batch}
 
         completed: set[str] = set()
         progress_events = 0
+        # Serially this would take many minutes (1,000 x at least 0.5 s): only files that
+        # advance together can all complete within the deadline.
         async with asyncio.timeout(DEADLINE):
             while len(completed) < FILES:
                 event = await recv_json(ws)
@@ -46,5 +46,4 @@ async def test_a_thousand_files_in_flight_complete_together(
     assert completed == file_ids
     assert progress_events == 3 * FILES
     assert all(emu.file_status(file_id) == "completed" for file_id in file_ids)
-    # Serially this would take many minutes; concurrently it ends within one gen_time.
-    assert max(emu.completed_at[f] for f in file_ids) - submitted_by < 5.0
+    assert set(emu.completed_at) >= file_ids
