@@ -320,8 +320,6 @@ class ComfyUIBackend:
         return min(healthy, key=lambda h: h.load())
 
     def _work(self, request: GenerationRequest, host: Host) -> _Work:
-        if request.task is Task.VIDEO:
-            return self._video_work(request)
         if request.task is Task.UPSCALE:
             if request.reference is None:
                 raise InvalidRequest("an upscale needs the image to upscale", service=host.service)
@@ -331,36 +329,32 @@ class ComfyUIBackend:
             Field.NEGATIVE: request.negative_prompt,
             Field.SEED: request.seed,
             Field.STEPS: request.steps,
-            Field.BATCH: request.count,
             Field.CHECKPOINT: self.settings.checkpoint,
         }
-        if request.reference is not None:
-            values[Field.DENOISE] = _denoise(request.reference)
-            return _Work(self.workflows.img2img, values, request.count, request.reference)
+        reference = request.reference
+        if reference is not None:
+            values[Field.DENOISE] = _denoise(reference)
+        if request.task is Task.VIDEO:
+            return self._video_work(request, values)
+        values[Field.BATCH] = request.count
+        if reference is not None:
+            return _Work(self.workflows.img2img, values, request.count, reference)
         values[Field.WIDTH] = request.width
         values[Field.HEIGHT] = request.height
         return _Work(self.workflows.txt2img, values, request.count)
 
-    def _video_work(self, request: GenerationRequest) -> _Work:
-        """``seconds × VIDEO_FPS`` frames; with a reference, it is the first of them."""
+    def _video_work(self, request: GenerationRequest, values: dict[Field, object]) -> _Work:
+        """``seconds × VIDEO_FPS`` frames, the sampler's batch; a reference is the first of
+        them (the sampler makes the rest)."""
         frames = max(2, round((request.seconds or DEFAULT_SECONDS) * VIDEO_FPS))
-        values: dict[Field, object] = {
-            Field.PROMPT: request.prompt,
-            Field.NEGATIVE: request.negative_prompt,
-            Field.SEED: request.seed,
-            Field.STEPS: request.steps,
-            Field.WIDTH: request.width,
-            Field.HEIGHT: request.height,
-            Field.FPS: float(VIDEO_FPS),
-            Field.CHECKPOINT: self.settings.checkpoint,
-        }
-        reference = request.reference
-        if reference is None:
+        values[Field.WIDTH] = request.width
+        values[Field.HEIGHT] = request.height
+        values[Field.FPS] = float(VIDEO_FPS)
+        if request.reference is None:
             values[Field.BATCH] = frames
             return _Work(self.workflows.txt2video, values, 1, video=True)
         values[Field.BATCH] = frames - 1
-        values[Field.DENOISE] = _denoise(reference)
-        return _Work(self.workflows.img2video, values, 1, reference, video=True)
+        return _Work(self.workflows.img2video, values, 1, request.reference, video=True)
 
     async def _send_once(self, host: Host, sub: Submission, work: _Work) -> bool:
         """POST the prompt unless the host already has it; True when this call sent it.
