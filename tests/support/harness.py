@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Final, Generic, TypedDict, TypeVar, Unpack, overload
 
 from bot.backend.protocol import ImageBackend
 from bot.backend.retry import Sleep, WallClock
@@ -32,8 +32,10 @@ __all__ = [
     "AnyHarness",
     "BackendWrapper",
     "BotHarness",
+    "BotOptions",
     "Harness",
     "StoreWrapper",
+    "SuperDuperOptions",
     "emulator_config",
     "fast_bot_config",
     "fast_service",
@@ -95,22 +97,40 @@ def invocation(
     )
 
 
+class BotOptions(TypedDict, total=False):
+    """How a harness makes its bot (each optional): ``config`` (fast timings when None),
+    ``start`` (resume before yielding; True), ``wrap_store`` (a double such as
+    ``FaultyStore`` between the real store and the bot), ``wrap_backend`` (one such as
+    ``FewerCapabilities`` between the bot and the backend), ``clock``, ``telemetry``."""
+
+    config: BotConfig | None
+    start: bool
+    wrap_store: StoreWrapper | None
+    wrap_backend: BackendWrapper | None
+    clock: Clock | None
+    telemetry: Telemetry | None
+
+
+class SuperDuperOptions(BotOptions, total=False):
+    """With a SuperDuper ``Emulator`` also: ``service`` (the client's settings; fast ones
+    when None), and ``sleep`` (the pause between HTTP retries), ``wall_clock`` (for
+    ``Retry-After`` dates) and ``reconnect_sleep`` (its WebSocket's pause between attempts)
+    for the backend, e.g. to record the waits. A driver brings its own."""
+
+    service: SuperDuperSettings | None
+    sleep: Sleep | None
+    wall_clock: WallClock | None
+    reconnect_sleep: Sleep | None
+
+
+_SUPERDUPER_ONLY: Final = frozenset(SuperDuperOptions.__annotations__) - frozenset(
+    BotOptions.__annotations__
+)
+
+
 @overload
 def open_harness(
-    driver: Emulator,
-    db_path: Path,
-    chats: Sequence[ChatPort],
-    *,
-    config: BotConfig | None = None,
-    service: SuperDuperSettings | None = None,
-    start: bool = True,
-    wrap_store: StoreWrapper | None = None,
-    wrap_backend: BackendWrapper | None = None,
-    clock: Clock | None = None,
-    telemetry: Telemetry | None = None,
-    sleep: Sleep | None = None,
-    wall_clock: WallClock | None = None,
-    reconnect_sleep: Sleep | None = None,
+    driver: Emulator, db_path: Path, chats: Sequence[ChatPort], **options: Unpack[SuperDuperOptions]
 ) -> AbstractAsyncContextManager[Harness]: ...
 
 
@@ -119,17 +139,7 @@ def open_harness(
     driver: ServiceDriver[B],
     db_path: Path,
     chats: Sequence[ChatPort],
-    *,
-    config: BotConfig | None = None,
-    service: SuperDuperSettings | None = None,
-    start: bool = True,
-    wrap_store: StoreWrapper | None = None,
-    wrap_backend: BackendWrapper | None = None,
-    clock: Clock | None = None,
-    telemetry: Telemetry | None = None,
-    sleep: Sleep | None = None,
-    wall_clock: WallClock | None = None,
-    reconnect_sleep: Sleep | None = None,
+    **options: Unpack[BotOptions],
 ) -> AbstractAsyncContextManager[BotHarness[B]]: ...
 
 
@@ -137,34 +147,30 @@ def open_harness(
     driver: ServiceDriver[Any] | Emulator,
     db_path: Path,
     chats: Sequence[ChatPort],
-    *,
-    config: BotConfig | None = None,
-    service: SuperDuperSettings | None = None,
-    start: bool = True,
-    wrap_store: StoreWrapper | None = None,
-    wrap_backend: BackendWrapper | None = None,
-    clock: Clock | None = None,
-    telemetry: Telemetry | None = None,
-    sleep: Sleep | None = None,
-    wall_clock: WallClock | None = None,
-    reconnect_sleep: Sleep | None = None,
+    **options: Unpack[SuperDuperOptions],
 ) -> AbstractAsyncContextManager[BotHarness[Any]]:
-    """The bot on ``driver``'s service. ``store`` in the harness is always the real one;
-    ``wrap_store`` puts a test double (e.g. ``FaultyStore``) between it and the bot,
-    ``wrap_backend`` one between the bot and the backend (e.g. ``FewerCapabilities``).
-
-    For a SuperDuper ``Emulator``: ``service`` is the client's settings (fast ones when
-    None); ``sleep`` (the backend's pause between HTTP retries), ``wall_clock`` (for
-    ``Retry-After`` dates) and ``reconnect_sleep`` (its WebSocket's pause between attempts)
-    go to the backend, e.g. to record the waits. A driver brings its own."""
+    """The bot on ``driver``'s service (``BotOptions``, ``SuperDuperOptions``); ``store`` in
+    the harness is always the real one."""
     if isinstance(driver, Emulator):
         driver = SuperDuperDriver(
-            driver, service, sleep=sleep, wall_clock=wall_clock, reconnect_sleep=reconnect_sleep
+            driver,
+            options.get("service"),
+            sleep=options.get("sleep"),
+            wall_clock=options.get("wall_clock"),
+            reconnect_sleep=options.get("reconnect_sleep"),
         )
-    elif any(knob is not None for knob in (service, sleep, wall_clock, reconnect_sleep)):
-        raise TypeError("service=, sleep=, wall_clock= and reconnect_sleep= go with an Emulator")
+    elif given := sorted(_SUPERDUPER_ONLY & options.keys()):
+        raise TypeError(f"{', '.join(given)}: only with a SuperDuper Emulator")
     return _harness(
-        driver, db_path, chats, config, start, wrap_store, wrap_backend, clock, telemetry
+        driver,
+        db_path,
+        chats,
+        options.get("config"),
+        options.get("start", True),
+        options.get("wrap_store"),
+        options.get("wrap_backend"),
+        options.get("clock"),
+        options.get("telemetry"),
     )
 
 
