@@ -9,6 +9,9 @@ import signal
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
+from aiohttp import web
+from aiohttp.log import access_logger
+
 
 def share(text: str) -> float:
     """An argparse type: a share between 0 and 1."""
@@ -62,3 +65,24 @@ async def serve_until_stopped(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(signal.SIGTERM)
         await emulator.stop()
+
+
+async def start_app(
+    app: web.Application, host: str, port: int, *, access_log: bool
+) -> web.AppRunner:
+    """Serve ``app`` on ``host:port`` (0 = an ephemeral port: ``runner.addresses``); nothing
+    is left bound when the port cannot be had."""
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        shutdown_timeout=1.0,
+        access_log=access_logger if access_log else None,
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner
