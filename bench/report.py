@@ -306,6 +306,7 @@ def render_markdown(
         "",
         "```bash",
         "git worktree add ../perf-baseline 1fb45c6                # the baseline, once",
+        "pip install py-spy                                       # for --profile-cpu only",
         "python -m bench run --baseline ../perf-baseline --profile-cpu   # the full run",
         "python -m bench run --quick      # N=50 per mode, < 2 min; bench/results/quick.{json,md}",
         "python -m bench report           # this page again from the JSON",
