@@ -18,6 +18,9 @@ from typing import Any
 RATE = 200
 """Samples per second."""
 TOP = 15
+PLUMBING = ("<frozen ", "asyncio/", "threading.py", "concurrent/futures/", "bench/bot_proc.py")
+"""Frames on nearly every stack (the interpreter, the event loop, the thread pool): left
+out of the total-time ranking, where they would fill the top without saying anything."""
 _LINE = re.compile(r":\d+\)$")
 
 
@@ -32,6 +35,10 @@ def _label(frame: str) -> str:
             tail = tail.split("/", 1)[1] if marker in ("/trees/",) and "/" in tail else tail
             return f"{name} ({tail}"
     return frame
+
+
+def plumbing(label: str) -> bool:
+    return any(marker in label for marker in PLUMBING)
 
 
 def summarize(collapsed: str, top: int = TOP) -> dict[str, Any]:
@@ -49,7 +56,8 @@ def summarize(collapsed: str, top: int = TOP) -> dict[str, Any]:
         samples += count
         own[frames[-1]] += count
         for frame in set(frames):
-            total[frame] += count
+            if not plumbing(frame):
+                total[frame] += count
 
     def shares(counter: Counter[str]) -> list[list[Any]]:
         return [[name, count / samples] for name, count in counter.most_common(top)]

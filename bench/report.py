@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from bench.pyspy import plumbing
 from bench.targets import Verdict, find, judge
 
 Run = dict[str, Any]
@@ -229,6 +231,10 @@ def targets_section(runs: Sequence[Run]) -> list[str]:
     ]
 
 
+def _share(fraction: float | None) -> str:
+    return "" if fraction is None else _num(fraction * 100, 1)
+
+
 def profiles_section(verdicts: Sequence[Verdict]) -> list[str]:
     """For each missed target: where its workload's CPU went (py-spy, an extra run)."""
     lines: list[str] = []
@@ -249,10 +255,11 @@ def profiles_section(verdicts: Sequence[Verdict]) -> list[str]:
             "of them, by own time and by total time:"
         )
         lines.append("")
+        totals = [entry for entry in profile["total"] if not plumbing(entry[0])]
         rows = [
-            [name, _num(share * 100, 1), total_name, _num(total_share * 100, 1)]
-            for (name, share), (total_name, total_share) in zip(
-                profile["self"][:12], profile["total"][:12], strict=False
+            [own[0], _share(own[1]), total[0], _share(total[1])]
+            for own, total in itertools.zip_longest(
+                profile["self"][:12], totals[:12], fillvalue=("", None)
             )
         ]
         lines += _table(["own time: function", "%", "total time: function", "%"], rows, left=1)
@@ -270,7 +277,7 @@ def http_cost_section(results: dict[str, Any]) -> list[str]:
         f"{cost['requests']:,} `GET /api/files/{{id}}` through `SuperDuperClient.send` against "
         "the emulator process, measured in a separate process: CPU per request of the "
         "project's `make_http_client` (httpx over `AiohttpTransport`, "
-        "`bot/backend/superduper/transport.py`) and of httpx's default transport (httpcore's "
+        "`bot/backend/transport.py`) and of httpx's default transport (httpcore's "
         "connection pool, what `make_http_client` used before).",
         "",
     ]
