@@ -319,7 +319,10 @@ def render_markdown(
         "python -m bench report           # this page again from the JSON",
         "```",
         "",
-        "The full run is one workload per target of issue #15 (`bench/plans.py`). Each "
+        "The full run is one workload per target of issue #15 (`bench/plans.py`), cut to "
+        "keep it near half an hour on a 2-core machine: 3 runs per tree of the short "
+        "workload ((a) at N = 1,000), 2 of the long ones, 1 of polling only at N = 10,000 "
+        "(the `runs` column), no N = 100 matrix (`--sizes` runs one) and no ComfyUI. Each "
         "workload runs the emulator in one process and the bot in another (a fresh one per "
         "phase), so RSS and CPU are the bot's own. With `--baseline TREE` the bot process is "
         "started from that checkout too (its working directory and first on `PYTHONPATH`: "
