@@ -28,9 +28,12 @@ import httpx
 from bench.baseline import FixedIntervalPollingBackend
 from bench.chat import BenchChat
 from bench.procstat import cpu_seconds, peak_rss_mib, reset_peak_rss, rss_mib
+from bench.sendlog import SendLog, peak_per_second
+from bot.backend.http import shared_http_client
 from bot.backend.protocol import ImageBackend
-from bot.backend.superduper import SuperDuperBackend, SuperDuperSettings, make_http_client
+from bot.backend.superduper import SuperDuperBackend, SuperDuperSettings
 from bot.backend.superduper.handles import Submission
+from bot.backend.transport import AiohttpTransport
 from bot.chat import Conversation, Invocation, Requester
 from bot.command import CommandDefaults
 from bot.config import BotConfig
@@ -47,6 +50,7 @@ class Wiring:
     store: SqliteJobStore
     backend: SuperDuperBackend
     waiter: ImageBackend
+    sends: SendLog
 
 
 class Sampler:
@@ -98,7 +102,13 @@ def bot_config(spec: dict[str, Any]) -> BotConfig:
 @asynccontextmanager
 async def wired(spec: dict[str, Any], db: Path, chat: BenchChat) -> AsyncIterator[Wiring]:
     settings = service_settings(spec)
-    async with make_http_client(settings) as http:
+    sends = SendLog(AiohttpTransport())
+    http = shared_http_client(
+        request_timeout=settings.request_timeout,
+        connect_timeout=settings.connect_timeout,
+        transport=sends,
+    )
+    async with http:
         store = await SqliteJobStore.open(db)
         backend = SuperDuperBackend(settings, http)
         waiter: ImageBackend
@@ -110,7 +120,7 @@ async def wired(spec: dict[str, Any], db: Path, chat: BenchChat) -> AsyncIterato
         bot = ImagineBot(store=store, backends={waiter.name: waiter}, config=bot_config(spec))
         bot.add_chat(chat)
         try:
-            yield Wiring(bot, store, backend, waiter)
+            yield Wiring(bot, store, backend, waiter, sends)
         finally:
             await bot.aclose()
             await backend.aclose()
@@ -180,9 +190,11 @@ async def throughput(spec: dict[str, Any], ctl: httpx.AsyncClient) -> dict[str, 
         peak = max(peak_rss_mib(), sampler.peak_rss)
         jobs = [job for job in [await w.store.get_job(i) for i in ids] if job is not None]
         connections = w.backend.watcher.connections
+        sent_peak = peak_per_second(w.sends.status_sent)
     after = await control(ctl, spec, "GET", "/stats")
     return {
         "n": spec["n"],
+        "bot_peak_status_per_s": sent_peak,
         "accepted": len(ids),
         "finished": finished,
         "states": dict(Counter(job.state.value for job in jobs)),
@@ -240,6 +252,7 @@ async def restart(spec: dict[str, Any], ctl: httpx.AsyncClient) -> dict[str, Any
             all_submitted_s = time.monotonic() - t0
             in_flight = w.bot.pending
             watching = w.backend.watcher.pending
+            held_sent_peak = peak_per_second(w.sends.status_sent)
         in_flight_rss = max(peak_rss_mib(), sampler.peak_rss)
     file_ids = [file_id for job in jobs for file_id in file_ids_of(job)]
     await control(ctl, spec, "POST", "/finish", {"file_ids": file_ids})
@@ -251,11 +264,14 @@ async def restart(spec: dict[str, Any], ctl: httpx.AsyncClient) -> dict[str, Any
         finished = await drain(w2.bot, spec["timeout"])
         done = await w2.store.unfinished_jobs()
         connections = w2.backend.watcher.connections
+        reconcile_sent_peak = peak_per_second(w2.sends.status_sent)
     after = await control(ctl, spec, "GET", "/stats")
     last_post = max(chat2.posted_at.values(), default=float("nan"))
     return {
         "n": n,
         "all_submitted_s": all_submitted_s,
+        "held_bot_peak_status_per_s": held_sent_peak,
+        "reconcile_bot_peak_status_per_s": reconcile_sent_peak,
         "in_flight": in_flight,
         "watching": watching,
         "rss_start_mib": rss_start,

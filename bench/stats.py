@@ -105,6 +105,7 @@ def summarize_throughput(raw: Mapping[str, Any]) -> dict[str, Any]:
         "http_requests_per_job": http_total / n,
         "requests": requests,
         "peak_status_per_s": peaks["status"],
+        "bot_peak_status_per_s": raw.get("bot_peak_status_per_s", math.nan),
         "emulator_cpu_ms_per_job": (after.get("cpu_s", math.nan) - before.get("cpu_s", math.nan))
         / n
         * 1000,
@@ -132,6 +133,8 @@ def summarize_restart(raw: Mapping[str, Any], started: float = -math.inf) -> dic
     return {
         "held_peak_status_per_s": held["status"],
         "reconcile_peak_status_per_s": after["status"],
+        "held_bot_peak_status_per_s": raw.get("held_bot_peak_status_per_s", math.nan),
+        "reconcile_bot_peak_status_per_s": raw.get("reconcile_bot_peak_status_per_s", math.nan),
         "n": raw["n"],
         "in_flight": raw["in_flight"],
         "watching": raw["watching"],
@@ -161,6 +164,9 @@ RANGED = (
     "all_submitted_s",
     "held_peak_status_per_s",
     "reconcile_peak_status_per_s",
+    "bot_peak_status_per_s",
+    "held_bot_peak_status_per_s",
+    "reconcile_bot_peak_status_per_s",
 )
 """Figures whose range over the repeats is kept beside the median."""
 
@@ -196,7 +202,9 @@ def combine(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             out[key] = value
     ranges: dict[str, list[float]] = {}
     for key in RANGED:
-        figures: list[float] = [s[key] for s in samples if _is_number(s.get(key))]
+        figures: list[float] = [
+            s[key] for s in samples if _is_number(s.get(key)) and not math.isnan(s[key])
+        ]
         if figures:
             ranges[key] = [min(figures), max(figures)]
     for name in ("p95", "p99"):

@@ -48,16 +48,20 @@ class LeanAsyncClient(httpx.AsyncClient):
 
 
 def shared_http_client(
-    *, request_timeout: float = 30.0, connect_timeout: float = 10.0
+    *,
+    request_timeout: float = 30.0,
+    connect_timeout: float = 10.0,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` with timeouts set, redirects not followed, and connections
-    handled by aiohttp (see ``transport.py`` for why).
+    handled by aiohttp (see ``transport.py`` for why), or by ``transport`` when given (the
+    benchmark wraps the aiohttp one to count what is sent).
 
     No auth header is set here: the client is shared, and each backend adds its own
     credentials to its own requests only."""
     return LeanAsyncClient(
         timeout=httpx.Timeout(request_timeout, connect=connect_timeout),
-        transport=AiohttpTransport(),
+        transport=transport if transport is not None else AiohttpTransport(),
         follow_redirects=False,
         headers={"User-Agent": "imagine-bot"},
     )

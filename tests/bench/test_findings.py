@@ -87,6 +87,14 @@ def test_a_rate_is_said_within_or_over_the_cap_as_measured() -> None:
     assert "by no more than its 0.1 s burst" in burst
 
 
+def test_the_cap_is_judged_on_what_the_bot_sent_when_it_counted() -> None:
+    page = text(run("e", peak_status_per_s=1400.0, bot_peak_status_per_s=1090.0))
+
+    assert "the bot sent at most 1,090 status requests in a second, over the cap of " in page
+    assert "by no more than its 0.1 s burst, at most 1,400 arrived at the emulator" in page
+    assert "arrived at the emulator in a second, over" not in page
+
+
 def test_an_unmeasured_peak_and_an_unmeasured_baseline_are_left_out() -> None:
     polling = with_restart(run("b"), held_peak_status_per_s=math.nan)
     base = with_restart(run("e", tree="baseline", peak_status_per_s=math.nan))
@@ -94,7 +102,7 @@ def test_an_unmeasured_peak_and_an_unmeasured_baseline_are_left_out() -> None:
     page = text(polling, run("e"), base)
 
     assert "polling only, the files held" not in page  # no 1 s window: no rate claimed
-    assert "socket cut every 10 s (e), N = 50: at most 25.0 status requests" in page
+    assert "socket cut every 10 s (e), N = 50: at most 25.0 arrived at the emulator" in page
     assert "baseline –" not in page and "(baseline" not in page.split("**4.")[0]
 
 
