@@ -305,6 +305,15 @@ def _bot_config(env: EnvSettings) -> BotConfig:
     )
 
 
+def every_variable() -> list[str]:
+    """Every environment variable the bot reads (the knobs included)."""
+    return [
+        *(name.upper() for name in EnvSettings.model_fields),
+        *knob_variables(SuperDuperSettings, "SUPERDUPER_", SUPERDUPER_KNOBS_EXCLUDED),
+        *knob_variables(ComfyUISettings, "COMFYUI_", COMFYUI_KNOBS_EXCLUDED),
+    ]
+
+
 def knob_variables(settings_type: type[Any], prefix: str, excluded: frozenset[str]) -> list[str]:
     """The variables that set a backend's tuning knobs (for the docs and their test)."""
     return [f"{prefix}{f.name.upper()}" for f in _knob_fields(settings_type, excluded)]

@@ -69,6 +69,8 @@ class Heartbeat:
                 await self.beat()
             except StoreError as exc:
                 log.warning("replica heartbeat failed (%s); trying again", exc)
+            except Exception:  # a heartbeat that stopped would lose every job here
+                log.exception("replica heartbeat failed unexpectedly; trying again")
 
     async def beat(self) -> None:
         """One round of renew, let go, run the idle, take over."""

@@ -30,6 +30,8 @@ from bot.telemetry import NullTelemetry, Telemetry
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY = 24 * 3600.0
+PORT_PATIENCE = 60.0
+"""Seconds a resumed job waits for its platform before that is logged as an error."""
 
 
 class UnknownPlatform(LookupError):
@@ -203,7 +205,7 @@ class JobSupervisor:
     async def _run(self, job: Job) -> None:
         current_job.set(job.id)  # every log line of this task names the job
         try:
-            await self._ready_event(job.platform).wait()
+            await self._wait_for_port(job)
             if not job.state.terminal:
                 if job.status_message_id is None:
                     job = await self._reopen_thread(job)
@@ -225,6 +227,22 @@ class JobSupervisor:
             await self._report_crash(job, JobState.FAILED, messages.internal_error(job))
         finally:
             self._slots.release(job.id)
+
+    async def _wait_for_port(self, job: Job) -> None:
+        """Until the job's platform adapter is registered (a resumed job starts before
+        the adapters); said once when that takes long (a replica without that platform)."""
+        ready = self._ready_event(job.platform)
+        try:
+            async with asyncio.timeout(PORT_PATIENCE):
+                await ready.wait()
+        except TimeoutError:
+            log.error(
+                "job %s is for %s, which this replica does not run; it waits here "
+                "(give every replica the same platforms)",
+                job.id,
+                job.platform,
+            )
+            await ready.wait()
 
     async def _run_through_store_trouble(self, job: Job) -> None:
         """Run the job; on a database error, re-read its committed state and run it again

@@ -272,10 +272,6 @@ def render_video(
     reference, the clip's first frame) with a bright disc sweeping across it, so that
     it visibly moves and differs per prompt and seed. Encoded by the ffmpeg that ships in
     the ``imageio-ffmpeg`` wheel; CPU-bound (run it in a thread)."""
-    import subprocess
-
-    import imageio_ffmpeg
-
     width, height = spec.width - spec.width % 2, spec.height - spec.height % 2
     sized = ImageSpec(spec.prompt, spec.seed, spec.index, width, height)
     if reference is not None:
@@ -283,32 +279,58 @@ def render_video(
             base = opened.convert("RGB")
     else:
         base = render_image(sized)
-    digest = hashlib.sha256(f"{spec.prompt}\x00{spec.seed}".encode()).digest()
+    count = max(2, round(seconds * fps))
+    frames = [moving_frame(base, spec.prompt, spec.seed, n, count) for n in range(count)]
+    return encode_mp4(frames, fps)
+
+
+def moving_frame(base: Image.Image, prompt: str, seed: int, n: int, count: int) -> Image.Image:
+    """Frame ``n`` of ``count`` of a clip made from ``base``: a disc of the prompt's and
+    seed's colour sweeps from off the left edge (frame 0 is ``base`` itself) to off the
+    right one, at a height the prompt and seed choose."""
+    width, height = base.size
+    digest = hashlib.sha256(f"{prompt}\x00{seed}".encode()).digest()
     colour = (digest[0] | 0x80, digest[1] | 0x40, digest[2])
     radius = max(4, min(width, height) // 8)
-    frames = max(2, round(seconds * fps))
-    raw = bytearray()
-    for n in range(frames):
-        frame = base.copy()
-        x = int((width + 2 * radius) * n / (frames - 1)) - radius
-        y = height // 2 + int((digest[3] - 128) / 256 * height / 2)
-        ImageDraw.Draw(frame).ellipse((x - radius, y - radius, x + radius, y + radius), colour)
-        raw += frame.tobytes()
+    frame = base.copy()
+    x = int((width + 2 * radius) * n / max(count - 1, 1)) - radius
+    y = height // 2 + int((digest[3] - 128) / 256 * height / 2)
+    ImageDraw.Draw(frame).ellipse((x - radius, y - radius, x + radius, y + radius), colour)
+    return frame
+
+
+def encode_mp4(
+    frames: Sequence[Image.Image], fps: float, *, metadata: dict[str, str] | None = None
+) -> bytes:
+    """``frames`` (one size, even sides) as an H.264 MP4 at ``fps``, by the bundled ffmpeg;
+    ``metadata`` becomes the container's tags. CPU-bound (run it in a thread)."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    width, height = frames[0].size
+    raw = b"".join(frame.convert("RGB").tobytes() for frame in frames)
+    tags = [
+        arg for key, value in (metadata or {}).items() for arg in ("-metadata", f"{key}={value}")
+    ]
     with tempfile.TemporaryDirectory(prefix="emulator-video-") as folder:
         target = os.path.join(folder, "clip.mp4")
         raw_input = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}"]
         encoding = ["-c:v", "libx264", "-preset", "veryfast", "-threads", "1"]
-        output = ["-pix_fmt", "yuv420p", "-movflags", "+faststart", "-y", target]
+        flags = "+faststart+use_metadata_tags" if tags else "+faststart"
+        output = ["-pix_fmt", "yuv420p", "-movflags", flags]
         done = subprocess.run(  # noqa: S603 - the bundled ffmpeg, fixed arguments
             [
                 imageio_ffmpeg.get_ffmpeg_exe(),
                 *("-hide_banner", "-loglevel", "error", "-nostdin"),
                 *raw_input,
-                *("-r", str(fps), "-i", "-"),
+                *("-r", f"{fps:g}", "-i", "-"),
                 *encoding,
+                *tags,
                 *output,
+                *("-y", target),
             ],
-            input=bytes(raw),
+            input=raw,
             capture_output=True,
             check=False,
             timeout=120,

@@ -83,9 +83,7 @@ _CLAIM_AT_START = _claim(
 this store added itself before its first claim ($4)."""
 _CLAIM_EXPIRED = _claim("owner IS NULL OR (owner <> $1 AND lease_until < $2)")
 """Later claims leave this owner's jobs alone: they run here."""
-_RENEW = (
-    f"UPDATE jobs SET lease_until = $2 WHERE owner = $1 AND {sql.RESUMABLE} RETURNING id"  # noqa: S608
-)
+_RENEW = f"UPDATE jobs SET lease_until = $2 WHERE owner = $1 AND {sql.RESUMABLE} RETURNING id"  # noqa: S608
 
 
 _HOLD_OWNER = "SELECT pg_try_advisory_lock(hashtextextended($1, $2))"
@@ -289,9 +287,7 @@ class PostgresJobStore(SqlJobStore):
         return self._clock.now() + self._lease
 
 
-async def _hold_owner(
-    conn: asyncpg.Connection, owner: str, location: str, wait: float
-) -> None:
+async def _hold_owner(conn: asyncpg.Connection, owner: str, location: str, wait: float) -> None:
     """Take the owner id's lock, waiting up to ``wait`` seconds for a killed process's
     session to end; :class:`ReplicaInUseError` if a live one keeps it."""
     loop = asyncio.get_running_loop()

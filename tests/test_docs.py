@@ -6,14 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from app.config import (
-    COMFYUI_KNOBS_EXCLUDED,
-    SUPERDUPER_KNOBS_EXCLUDED,
-    EnvSettings,
-    knob_variables,
-)
-from bot.backend.comfyui import ComfyUISettings
-from bot.backend.superduper.settings import SuperDuperSettings
+from app.config import EnvSettings, every_variable
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = re.compile(r"(tests/[\w/]+\.py)(?:::(\w+))?")
@@ -47,10 +40,7 @@ def test_the_readme_lists_every_setting() -> None:
     readme = (ROOT / "README.md").read_text()
     variables = [name.upper() for name in EnvSettings.model_fields]
     unlisted = [v for v in variables if f"`{v}`" not in readme]
-    knobs = [
-        *knob_variables(SuperDuperSettings, "SUPERDUPER_", SUPERDUPER_KNOBS_EXCLUDED),
-        *knob_variables(ComfyUISettings, "COMFYUI_", COMFYUI_KNOBS_EXCLUDED),
-    ]
+    knobs = [v for v in every_variable() if v not in variables]
     # The knob table lists each shared knob once, by its SUPERDUPER_ name.
     listed = {v.split("_", 1)[1] for v in re.findall(r"`((?:SUPERDUPER|COMFYUI)_\w+)`", readme)}
     unlisted += [v for v in knobs if v.split("_", 1)[1] not in listed]

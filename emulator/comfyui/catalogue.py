@@ -1,7 +1,11 @@
 """The stock nodes the emulator supports, as ComfyUI 0.3.64's ``/object_info`` describes them.
 
 Data only (input specs, outputs, categories), as the real server answered (RepeatLatentBatch,
-added later, from its ``INPUT_TYPES`` in the 0.3.64 source). The file lists
+added later, from its ``INPUT_TYPES`` in the 0.3.64 source). ``CreateVideo`` and
+``SaveVideo`` are V3-schema nodes (``comfy_extras/nodes_video.py``): their combos are
+``["COMBO", {"options": [...]}]`` and they carry the V3 keys (``deprecated``,
+``experimental``, ``api_node``); ComfyUI does not check a COMBO's value when a prompt is
+queued, only when the node runs. The file lists
 (``ckpt_name``, ``image``) are empty here; the server fills them in.
 """
 
@@ -483,5 +487,95 @@ def stock_node_info() -> dict[str, dict[str, Any]]:
             "python_module": "nodes",
             "category": "image",
             "output_node": True,
+        },
+        "ImageBatch": {
+            "input": {"required": {"image1": ["IMAGE"], "image2": ["IMAGE"]}},
+            "input_order": {"required": ["image1", "image2"]},
+            "output": ["IMAGE"],
+            "output_is_list": [False],
+            "output_name": ["IMAGE"],
+            "name": "ImageBatch",
+            "display_name": "Batch Images",
+            "description": "",
+            "python_module": "nodes",
+            "category": "image",
+            "output_node": False,
+        },
+        "CreateVideo": {
+            "input": {
+                "required": {
+                    "images": ["IMAGE", {"tooltip": "The images to create a video from."}],
+                    "fps": ["FLOAT", {"default": 30.0, "min": 1.0, "max": 120.0, "step": 1.0}],
+                },
+                "optional": {"audio": ["AUDIO", {"tooltip": "The audio to add to the video."}]},
+            },
+            "input_order": {"required": ["images", "fps"], "optional": ["audio"]},
+            "output": ["VIDEO"],
+            "output_is_list": [False],
+            "output_name": ["VIDEO"],
+            "output_tooltips": [None],
+            "name": "CreateVideo",
+            "display_name": "Create Video",
+            "description": "Create a video from images.",
+            "python_module": "comfy_extras.nodes_video",
+            "category": "image/video",
+            "output_node": False,
+            "deprecated": False,
+            "experimental": False,
+            "api_node": False,
+        },
+        "SaveVideo": {
+            "input": {
+                "required": {
+                    "video": ["VIDEO", {"tooltip": "The video to save."}],
+                    "filename_prefix": [
+                        "STRING",
+                        {
+                            "tooltip": "The prefix for the file to save. This may include "
+                            "formatting "
+                            "information such as %date:yyyy-MM-dd% or %Empty Latent "
+                            "Image.width% to include values from nodes.",
+                            "default": "video/ComfyUI",
+                            "multiline": False,
+                        },
+                    ],
+                    "format": [
+                        "COMBO",
+                        {
+                            "tooltip": "The format to save the video as.",
+                            "default": "auto",
+                            "multiselect": False,
+                            "options": ["auto", "mp4"],
+                        },
+                    ],
+                    "codec": [
+                        "COMBO",
+                        {
+                            "tooltip": "The codec to use for the video.",
+                            "default": "auto",
+                            "multiselect": False,
+                            "options": ["auto", "h264"],
+                        },
+                    ],
+                },
+                "hidden": {"prompt": ["PROMPT"], "extra_pnginfo": ["EXTRA_PNGINFO"]},
+            },
+            "input_order": {
+                "required": ["video", "filename_prefix", "format", "codec"],
+                "hidden": ["prompt", "extra_pnginfo"],
+            },
+            "output": [],
+            "output_is_list": [],
+            "output_name": [],
+            "output_tooltips": [],
+            "name": "SaveVideo",
+            "display_name": "Save Video",
+            "description": "Saves the input images to your ComfyUI output directory.",
+            "python_module": "comfy_extras.nodes_video",
+            "category": "image/video",
+            "output_node": True,
+            "deprecated": False,
+            "experimental": False,
+            "api_node": False,
         },
     }

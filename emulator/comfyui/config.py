@@ -24,7 +24,8 @@ class ComfyEmulatorConfig:
     preview_size: int = 512
     """Like ``--preview-size``: previews fit in a square of this many pixels."""
     manual_completion: bool = False
-    """True: a sampler stops after its first step until ``ComfyEmulator.release``."""
+    """True: a sampler stops after its first step until its prompt is released (or failed):
+    ``ComfyEmulator.release`` / ``fail``."""
     ws_drop_rate: float = 0.0
     """Share of WebSocket messages (per socket) silently not sent."""
     ws_duplicate_rate: float = 0.0
@@ -35,6 +36,8 @@ class ComfyEmulatorConfig:
     """Accept the upgrade, then close the connection at once."""
     ws_available: bool = True
     """False: the WebSocket handshake is answered with 503."""
+    failure_rate: float = 0.0
+    """Share of sampler runs that raise ``torch.OutOfMemoryError`` (→ ``execution_error``)."""
     http_5xx_rate: float = 0.0
     """Share of HTTP requests answered 503 (the handshake excluded)."""
     response_delay: float = 0.0
@@ -48,7 +51,7 @@ class ComfyEmulatorConfig:
     """Seeds the emulator's random choices (faults, preview file names)."""
 
     def __post_init__(self) -> None:
-        for name in ("ws_drop_rate", "ws_duplicate_rate", "http_5xx_rate"):
+        for name in ("ws_drop_rate", "ws_duplicate_rate", "failure_rate", "http_5xx_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
         for name in ("step_time", "node_time", "load_time", "response_delay"):

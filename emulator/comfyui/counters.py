@@ -18,3 +18,8 @@ class ComfyCounters:
     """Frames sent over WebSockets (text and binary, duplicates included)."""
     prompts_executed: int = 0
     """Prompts taken off the queue and run to an end (success, error or interrupt)."""
+    generations: Counter[str] = field(default_factory=Counter)
+    """Prompts queued (``POST /prompt`` accepted), by the text their sampler's ``positive``
+    input links to: how many generations of a prompt the server was asked for."""
+    outputs: Counter[str] = field(default_factory=Counter)
+    """Output nodes of the prompts queued, by class (``SaveImage``, ``SaveVideo``, …)."""

@@ -6,6 +6,17 @@ Per prompt: ``execution_start``, ``execution_cached``, then per node ``progress_
 ``execution_error`` | ``execution_interrupted``, the ``status`` broadcast, and
 ``executing {node: null}``. Like ComfyUI, outputs of the previous prompt's nodes stay cached
 by input signature, so resubmitting the same prompt re-runs nothing.
+
+The frames of a video: a sampler whose output reaches a ``CreateVideo`` (through decodes,
+scales, batches) treats its batch as time, the way a video model does: every item is the
+same picture of the prompt and seed, with a disc sweeping across it from the first frame
+to the last (``emulator/render.py``'s ``moving_frame``), so the clip visibly moves and
+differs per prompt and seed. The same sampler feeding only images makes one picture per
+item, as before (the two are cached apart).
+
+Holds (``manual_completion``): a sampler stops after its first step until its prompt is
+released (or failed) by id; a prompt released while still queued passes its hold when it
+runs, so a test can let go of any job, whatever the queue order.
 """
 
 from __future__ import annotations
@@ -27,7 +38,14 @@ from PIL import Image, ImageOps
 from emulator.comfyui.config import ComfyEmulatorConfig
 from emulator.comfyui.counters import ComfyCounters
 from emulator.comfyui.files import FileStore
-from emulator.comfyui.nodes import NodeFailure, NodeFunction, NodeResult, RunContext
+from emulator.comfyui.nodes import (
+    FRAME_CONSUMERS,
+    SAMPLERS,
+    NodeFailure,
+    NodeFunction,
+    NodeResult,
+    RunContext,
+)
 from emulator.comfyui.prompt_queue import PromptQueue, QueueItem
 from emulator.comfyui.values import Latent, format_value
 from emulator.comfyui.websocket_hub import SocketHub
@@ -35,7 +53,9 @@ from emulator.comfyui.websocket_hub import SocketHub
 PREVIEW_IMAGE = 1
 PREVIEW_IMAGE_WITH_METADATA = 4
 JPEG = 1
-_SAVING = ("SaveImage", "PreviewImage")
+FAILURE = ("CUDA out of memory. Tried to allocate 2.00 GiB", "torch.OutOfMemoryError")
+"""What a sampler raises under ``failure_rate``."""
+_SAVING = ("SaveImage", "PreviewImage", "SaveVideo")
 """Nodes with the hidden inputs ``prompt`` and ``extra_pnginfo``."""
 
 
@@ -64,7 +84,14 @@ class _Run:
     inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     signatures: dict[str, str] = field(default_factory=dict)
     interrupted: bool = False
-    released: asyncio.Event = field(default_factory=asyncio.Event)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set to cut a pause or a hold short (an interrupt, a release)."""
+    let_go: bool = False
+    """Released: its sampler passes the ``manual_completion`` hold."""
+    failure: tuple[str, str] | None = None
+    """Failed by a test: its held sampler raises this (message, exception type)."""
+    moving: frozenset[str] = frozenset()
+    """Nodes whose output becomes a video's frames (see the module docstring)."""
 
 
 class Executor:
@@ -90,9 +117,12 @@ class Executor:
         self._is_output = outputs_of
         self._counters = counters
         self._rng = rng
+        self._fail_rng = random.Random(f"{config().seed}:failures")
         self._clock = wall_clock
         self._cache: dict[str, tuple[NodeResult, str]] = {}
         self._failures: list[tuple[str, str]] = []
+        self._let_go: dict[str, tuple[str, str] | None] = {}
+        """Prompts released (or failed) while queued: the hold lets them pass when they run."""
         self.current: _Run | None = None
         self.last_node_id: str | None = None
         self.client_id: str | None = None
@@ -117,18 +147,26 @@ class Executor:
         """A restart: caches and pending failures go too."""
         self._cache.clear()
         self._failures.clear()
+        self._let_go.clear()
 
     def interrupt(self) -> None:
         if self.current is not None:
             self.current.interrupted = True
-            self.current.released.set()
+            self.current.wake.set()
 
-    def release(self, prompt_id: str | None = None) -> bool:
+    def release(self, prompt_id: str | None = None, failure: tuple[str, str] | None = None) -> bool:
+        """Let the held sampler of ``prompt_id`` (None: of the running prompt) go on, or
+        raise ``failure``; a queued prompt passes its hold when it runs. False when no
+        such prompt is running or queued."""
         run = self.current
-        if run is None or (prompt_id is not None and run.prompt_id != prompt_id):
-            return False
-        run.released.set()
-        return True
+        if run is not None and prompt_id in (None, run.prompt_id):
+            run.let_go, run.failure = True, failure
+            run.wake.set()
+            return True
+        if prompt_id is not None and any(item[1] == prompt_id for item in self._queue.pending):
+            self._let_go[prompt_id] = failure
+            return True
+        return False
 
     def fail_next(self, message: str, exception_type: str) -> None:
         self._failures.append((message, exception_type))
@@ -139,6 +177,8 @@ class Executor:
         while True:
             item, task_id = await self._queue.get()
             run = _Run(item[1], item[2], item[3].get("client_id"))
+            if run.prompt_id in self._let_go:
+                run.let_go, run.failure = True, self._let_go.pop(run.prompt_id)
             self.current = run
             self.client_id = run.sid
             try:
@@ -169,7 +209,8 @@ class Executor:
 
     async def _execute(self, run: _Run, item: QueueItem) -> bool:
         self._message(run, "execution_start", {"prompt_id": run.prompt_id}, False)
-        signatures = run.signatures = _signatures(run.prompt)
+        run.moving = _feeding_frames(run.prompt)
+        signatures = run.signatures = _signatures(run.prompt, run.moving)
         live = set(signatures.values())
         self._cache = {k: v for k, v in self._cache.items() if k in live}
         cached = run.cached = [n for n in run.prompt if signatures[n] in self._cache]
@@ -242,10 +283,15 @@ class Executor:
         )
         if pause and node["class_type"] != "KSampler":
             await self._pause(run, pause)
-        if node["class_type"] == "KSampler" and self._failures:
-            message, kind = self._failures.pop(0)
-            raise NodeFailure(message, kind)
-        ctx = RunContext(self._files, self._step_hook(run, node_id), self._temp_suffix)
+        if node["class_type"] in SAMPLERS:
+            self._maybe_fail(cfg)
+        ctx = RunContext(
+            self._files,
+            self._step_hook(run, node_id),
+            self._temp_suffix,
+            prompt=run.prompt,
+            moving=node_id in run.moving,
+        )
         result = await self._functions[node["class_type"]](inputs, ctx)
         self._cache[signature] = (result, node_id)
         if result.ui and run.sid is not None:
@@ -269,17 +315,34 @@ class Executor:
                 values[name] = value
         return values
 
+    def _maybe_fail(self, cfg: ComfyEmulatorConfig) -> None:
+        if self._failures:
+            message, kind = self._failures.pop(0)
+            raise NodeFailure(message, kind)
+        if cfg.failure_rate and self._fail_rng.random() < cfg.failure_rate:
+            raise NodeFailure(FAILURE[0], FAILURE[1])
+
     def _check(self, run: _Run) -> None:
         if run.interrupted:
             raise Interrupted
 
     async def _pause(self, run: _Run, seconds: float) -> None:
         try:
-            await asyncio.wait_for(run.released.wait(), seconds)
+            await asyncio.wait_for(run.wake.wait(), seconds)
         except TimeoutError:
             return
         if not run.interrupted:
-            run.released.clear()
+            run.wake.clear()
+
+    async def _hold(self, run: _Run) -> None:
+        """``manual_completion``: wait until the prompt is released, failed or interrupted."""
+        while not (run.let_go or run.interrupted):
+            run.wake.clear()
+            await run.wake.wait()
+        self._check(run)
+        if run.failure is not None:
+            message, kind = run.failure
+            raise NodeFailure(message, kind)
 
     def _step_hook(self, run: _Run, node_id: str) -> Callable[[int, int, Latent], Any]:
         async def step(value: int, total: int, latent: Latent) -> None:
@@ -305,8 +368,7 @@ class Executor:
             if preview and not with_metadata:
                 self._send_preview(run, node_id, latent, metadata=False)
             if value == 1 and cfg.manual_completion:
-                await run.released.wait()
-                self._check(run)
+                await self._hold(run)
 
         return step
 
@@ -356,8 +418,23 @@ class Executor:
         return {"outputs": outputs, "meta": meta}
 
 
-def _signatures(prompt: dict[str, Any]) -> dict[str, str]:
-    """Each node's cache key: its class, constants and the keys of what it links to."""
+def _feeding_frames(prompt: dict[str, Any]) -> frozenset[str]:
+    """The nodes a frame consumer (``CreateVideo``) is downstream of."""
+    found: set[str] = set()
+    stack = [n for n, node in prompt.items() if node["class_type"] in FRAME_CONSUMERS]
+    while stack:
+        for value in prompt[stack.pop()]["inputs"].values():
+            if isinstance(value, list) and len(value) == 2 and str(value[0]) in prompt:
+                source = str(value[0])
+                if source not in found:
+                    found.add(source)
+                    stack.append(source)
+    return frozenset(found)
+
+
+def _signatures(prompt: dict[str, Any], moving: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Each node's cache key: its class, constants and the keys of what it links to (a
+    sampler making a video's frames is told apart from the same one making images)."""
     memo: dict[str, str] = {}
 
     def key(node_id: str, stack: tuple[str, ...]) -> str:
@@ -367,6 +444,8 @@ def _signatures(prompt: dict[str, Any]) -> dict[str, str]:
             return f"cycle:{node_id}"
         node = prompt[node_id]
         parts: list[Any] = [node["class_type"]]
+        if node_id in moving and node["class_type"] in SAMPLERS:
+            parts.append("frames of a video")
         for name, value in sorted(node["inputs"].items()):
             if isinstance(value, list) and len(value) == 2 and str(value[0]) in prompt:
                 parts.append([name, key(str(value[0]), (*stack, node_id)), value[1]])

@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
 import posixpath
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from emulator.comfyui.files import FileStore, UnsafePath, clean_subfolder
-from emulator.comfyui.values import Checkpoint, Conditioning, Images, Latent, sample
+from emulator.comfyui.values import Checkpoint, Conditioning, Images, Latent, Video, sample
+from emulator.render import encode_mp4
 
 Outputs = tuple[Any, ...]
-UiOutput = dict[str, list[dict[str, str]]]
-"""A node's ``executed.output``: kinds (``images``; later ``gifs``, ``videos``) → files."""
+UiOutput = dict[str, list[Any]]
+"""A node's ``executed.output``: kinds → entries. ``images`` lists files
+``{filename, subfolder, type}``; SaveVideo adds ``"animated": [true]`` (its one file is a
+clip), as ComfyUI's ``ui.PreviewVideo`` does."""
+
+SAMPLERS: Final = frozenset({"KSampler"})
+FRAME_CONSUMERS: Final = frozenset({"CreateVideo"})
+"""Nodes whose IMAGE input becomes a video's frames (the samplers before them know it)."""
+VIDEO_CONTAINERS: Final = ("auto", "mp4")
+VIDEO_CODECS: Final = ("auto", "h264")
 
 
 class NodeFailure(Exception):
@@ -42,6 +53,10 @@ class RunContext:
     pacing, interrupts and holds happen there."""
     temp_suffix: Callable[[], str]
     saved: list[tuple[str, str, str]] = field(default_factory=list)
+    prompt: Mapping[str, Any] = field(default_factory=dict)
+    """The whole prompt (the hidden ``PROMPT`` input of the save nodes)."""
+    moving: bool = False
+    """This node's output becomes a video's frames (see ``executor.py``)."""
 
 
 NodeFunction = Callable[[dict[str, Any], RunContext], Awaitable[NodeResult]]
@@ -65,7 +80,7 @@ async def ksampler(inputs: dict[str, Any], ctx: RunContext) -> NodeResult:
     latent: Latent = inputs["latent_image"]
     positive: Conditioning = inputs["positive"]
     steps: int = inputs["steps"]
-    result = sample(latent, positive.text, inputs["seed"], inputs["denoise"])
+    result = sample(latent, positive.text, inputs["seed"], inputs["denoise"], moving=ctx.moving)
     for step in range(1, steps + 1):
         await ctx.step(step, steps, result)
     return NodeResult((result,))
@@ -169,8 +184,11 @@ async def repeat_latent_batch(inputs: dict[str, Any], ctx: RunContext) -> NodeRe
     return NodeResult((Latent(latent.width, latent.height, pictures),))
 
 
-def _save(ctx: RunContext, images: Images, prefix: str, folder: str, level: int) -> NodeResult:
-    width, height = images.frames[0].size
+def _save_path(
+    ctx: RunContext, prefix: str, folder: str, size: tuple[int, int]
+) -> tuple[str, str, int]:
+    """``folder_paths.get_save_image_path``: the subfolder, file stem and first counter."""
+    width, height = size
     prefix = prefix.replace("%width%", str(width)).replace("%height%", str(height))
     normalised = posixpath.normpath(prefix.replace("\\", "/"))
     subfolder, _, base = normalised.rpartition("/")
@@ -181,7 +199,11 @@ def _save(ctx: RunContext, images: Images, prefix: str, folder: str, level: int)
             "**** ERROR: Saving image outside the output folder is not allowed."
             f"\n full_output_folder: {subfolder}"
         ) from None
-    counter = ctx.files.next_counter(folder, subfolder, base)
+    return subfolder, base, ctx.files.next_counter(folder, subfolder, base)
+
+
+def _save(ctx: RunContext, images: Images, prefix: str, folder: str, level: int) -> NodeResult:
+    subfolder, base, counter = _save_path(ctx, prefix, folder, images.frames[0].size)
     results = []
     for batch_number, frame in enumerate(images.frames):
         name = f"{base.replace('%batch_num%', str(batch_number))}_{counter:05}_.png"
@@ -202,6 +224,49 @@ async def preview_image(inputs: dict[str, Any], ctx: RunContext) -> NodeResult:
     return _save(ctx, inputs["images"], "ComfyUI_temp_" + ctx.temp_suffix(), "temp", 1)
 
 
+async def image_batch(inputs: dict[str, Any], ctx: RunContext) -> NodeResult:
+    """``image2`` after ``image1``; resized (bilinear, centre crop) to ``image1``'s size."""
+    first: Images = inputs["image1"]
+    second: Images = inputs["image2"]
+    width, height = first.frames[0].size
+    if second.frames[0].size != (width, height):
+        second = _center_crop(second, width / height).resized(width, height, "bilinear")
+    return NodeResult((Images(first.frames + second.frames),))
+
+
+async def create_video(inputs: dict[str, Any], ctx: RunContext) -> NodeResult:
+    images: Images = inputs["images"]
+    return NodeResult((Video(images.frames, float(inputs["fps"])),))
+
+
+async def save_video(inputs: dict[str, Any], ctx: RunContext) -> NodeResult:
+    """SaveVideo: an H.264 MP4 (the prompt in its metadata, as ComfyUI writes it), with
+    ComfyUI's errors for what it cannot do."""
+    video: Video = inputs["video"]
+    container, codec = inputs["format"], inputs["codec"]
+    subfolder, base, counter = _save_path(
+        ctx, inputs["filename_prefix"], "output", video.frames[0].size
+    )
+    if container not in VIDEO_CONTAINERS:
+        raise NodeFailure(f"{container!r} is not a valid VideoContainer", "ValueError")
+    if codec not in VIDEO_CODECS:
+        raise NodeFailure("Only H264 codec is supported for now", "ValueError")
+    width, height = video.frames[0].size
+    if width % 2 or height % 2:  # libx264 with yuv420p needs even sides
+        raise NodeFailure(
+            "[Errno 542398533] Generic error in an external library: "
+            "'avcodec_open2(\"libx264\", {})'",
+            "av.error.ExternalError",
+        )
+    name = f"{base}_{counter:05}_.mp4"
+    metadata = {"prompt": json.dumps(ctx.prompt)}
+    data = await asyncio.to_thread(encode_mp4, video.frames, video.fps, metadata=metadata)
+    ctx.files.put("output", subfolder, name, data)
+    ctx.saved.append(("output", subfolder, name))
+    files = [{"filename": name, "subfolder": subfolder, "type": "output"}]
+    return NodeResult((), {"images": files, "animated": [True]})
+
+
 def node_functions() -> dict[str, NodeFunction]:
     """Class type → implementation, for every node in the catalogue."""
     return {
@@ -219,4 +284,7 @@ def node_functions() -> dict[str, NodeFunction]:
         "RepeatLatentBatch": repeat_latent_batch,
         "SaveImage": save_image,
         "PreviewImage": preview_image,
+        "ImageBatch": image_batch,
+        "CreateVideo": create_video,
+        "SaveVideo": save_video,
     }

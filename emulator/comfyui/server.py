@@ -22,7 +22,7 @@ from emulator.comfyui.config import ComfyEmulatorConfig
 from emulator.comfyui.counters import ComfyCounters
 from emulator.comfyui.executor import Executor
 from emulator.comfyui.files import FOLDER_TYPES, FileStore, UnsafePath, clean_subfolder
-from emulator.comfyui.nodes import input_file_exists, node_functions
+from emulator.comfyui.nodes import SAMPLERS, input_file_exists, node_functions
 from emulator.comfyui.prompt_queue import PromptQueue
 from emulator.comfyui.validation import validate_prompt
 from emulator.comfyui.websocket_hub import Connection, SocketHub
@@ -169,8 +169,41 @@ class ComfyEmulator:
         return run.prompt_id if run is not None else None
 
     def release(self, prompt_id: str | None = None) -> bool:
-        """Let a sampler held by ``manual_completion`` go on; False if it is not running."""
+        """Let the sampler of ``prompt_id`` (None: the running prompt's) pass its
+        ``manual_completion`` hold: at once if it runs, when it runs if it is queued.
+        False when no such prompt is running or queued."""
         return self._executor.release(prompt_id)
+
+    def fail(
+        self,
+        prompt_id: str,
+        message: str = "CUDA out of memory",
+        exception_type: str = "torch.OutOfMemoryError",
+    ) -> bool:
+        """Like ``release``, but the held sampler raises (→ ``execution_error``)."""
+        return self._executor.release(prompt_id, (message, exception_type))
+
+    def prompt_of(self, prompt_id: str) -> dict[str, Any] | None:
+        """The prompt (as queued, inputs converted) of a running, queued or finished item."""
+        items = [*self._queue.running.values(), *self._queue.pending]
+        for item in items:
+            if item[1] == prompt_id:
+                return item[2]
+        entry = self._queue.history.get(prompt_id)
+        return entry["prompt"][2] if entry is not None else None
+
+    def state_of(self, prompt_id: str) -> str | None:
+        """``running``, ``pending``, ``done`` (in the history) or None (unknown here)."""
+        if any(item[1] == prompt_id for item in self._queue.running.values()):
+            return "running"
+        if any(item[1] == prompt_id for item in self._queue.pending):
+            return "pending"
+        return "done" if prompt_id in self._queue.history else None
+
+    async def wait_done(self, prompt_id: str, timeout: float = 10.0) -> None:
+        """Until ``prompt_id`` is in the history (it ran to an end)."""
+        async with asyncio.timeout(timeout), self._executor.finished:
+            await self._executor.finished.wait_for(lambda: prompt_id in self._queue.history)
 
     def fail_next(
         self, message: str = "CUDA out of memory", exception_type: str = "torch.OutOfMemoryError"
@@ -261,9 +294,20 @@ class ComfyEmulator:
                 {"error": verdict.error, "node_errors": verdict.node_errors}, status=400
             )
         self._queue.put((number, prompt_id, prompt, extra_data, verdict.outputs))
+        self._count(prompt, verdict.outputs)
         return web.json_response(
             {"prompt_id": prompt_id, "number": number, "node_errors": verdict.node_errors}
         )
+
+    def _count(self, prompt: dict[str, Any], outputs: list[str]) -> None:
+        for node in prompt.values():
+            positive = node["inputs"].get("positive") if node["class_type"] in SAMPLERS else None
+            if isinstance(positive, list) and len(positive) == 2:
+                text = prompt.get(str(positive[0]), {}).get("inputs", {}).get("text")
+                if isinstance(text, str):
+                    self.counters.generations[text] += 1
+        for node_id in outputs:
+            self.counters.outputs[prompt[node_id]["class_type"]] += 1
 
     def _check_image(self, name: str, value: Any) -> str | None:
         return None if input_file_exists(self.files, str(value)) else f"Invalid image file: {value}"

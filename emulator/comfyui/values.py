@@ -11,7 +11,7 @@ from typing import Any
 
 from PIL import Image
 
-from emulator.render import ImageSpec, render_image
+from emulator.render import ImageSpec, moving_frame, render_image
 
 RESAMPLING = {
     "nearest-exact": Image.Resampling.NEAREST,
@@ -84,19 +84,42 @@ class Images:
         return Images(tuple(f.resize((width, height), RESAMPLING[method]) for f in self.frames))
 
 
-def sample(latent: Latent, text: str, seed: int, denoise: float) -> Latent:
+@dataclass(frozen=True, slots=True)
+class Video:
+    """A VIDEO (``CreateVideo``'s output): frames and a frame rate."""
+
+    frames: tuple[Image.Image, ...]
+    fps: float
+
+    def __repr__(self) -> str:
+        return "<comfy_api.latest._input_impl.video_types.VideoFromComponents object>"
+
+
+def sample(latent: Latent, text: str, seed: int, denoise: float, *, moving: bool = False) -> Latent:
     """KSampler: each item becomes the seed's picture for ``text``; with a picture already
-    there (img2img), a blend in which ``denoise`` is the new picture's share."""
+    there (img2img), a blend in which ``denoise`` is the new picture's share.
+
+    ``moving``: the batch is a video's frames: every item starts from the same picture
+    (item 0's), and item ``k`` shows it at moment ``k`` of the clip (``moving_frame``)."""
     out = []
+    count = len(latent.pictures)
+    first: Image.Image | None = None
     for index, existing in enumerate(latent.pictures):
-        spec = ImageSpec(text, seed, index, latent.width, latent.height)
-        fresh = render_image(spec) if denoise > 0 or existing is None else None
+        fresh: Image.Image | None = None
+        if denoise > 0 or existing is None:
+            if not moving:
+                fresh = render_image(ImageSpec(text, seed, index, latent.width, latent.height))
+            else:
+                first = first or render_image(ImageSpec(text, seed, 0, latent.width, latent.height))
+                fresh = first
         if existing is None:
-            out.append(fresh)
+            assert fresh is not None
+            picture = fresh
         elif fresh is None:
-            out.append(existing)
+            picture = existing
         else:
-            out.append(Image.blend(existing.convert("RGB"), fresh, denoise))
+            picture = Image.blend(existing.convert("RGB"), fresh, denoise)
+        out.append(moving_frame(picture, text, seed, index, count) if moving else picture)
     return Latent(latent.width, latent.height, tuple(out))
 
 

@@ -1,5 +1,5 @@
 """Access control and fairness in config: every refusal is a clear private message,
-and nothing refused reaches the image service."""
+and nothing refused reaches the image service (SuperDuper or ComfyUI)."""
 
 from __future__ import annotations
 
@@ -8,21 +8,17 @@ from pathlib import Path
 from bot.access import AccessConfig
 from bot.chat import ActionInvocation, ActionKind, Requester
 from bot.jobs import ChannelKey, ChannelSettings
-from emulator.superduper import Emulator
+from tests.support.drivers import Service
 from tests.support.harness import fast_bot_config, invocation, open_harness
 from tests.support.recording_chat import RecordingChat
 
 
-def service_calls(emulator: Emulator) -> int:
-    return sum(emulator.counters.requests.values())
-
-
 async def test_a_channel_outside_the_allow_list_is_refused(
-    emulator: Emulator, tmp_path: Path
+    service: Service, tmp_path: Path
 ) -> None:
     chat = RecordingChat()
     config = fast_bot_config(access=AccessConfig(allowed_channels=frozenset({"C-art"})))
-    async with open_harness(emulator, tmp_path / "bot.db", [chat], config=config) as h:
+    async with open_harness(service, tmp_path / "bot.db", [chat], config=config) as h:
         assert await h.bot.imagine(invocation("a fox", channel="C-random")) is None
         assert "not enabled in this channel" in chat.notes[-1].text
         assert await h.bot.imagine(invocation("a fox", channel="C-art")) is not None
@@ -31,18 +27,18 @@ async def test_a_channel_outside_the_allow_list_is_refused(
 
 
 async def test_users_pass_by_name_or_by_role_and_others_are_refused(
-    emulator: Emulator, tmp_path: Path
+    service: Service, tmp_path: Path
 ) -> None:
     chat = RecordingChat()
     access = AccessConfig(allowed_users=frozenset({"U-ann"}), allowed_roles=frozenset({"R-art"}))
     async with open_harness(
-        emulator, tmp_path / "bot.db", [chat], config=fast_bot_config(access=access)
+        service, tmp_path / "bot.db", [chat], config=fast_bot_config(access=access)
     ) as h:
         refused = invocation("a fox", user="U-bob")
         assert await h.bot.imagine(refused) is None
         assert chat.notes[-1].user_id == "U-bob"
         assert "Ask an admin for access" in chat.notes[-1].text
-        assert service_calls(emulator) == 0
+        assert service.requests() == 0
 
         by_role = invocation("a fox", user="U-cat", roles=frozenset({"R-art"}))
         assert await h.bot.imagine(by_role) is not None
@@ -52,24 +48,24 @@ async def test_users_pass_by_name_or_by_role_and_others_are_refused(
 
 
 async def test_a_banned_word_is_refused_but_a_longer_word_containing_it_is_not(
-    emulator: Emulator, tmp_path: Path
+    service: Service, tmp_path: Path
 ) -> None:
     chat = RecordingChat()
     config = fast_bot_config(access=AccessConfig(banned_words=("gore",)))
-    async with open_harness(emulator, tmp_path / "bot.db", [chat], config=config) as h:
+    async with open_harness(service, tmp_path / "bot.db", [chat], config=config) as h:
         assert await h.bot.imagine(invocation("a fox, GORE everywhere")) is None
         assert "blocked word (“GORE”)" in chat.notes[-1].text
-        assert service_calls(emulator) == 0
+        assert service.requests() == 0
         assert await h.bot.imagine(invocation("a fox in a gorge")) is not None
         await h.bot.drain()
 
 
 async def test_the_per_user_rate_limit_refuses_the_extra_job_and_reroll(
-    emulator: Emulator, tmp_path: Path
+    service: Service, tmp_path: Path
 ) -> None:
     chat = RecordingChat()
     config = fast_bot_config(access=AccessConfig(rate_limit_jobs=2, rate_limit_window=600))
-    async with open_harness(emulator, tmp_path / "bot.db", [chat], config=config) as h:
+    async with open_harness(service, tmp_path / "bot.db", [chat], config=config) as h:
         first = await h.bot.imagine(invocation("fox one"))
         assert await h.bot.imagine(invocation("fox two", channel="C2")) is not None
         assert await h.bot.imagine(invocation("fox three")) is None
@@ -85,15 +81,15 @@ async def test_the_per_user_rate_limit_refuses_the_extra_job_and_reroll(
         assert "limit of 2 images" in chat.notes[-1].text
         await h.bot.drain()
         assert len(chat.images) == 3
-        assert emulator.counters.requests["POST /api/generation/image"] == 3
+        assert service.submissions() == 3
 
 
 async def test_only_admins_can_see_or_change_channel_settings(
-    emulator: Emulator, tmp_path: Path
+    service: Service, tmp_path: Path
 ) -> None:
     chat = RecordingChat()
     config = fast_bot_config(access=AccessConfig(admin_users=frozenset({"U-boss"})))
-    async with open_harness(emulator, tmp_path / "bot.db", [chat], config=config) as h:
+    async with open_harness(service, tmp_path / "bot.db", [chat], config=config) as h:
         key = ChannelKey("test", "W1", "C1")
         await h.bot.configure(invocation("size=512x512", user="U-member"))
         assert "Only admins" in chat.notes[-1].text

@@ -1,5 +1,6 @@
 """/animate through the real core and emulator: a playable MP4 in the thread, from a
-prompt or from an image result, fitted to the upload limit, posted once across a crash."""
+prompt or from an image result, fitted to the upload limit, posted once across a crash
+(on SuperDuper and on ComfyUI)."""
 
 from __future__ import annotations
 
@@ -13,25 +14,24 @@ from bot.backend.types import Task
 from bot.chat import ActionInvocation, ActionKind, Requester
 from bot.jobs import JobState
 from bot.media.video import first_frame, inspect_video
-from emulator.superduper import Emulator
 from tests.core.test_exactly_once import crash_at
+from tests.support.drivers import Service
 from tests.support.harness import invocation, open_harness
 from tests.support.recording_chat import RecordingChat
-from tests.support.superduper import file_ids
 
 
 async def test_animate_posts_a_playable_clip_in_the_thread(
-    emulator: Emulator, tmp_path: Path
+    service: Service, tmp_path: Path
 ) -> None:
     chat = RecordingChat()
-    async with open_harness(emulator, tmp_path / "bot.db", [chat]) as h:
+    async with open_harness(service, tmp_path / "bot.db", [chat]) as h:
         job = await h.bot.wait_for(
             await h.bot.animate(invocation("a fox running --seconds 3")) or ""
         )
 
     assert job is not None and job.state is JobState.POSTED
     assert job.params.task is Task.VIDEO and job.params.seconds == 3.0
-    assert emulator.counters.requests["POST /api/generation/video"] == 1
+    assert service.submissions(video=True) == 1
     [clip] = chat.images
     assert clip.where.thread == job.thread
     assert clip.content_type == "video/mp4" and clip.filename.endswith(".mp4")
@@ -42,24 +42,24 @@ async def test_animate_posts_a_playable_clip_in_the_thread(
 
 
 async def test_animate_refuses_flags_that_make_no_sense_for_a_clip(
-    emulator: Emulator, tmp_path: Path
+    service: Service, tmp_path: Path
 ) -> None:
     chat = RecordingChat()
-    async with open_harness(emulator, tmp_path / "bot.db", [chat]) as h:
+    async with open_harness(service, tmp_path / "bot.db", [chat]) as h:
         assert await h.bot.animate(invocation("a fox --n 4")) is None
         assert await h.bot.animate(invocation("a fox --seconds 30")) is None
         assert await h.bot.imagine(invocation("a fox --seconds 3")) is None
     assert "isn't available for /animate" in chat.notes[0].text
     assert "from 2 to 8" in chat.notes[1].text
     assert "is for /animate" in chat.notes[2].text
-    assert emulator.counters.requests["POST /api/generation/video"] == 0
+    assert service.submissions(video=True) == 0
 
 
 async def test_the_animate_button_starts_a_clip_from_that_image(
-    emulator: Emulator, tmp_path: Path
+    service: Service, tmp_path: Path
 ) -> None:
     chat = RecordingChat()
-    async with open_harness(emulator, tmp_path / "bot.db", [chat]) as h:
+    async with open_harness(service, tmp_path / "bot.db", [chat]) as h:
         parent = await h.bot.wait_for(await h.bot.imagine(invocation("a still fox --ar 3:2")) or "")
         assert parent is not None
         [image] = chat.images
@@ -75,7 +75,7 @@ async def test_the_animate_button_starts_a_clip_from_that_image(
 
     assert animate.label == "Animate"
     assert child is not None and child.action is ActionKind.ANIMATE
-    reference, weight = emulator.reference_of(file_ids(child)[0])
+    reference, weight = service.reference_of(child)
     assert reference == still and weight == 1.0  # the image is the first frame
     clip = chat.images[1]
     assert clip.content_type == "video/mp4" and clip.where.thread == parent.thread
@@ -84,10 +84,10 @@ async def test_the_animate_button_starts_a_clip_from_that_image(
 
 
 async def test_a_clip_over_the_upload_limit_is_reencoded_to_fit(
-    emulator: Emulator, tmp_path: Path
+    service: Service, tmp_path: Path
 ) -> None:
     chat = RecordingChat()
-    async with open_harness(emulator, tmp_path / "bot.db", [chat]) as h:
+    async with open_harness(service, tmp_path / "bot.db", [chat]) as h:
         job = await h.bot.wait_for(await h.bot.animate(invocation("a big fox --seconds 8")) or "")
         assert job is not None
         original = await h.image_bytes(job.results[0].url or "")
@@ -102,10 +102,10 @@ async def test_a_clip_over_the_upload_limit_is_reencoded_to_fit(
 
 
 async def test_a_clip_that_cannot_fit_is_replaced_by_its_poster_with_a_note(
-    emulator: Emulator, tmp_path: Path
+    service: Service, tmp_path: Path
 ) -> None:
     chat = RecordingChat(limit=1_500)  # no clip gets this small; its first frame does
-    async with open_harness(emulator, tmp_path / "bot.db", [chat]) as h:
+    async with open_harness(service, tmp_path / "bot.db", [chat]) as h:
         job = await h.bot.wait_for(await h.bot.animate(invocation("a fox --ar 16:9")) or "")
         assert job is not None
         clip = await h.image_bytes(job.results[0].url or "")
@@ -119,15 +119,15 @@ async def test_a_clip_that_cannot_fit_is_replaced_by_its_poster_with_a_note(
 
 
 async def test_a_crash_mid_render_posts_the_clip_once_after_restart(
-    emulator: Emulator, tmp_path: Path
+    service: Service, tmp_path: Path
 ) -> None:
     db, chat = tmp_path / "bot.db", RecordingChat()
     made, wrap = crash_at(JobState.COMPLETED)
-    async with open_harness(emulator, db, [chat], wrap_store=wrap) as h:
+    async with open_harness(service, db, [chat], wrap_store=wrap) as h:
         await h.bot.animate(invocation("a fox across a crash"))
         await asyncio.wait_for(made[0].crashed.wait(), 10)
-    async with open_harness(emulator, db, [chat]) as h2:
+    async with open_harness(service, db, [chat]) as h2:
         await h2.bot.drain()
     [clip] = chat.images
     assert clip.content_type == "video/mp4"
-    assert emulator.counters.generations["a fox across a crash"] == 1
+    assert service.generations("a fox across a crash") == 1

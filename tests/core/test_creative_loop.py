@@ -1,5 +1,6 @@
 """The creative loop through the real core, emulator and SQLite: grids with per-image
-buttons, variations, upscales, remix, image prompts, cancel, history and show."""
+buttons, variations, upscales, remix, image prompts, cancel, history and show. Tests taking
+``service`` run on SuperDuper and on ComfyUI; ``comfyui`` ones on ComfyUI only."""
 
 from __future__ import annotations
 
@@ -11,12 +12,11 @@ from PIL import Image, ImageChops, ImageStat
 
 from bot.chat import ActionInvocation, ActionKind, Attachment, DialogSubmission, Requester
 from bot.jobs import Job, JobState
-from emulator.superduper import Emulator
 from tests.core.test_exactly_once import crash_at
 from tests.support.clock import ManualClock
-from tests.support.harness import Harness, invocation, open_harness
+from tests.support.drivers import ComfyUIDriver, Service
+from tests.support.harness import AnyHarness, invocation, open_harness
 from tests.support.recording_chat import PostedImage, RecordingChat
-from tests.support.superduper import file_ids
 from tests.support.waiting import job_in_state, until
 
 OTHER = Requester("U2", "user U2")
@@ -40,18 +40,18 @@ def press(
     return ActionInvocation(image.where, by, kind, action.job_id, image.message_id, action.index)
 
 
-async def grid_of_four(h: Harness, chat: RecordingChat) -> tuple[Job, PostedImage]:
+async def grid_of_four(h: AnyHarness, chat: RecordingChat) -> tuple[Job, PostedImage]:
     job = await h.bot.wait_for(await h.bot.imagine(invocation("four foxes --n 4 --seed 10")) or "")
     assert job is not None and job.state is JobState.POSTED
     [grid] = chat.images
     return job, grid
 
 
-async def originals(h: Harness, job: Job) -> list[bytes]:
+async def originals(h: AnyHarness, job: Job) -> list[bytes]:
     return [await h.image_bytes(r.url or "") for r in job.results]
 
 
-async def child_of(h: Harness, parent: Job, chat: RecordingChat, count: int = 2) -> Job:
+async def child_of(h: AnyHarness, parent: Job, chat: RecordingChat, count: int = 2) -> Job:
     await chat.wait_until(lambda: len(chat.images) >= count)
     await h.bot.drain()
     child_id = chat.images[count - 1].dedupe_key.split(":")[0]
@@ -61,10 +61,10 @@ async def child_of(h: Harness, parent: Job, chat: RecordingChat, count: int = 2)
 
 
 async def test_a_batch_is_one_numbered_grid_with_u_and_v_buttons(
-    emulator: Emulator, tmp_path: Path
+    service: Service, tmp_path: Path
 ) -> None:
     chat = RecordingChat()
-    async with open_harness(emulator, tmp_path / "bot.db", [chat]) as h:
+    async with open_harness(service, tmp_path / "bot.db", [chat]) as h:
         job, grid = await grid_of_four(h, chat)
         images = [picture(data) for data in await originals(h, job)]
 
@@ -85,10 +85,10 @@ async def test_a_batch_is_one_numbered_grid_with_u_and_v_buttons(
 
 
 async def test_v2_makes_a_variation_of_image_2_in_the_same_thread(
-    emulator: Emulator, tmp_path: Path
+    service: Service, tmp_path: Path
 ) -> None:
     chat = RecordingChat()
-    async with open_harness(emulator, tmp_path / "bot.db", [chat]) as h:
+    async with open_harness(service, tmp_path / "bot.db", [chat]) as h:
         parent, grid = await grid_of_four(h, chat)
         second = (await originals(h, parent))[1]
         await h.bot.act(press(grid, ActionKind.VARY_STRONG, index=1))
@@ -96,8 +96,7 @@ async def test_v2_makes_a_variation_of_image_2_in_the_same_thread(
 
     assert child.requester_id == "U2"  # the presser's job, counted against them
     assert (child.action, child.parent_index, child.params.count) == (ActionKind.VARY_STRONG, 1, 1)
-    [file_id] = file_ids(child)
-    reference, weight = emulator.reference_of(file_id)
+    reference, weight = service.reference_of(child)
     assert reference == second and weight == 0.35  # image 2 went to the service
     variation = chat.images[1]
     assert variation.where.thread == parent.thread
@@ -105,9 +104,9 @@ async def test_v2_makes_a_variation_of_image_2_in_the_same_thread(
     assert {a.kind for a in variation.actions} >= {ActionKind.VARY_SUBTLE, ActionKind.UPSCALE}
 
 
-async def test_u1_gives_image_1_at_twice_the_size(emulator: Emulator, tmp_path: Path) -> None:
+async def test_u1_gives_image_1_at_twice_the_size(service: Service, tmp_path: Path) -> None:
     chat = RecordingChat()
-    async with open_harness(emulator, tmp_path / "bot.db", [chat]) as h:
+    async with open_harness(service, tmp_path / "bot.db", [chat]) as h:
         parent, grid = await grid_of_four(h, chat)
         first = picture((await originals(h, parent))[0])
         await h.bot.act(press(grid, ActionKind.UPSCALE, index=0))
@@ -121,10 +120,10 @@ async def test_u1_gives_image_1_at_twice_the_size(emulator: Emulator, tmp_path: 
 
 
 async def test_remix_opens_a_prefilled_dialog_and_its_text_starts_a_child_job(
-    emulator: Emulator, tmp_path: Path
+    service: Service, tmp_path: Path
 ) -> None:
     chat = RecordingChat()
-    async with open_harness(emulator, tmp_path / "bot.db", [chat]) as h:
+    async with open_harness(service, tmp_path / "bot.db", [chat]) as h:
         parent = await h.bot.wait_for(
             await h.bot.imagine(invocation("a red fox --ar 3:2 --style anime")) or ""
         )
@@ -153,7 +152,7 @@ async def test_remix_opens_a_prefilled_dialog_and_its_text_starts_a_child_job(
 
 
 async def test_an_attached_image_reaches_the_service_as_the_reference(
-    emulator: Emulator, tmp_path: Path
+    service: Service, tmp_path: Path
 ) -> None:
     chat = RecordingChat()
     source = io.BytesIO()
@@ -166,11 +165,11 @@ async def test_an_attached_image_reaches_the_service_as_the_reference(
         attached.text,
         attachments=(Attachment("https://files.test/red.png", "red.png", "image/png"),),
     )
-    async with open_harness(emulator, tmp_path / "bot.db", [chat]) as h:
+    async with open_harness(service, tmp_path / "bot.db", [chat]) as h:
         job = await h.bot.wait_for(await h.bot.imagine(attached) or "")
 
     assert job is not None and job.state is JobState.POSTED
-    reference, weight = emulator.reference_of(file_ids(job)[0])
+    reference, weight = service.reference_of(job)
     assert reference == source.getvalue() and weight == 0.8  # --iw 1.6 of 2
     result = picture(chat.images[0].data)
     red = Image.new("RGB", result.size, (200, 30, 30))
@@ -178,7 +177,7 @@ async def test_an_attached_image_reaches_the_service_as_the_reference(
 
 
 async def test_an_attachment_that_is_not_an_image_is_refused_and_starts_nothing(
-    emulator: Emulator, tmp_path: Path
+    service: Service, tmp_path: Path
 ) -> None:
     chat = RecordingChat()
     chat.files["https://files.test/notes.txt"] = b"just text"
@@ -189,20 +188,20 @@ async def test_an_attachment_that_is_not_an_image_is_refused_and_starts_nothing(
         broken.text,
         attachments=(Attachment("https://files.test/notes.txt", "notes.txt"),),
     )
-    async with open_harness(emulator, tmp_path / "bot.db", [chat]) as h:
+    async with open_harness(service, tmp_path / "bot.db", [chat]) as h:
         assert await h.bot.imagine(broken) is None
         assert await h.store.unfinished_jobs() == []
     [note] = chat.notes
     assert "couldn't use the image you attached (notes.txt)" in note.text
-    assert emulator.counters.requests["POST /api/generation/image"] == 0
+    assert service.submissions() == 0
 
 
 async def test_cancel_mid_run_stops_it_and_a_late_result_is_never_posted(
-    emulator: Emulator, tmp_path: Path
+    service: Service, tmp_path: Path
 ) -> None:
     chat = RecordingChat()
-    emulator.config.manual_completion = True
-    async with open_harness(emulator, tmp_path / "bot.db", [chat]) as h:
+    service.hold()
+    async with open_harness(service, tmp_path / "bot.db", [chat]) as h:
         job_id = await h.bot.imagine(invocation("a fox to cancel")) or ""
         submitted = await job_in_state(h.store, job_id, JobState.SUBMITTED)
         [handle] = chat.threads
@@ -219,7 +218,7 @@ async def test_cancel_mid_run_stops_it_and_a_late_result_is_never_posted(
                 handle.conversation, owner, ActionKind.CANCEL, job_id, handle.status_message_id
             )
         )
-        await emulator.finish(file_ids(submitted)[0])  # the service finishes anyway
+        await service.complete(submitted)  # the service finishes anyway (where it can)
         await h.bot.drain()
         cancelled = await h.store.get_job(job_id)
 
@@ -231,17 +230,50 @@ async def test_cancel_mid_run_stops_it_and_a_late_result_is_never_posted(
     assert any("was cancelled by <@U1>" in t for _, t in chat.texts)
 
 
+async def test_cancel_on_comfyui_interrupts_the_running_prompt_and_deletes_a_queued_one(
+    comfyui: ComfyUIDriver, tmp_path: Path
+) -> None:
+    chat = RecordingChat()
+    comfyui.hold()
+    emulator = comfyui.emulator
+    async with open_harness(comfyui, tmp_path / "bot.db", [chat]) as h:
+        running_id = await h.bot.imagine(invocation("a fox on the GPU")) or ""
+        running = comfyui.prompt_id(await job_in_state(h.store, running_id, JobState.SUBMITTED))
+        queued_id = await h.bot.imagine(invocation("a fox in the queue")) or ""
+        queued = comfyui.prompt_id(await job_in_state(h.store, queued_id, JobState.SUBMITTED))
+        assert (emulator.state_of(running), emulator.state_of(queued)) == ("running", "pending")
+        running_thread, queued_thread = chat.threads
+        for job_id, thread in ((queued_id, queued_thread), (running_id, running_thread)):
+            owner = Requester("U1", "user U1")
+            await h.bot.act(
+                ActionInvocation(
+                    thread.conversation, owner, ActionKind.CANCEL, job_id, thread.status_message_id
+                )
+            )
+        await emulator.wait_done(running)
+        await h.bot.drain()
+        ended = [await h.store.get_job(job_id) for job_id in (running_id, queued_id)]
+        stopped = await comfyui.history(running)
+
+    assert all(j is not None and j.state is JobState.CANCELLED for j in ended)
+    assert emulator.state_of(queued) is None  # deleted from the queue before it ran
+    assert stopped is not None and stopped["status"]["status_str"] == "error"
+    assert "execution_interrupted" in [kind for kind, _ in stopped["status"]["messages"]]
+    assert emulator.counters.prompts_executed == 1  # the interrupted one only
+    assert chat.images == []
+
+
 async def test_a_crash_between_a_press_and_its_post_posts_once_after_restart(
-    emulator: Emulator, tmp_path: Path
+    service: Service, tmp_path: Path
 ) -> None:
     db, chat = tmp_path / "bot.db", RecordingChat()
-    async with open_harness(emulator, db, [chat]) as h:
+    async with open_harness(service, db, [chat]) as h:
         parent, grid = await grid_of_four(h, chat)
     made, wrap = crash_at(JobState.COMPLETED)
-    async with open_harness(emulator, db, [chat], wrap_store=wrap) as h2:
+    async with open_harness(service, db, [chat], wrap_store=wrap) as h2:
         await h2.bot.act(press(grid, ActionKind.UPSCALE, index=2))
         await asyncio.wait_for(made[0].crashed.wait(), 10)
-    async with open_harness(emulator, db, [chat]) as h3:
+    async with open_harness(service, db, [chat]) as h3:
         await h3.bot.drain()
         [child] = [j for j in await h3.store.recent_jobs(parent.channel_key, "U2", 5)]
 
@@ -249,9 +281,9 @@ async def test_a_crash_between_a_press_and_its_post_posts_once_after_restart(
     assert [i.dedupe_key for i in chat.images] == [f"{parent.id}:grid", f"{child.id}:0"]
 
 
-async def test_buttons_of_a_deleted_result_say_so(emulator: Emulator, tmp_path: Path) -> None:
+async def test_buttons_of_a_deleted_result_say_so(service: Service, tmp_path: Path) -> None:
     chat = RecordingChat()
-    async with open_harness(emulator, tmp_path / "bot.db", [chat]) as h:
+    async with open_harness(service, tmp_path / "bot.db", [chat]) as h:
         job = await h.bot.wait_for(await h.bot.imagine(invocation("a fox to delete")) or "")
         assert job is not None
         [image] = chat.images
@@ -268,11 +300,11 @@ async def test_buttons_of_a_deleted_result_say_so(emulator: Emulator, tmp_path: 
 
 
 async def test_history_lists_the_requesters_last_jobs_with_links(
-    emulator: Emulator, tmp_path: Path
+    service: Service, tmp_path: Path
 ) -> None:
     chat = RecordingChat()
     clock = ManualClock(1_800_000_000.0)
-    async with open_harness(emulator, tmp_path / "bot.db", [chat], clock=clock) as h:
+    async with open_harness(service, tmp_path / "bot.db", [chat], clock=clock) as h:
         first = await h.bot.wait_for(await h.bot.imagine(invocation("an old fox")) or "")
         clock.advance(3 * 3600)
         second = await h.bot.wait_for(await h.bot.imagine(invocation("a new fox")) or "")
@@ -289,10 +321,10 @@ async def test_history_lists_the_requesters_last_jobs_with_links(
 
 
 async def test_show_reposts_a_result_card_with_live_buttons_where_asked(
-    emulator: Emulator, tmp_path: Path
+    service: Service, tmp_path: Path
 ) -> None:
     chat = RecordingChat()
-    async with open_harness(emulator, tmp_path / "bot.db", [chat]) as h:
+    async with open_harness(service, tmp_path / "bot.db", [chat]) as h:
         job, grid = await grid_of_four(h, chat)
         await h.bot.show(invocation(job.id, channel="C9"))
         await h.bot.show(invocation("nope99", channel="C9"))
@@ -310,11 +342,11 @@ async def test_show_reposts_a_result_card_with_live_buttons_where_asked(
 
 
 async def test_old_finished_jobs_are_pruned_after_the_retention(
-    emulator: Emulator, tmp_path: Path
+    service: Service, tmp_path: Path
 ) -> None:
     clock = ManualClock(1_800_000_000.0)
     chat = RecordingChat()
-    async with open_harness(emulator, tmp_path / "bot.db", [chat], clock=clock) as h:
+    async with open_harness(service, tmp_path / "bot.db", [chat], clock=clock) as h:
         old = await h.bot.wait_for(await h.bot.imagine(invocation("an old fox")) or "")
         clock.advance(31 * 86400)
         new = await h.bot.wait_for(await h.bot.imagine(invocation("a new fox")) or "")

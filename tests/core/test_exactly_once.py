@@ -2,7 +2,8 @@
 service is asked to do, what the user sees, across crashes at the worst moments.
 
 A "crash" is ``FaultyStore`` ending the job's task at a chosen write (see its docstring);
-the "restart" is a second harness on the same database and the same chat."""
+the "restart" is a second harness on the same database and the same chat. Tests taking
+``service`` run on SuperDuper and on ComfyUI; ``emulator`` ones are about SuperDuper only."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from bot.jobs import Job, JobState
 from emulator.superduper import Emulator
 from storage import SqliteJobStore
 from tests.support.clock import ManualClock
+from tests.support.drivers import Service, SuperDuperDriver
 from tests.support.faulty_store import FaultyStore
 from tests.support.harness import StoreWrapper, fast_bot_config, invocation, open_harness
 from tests.support.recording_chat import RecordingChat
@@ -61,74 +63,87 @@ async def only_job(db: Path) -> Job:
     return job
 
 
-async def test_a_crash_right_after_the_generation_request_does_not_generate_twice(
-    emulator: Emulator, tmp_path: Path
-) -> None:
-    """The service got the request, the bot died before writing ``submitted``: the resumed
-    job asks again with the same Idempotency-Key and gets the same file back."""
-    db, chat, prompt = tmp_path / "bot.db", RecordingChat(), "a fox that is paid for once"
+async def resumed_after_a_crash_at_submitted(
+    service: Service, db: Path, chat: RecordingChat, prompt: str
+) -> Job:
+    """The service got the generation request and the bot died before writing
+    ``submitted``; a second bot resumed the job to its end."""
     made, wrap = crash_at(JobState.SUBMITTED)
-    async with open_harness(emulator, db, [chat], wrap_store=wrap) as h:
+    async with open_harness(service, db, [chat], wrap_store=wrap) as h:
         await h.bot.imagine(invocation(prompt))
         await asyncio.wait_for(made[0].crashed.wait(), 10)
-        stuck = await h.store.get_job((await h.store.unfinished_jobs())[0].id)
-        assert stuck is not None and stuck.state is JobState.SUBMITTING
-    assert emulator.counters.generations[prompt] == 1
+        [stuck] = await h.store.unfinished_jobs()
+        assert stuck.state is JobState.SUBMITTING
+    assert service.generations(prompt) == 1
 
-    async with open_harness(emulator, db, [chat]) as h2:
+    async with open_harness(service, db, [chat]) as h2:
         await h2.bot.drain()
         job = await h2.store.get_job(stuck.id)
+    assert job is not None
+    return job
 
-    assert job is not None and job.state is JobState.POSTED
-    assert emulator.counters.generations[prompt] == 1  # one generation, one bill
-    assert emulator.counters.deduplicated_generations == 1
+
+async def test_a_crash_right_after_the_generation_request_does_not_generate_twice(
+    service: Service, tmp_path: Path
+) -> None:
+    """The resumed job finds the earlier request instead of making another: SuperDuper
+    answers the same Idempotency-Key with the same file; ComfyUI has the prompt in its
+    queue or history, so it is not sent again."""
+    chat, prompt = RecordingChat(), "a fox that is paid for once"
+    job = await resumed_after_a_crash_at_submitted(service, tmp_path / "bot.db", chat, prompt)
+
+    assert job.state is JobState.POSTED
+    assert service.generations(prompt) == 1  # one generation, one bill
     assert len(chat.images) == 1
 
 
-async def test_a_job_resumed_past_its_deadline_is_not_paid_for(
+async def test_superduper_answers_a_resumed_request_from_its_idempotency_key(
     emulator: Emulator, tmp_path: Path
+) -> None:
+    chat, prompt = RecordingChat(), "a fox asked for twice"
+    driver = SuperDuperDriver(emulator)
+    job = await resumed_after_a_crash_at_submitted(driver, tmp_path / "bot.db", chat, prompt)
+
+    assert job.state is JobState.POSTED
+    assert emulator.counters.requests["POST /api/generation/image"] == 2
+    assert emulator.counters.deduplicated_generations == 1
+
+
+async def test_a_job_resumed_past_its_deadline_is_not_paid_for(
+    service: Service, tmp_path: Path
 ) -> None:
     db, chat, prompt = tmp_path / "bot.db", RecordingChat(), "a fox too late"
     clock = ManualClock(1_800_000_000.0)
     config = fast_bot_config(job_timeout=60.0)
     made, wrap = crash_at(JobState.SUBMITTING)
-    async with open_harness(
-        emulator,
-        db,
-        [chat],
-        wrap_store=wrap,
-        clock=clock,
-        config=config,
-    ) as h:
+    async with open_harness(service, db, [chat], wrap_store=wrap, clock=clock, config=config) as h:
         await h.bot.imagine(invocation(prompt))
         await asyncio.wait_for(made[0].crashed.wait(), 10)
 
     clock.advance(61.0)  # the bot was down past the job's deadline
-    async with open_harness(emulator, db, [chat], clock=clock, config=config) as h2:
+    async with open_harness(service, db, [chat], clock=clock, config=config) as h2:
         await h2.bot.drain()
         job = await only_job(db)
 
     assert job.state is JobState.TIMED_OUT and job.notified
-    assert emulator.counters.generations[prompt] == 0
-    assert emulator.counters.requests["POST /api/generation/image"] == 0
+    assert service.generations(prompt) == 0
+    assert service.submissions() == 0
     [(where, text)] = chat.texts
     assert where.thread == job.thread and "gave up" in text and job.id in text
 
 
-async def test_starting_twice_runs_each_resumed_job_once(
-    emulator: Emulator, tmp_path: Path
-) -> None:
+async def test_starting_twice_runs_each_resumed_job_once(service: Service, tmp_path: Path) -> None:
     """A job can never be spawned twice in one process (two claims, two starts)."""
     db, chat = tmp_path / "bot.db", RecordingChat()
-    emulator.config.manual_completion = True
-    async with open_harness(emulator, db, [chat]) as h:
+    service.hold()
+    async with open_harness(service, db, [chat]) as h:
         job_id = await h.bot.imagine(invocation("a fox started twice")) or ""
         submitted = await job_in_state(h.store, job_id, JobState.SUBMITTED)
 
-    async with open_harness(emulator, db, [chat], start=False) as h2:
+    async with open_harness(service, db, [chat], start=False) as h2:
         resumed = await asyncio.gather(h2.bot.start(), h2.bot.start())
         assert list(resumed) == [1, 1]
-        await emulator.finish(file_ids(submitted)[0])
+        await service.complete(submitted)
         await h2.bot.drain()
 
     assert [i.dedupe_key for i in chat.images] == [f"{job_id}:0"]
@@ -157,10 +172,10 @@ class SlowPlatform(RecordingChat):
 
 
 async def test_a_shutdown_during_a_post_lets_it_finish_and_be_recorded(
-    emulator: Emulator, tmp_path: Path
+    service: Service, tmp_path: Path
 ) -> None:
     db, chat = tmp_path / "bot.db", SlowPlatform()
-    async with open_harness(emulator, db, [chat]) as h:
+    async with open_harness(service, db, [chat]) as h:
         job_id = await h.bot.imagine(invocation("a fox mid-upload")) or ""
         await asyncio.wait_for(chat.uploading.wait(), 10)
         closing = asyncio.create_task(h.bot.aclose(grace=10))
@@ -171,7 +186,7 @@ async def test_a_shutdown_during_a_post_lets_it_finish_and_be_recorded(
         recorded = await h.store.get_job(job_id)
         assert recorded is not None and recorded.posted_message_ids == (chat.images[0].message_id,)
 
-    async with open_harness(emulator, db, [chat]) as h2:
+    async with open_harness(service, db, [chat]) as h2:
         await h2.bot.drain()
         job = await h2.store.get_job(job_id)
     assert job is not None and job.state is JobState.POSTED
@@ -201,18 +216,18 @@ class DownPlatform(RecordingChat):
 
 
 async def test_a_failure_notice_that_could_not_be_delivered_is_sent_after_a_restart(
-    emulator: Emulator, tmp_path: Path
+    service: Service, tmp_path: Path
 ) -> None:
     db, chat = tmp_path / "bot.db", DownPlatform()
-    emulator.config.failure_rate = 1.0
-    async with open_harness(emulator, db, [chat]) as h:
+    service.fail_generations()
+    async with open_harness(service, db, [chat]) as h:
         job_id = await h.bot.imagine(invocation("a fox that fails")) or ""
         failed = await h.bot.wait_for(job_id)
         assert failed is not None and failed.state is JobState.FAILED and not failed.notified
         assert chat.texts == [] and chat.notes == []
 
     chat.down = False
-    async with open_harness(emulator, db, [chat]) as h2:
+    async with open_harness(service, db, [chat]) as h2:
         await h2.bot.drain()
         job = await h2.store.get_job(job_id)
 
@@ -224,17 +239,17 @@ async def test_a_failure_notice_that_could_not_be_delivered_is_sent_after_a_rest
 
 
 async def test_a_crash_between_recording_a_failure_and_telling_is_told_once_after(
-    emulator: Emulator, tmp_path: Path
+    service: Service, tmp_path: Path
 ) -> None:
     db, chat = tmp_path / "bot.db", RecordingChat()
-    emulator.config.failure_rate = 1.0
+    service.fail_generations()
     made, wrap = crash_at(JobState.FAILED, after=True)
-    async with open_harness(emulator, db, [chat], wrap_store=wrap) as h:
+    async with open_harness(service, db, [chat], wrap_store=wrap) as h:
         await h.bot.imagine(invocation("a fox that fails quietly"))
         await asyncio.wait_for(made[0].crashed.wait(), 10)
     assert chat.texts == []
 
-    async with open_harness(emulator, db, [chat]) as h2:
+    async with open_harness(service, db, [chat]) as h2:
         await h2.bot.drain()
     job = await only_job(db)
     assert job.state is JobState.FAILED and job.notified
@@ -242,11 +257,11 @@ async def test_a_crash_between_recording_a_failure_and_telling_is_told_once_afte
 
 
 async def test_an_unreadable_job_row_is_set_aside_and_the_others_resume(
-    emulator: Emulator, tmp_path: Path
+    service: Service, tmp_path: Path
 ) -> None:
     db, chat = tmp_path / "bot.db", RecordingChat()
-    emulator.config.manual_completion = True
-    async with open_harness(emulator, db, [chat]) as h:
+    service.hold()
+    async with open_harness(service, db, [chat]) as h:
         good = await h.bot.imagine(invocation("a good fox", user="U1")) or ""
         bad = await h.bot.imagine(invocation("a broken fox", user="U2")) or ""
         good_job = await job_in_state(h.store, good, JobState.SUBMITTED)
@@ -256,10 +271,10 @@ async def test_an_unreadable_job_row_is_set_aside_and_the_others_resume(
     conn.commit()
     conn.close()
 
-    emulator.config.manual_completion = False
-    for file_id in (*file_ids(good_job), *file_ids(bad_job)):
-        await emulator.finish(file_id)
-    async with open_harness(emulator, db, [chat]) as h2:
+    service.hold(False)
+    for job in (good_job, bad_job):
+        await service.complete(job)
+    async with open_harness(service, db, [chat]) as h2:
         await h2.bot.drain()
         await chat.wait_until(lambda: any(n.user_id == "U2" for n in chat.notes))
         done = await h2.store.get_job(good)
@@ -286,11 +301,11 @@ class BrokenThreads(RecordingChat):
 
 
 async def test_an_unexpected_error_before_a_job_runs_gives_its_slot_back(
-    emulator: Emulator, tmp_path: Path
+    service: Service, tmp_path: Path
 ) -> None:
     chat = BrokenThreads()
     config = fast_bot_config(max_jobs_per_user=1)
-    async with open_harness(emulator, tmp_path / "bot.db", [chat], config=config) as h:
+    async with open_harness(service, tmp_path / "bot.db", [chat], config=config) as h:
         assert await h.bot.imagine(invocation("a fox that hits a bug")) is None
         [note] = chat.notes
         assert "went wrong on my side" in note.text
@@ -305,6 +320,8 @@ async def test_an_unexpected_error_before_a_job_runs_gives_its_slot_back(
 async def test_a_batch_with_a_failed_image_posts_the_rest_and_says_which_failed(
     emulator: Emulator, tmp_path: Path
 ) -> None:
+    """SuperDuper only: its images are files that fail one by one (a ComfyUI batch is one
+    prompt, made or failed as a whole)."""
     chat = RecordingChat()
     emulator.config.manual_completion = True
     async with open_harness(emulator, tmp_path / "bot.db", [chat]) as h:

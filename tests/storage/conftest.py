@@ -17,9 +17,6 @@ from bot.command import ImagineParams
 from bot.jobs import Job, JobState
 from bot.store import Claimed
 from storage import PostgresJobStore, SqliteJobStore
-from tests.support.postgres import postgres_cluster, postgres_url
-
-__all__ = ["postgres_cluster", "postgres_url"]  # fixtures, re-exported for pytest
 
 MakeJob = Callable[..., Job]
 AnyStore = SqliteJobStore | PostgresJobStore

@@ -1,17 +1,46 @@
-"""Driving the SuperDuper backend at the level of its service's files, for tests of the
-client, the watcher and the emulator behind them."""
+"""The SuperDuper emulator and backend for tests: fast knobs and timings, and driving the
+backend at the level of its service's files (for tests of the client, the watcher and the
+emulator behind them)."""
 
 from __future__ import annotations
 
 import itertools
 
-from bot.backend.superduper import SuperDuperBackend
+from bot.backend.superduper import SuperDuperBackend, SuperDuperSettings
 from bot.backend.superduper.download import download_image
 from bot.backend.superduper.files import PercentCallback, SubmittedFile, WaitResult
 from bot.backend.superduper.handles import Submission
 from bot.backend.superduper.payloads import generation_payload
 from bot.backend.types import GenerationRequest, Media
 from bot.jobs import Job
+from emulator.superduper import Emulator, EmulatorConfig
+
+TOKEN = "test-service-token-0123456789"
+
+FAST_EMULATOR = dict(gen_time=(0.05, 0.15))
+
+
+def emulator_config(**knobs: object) -> EmulatorConfig:
+    return EmulatorConfig(token=TOKEN, **{**FAST_EMULATOR, **knobs})  # type: ignore[arg-type]
+
+
+def fast_service(emulator: Emulator, **overrides: object) -> SuperDuperSettings:
+    """Client timings scaled down so a whole job takes a fraction of a second."""
+    knobs: dict[str, object] = dict(
+        expected_generation_time=0.05,
+        poll_interval_min=0.05,
+        poll_interval_cap=0.2,
+        safety_net_poll=0.5,
+        reconcile_spread=0.05,
+        reconnect_floor=0.05,
+        reconnect_cap=0.5,
+        healthy_after=0.5,
+        retry_base=0.01,
+        retry_cap=0.05,
+        request_timeout=5.0,
+    )
+    knobs.update(overrides)
+    return SuperDuperSettings(base_url=emulator.base_url, token=TOKEN, **knobs)  # type: ignore[arg-type]
 
 
 def file_ids(job: Job) -> tuple[str, ...]:

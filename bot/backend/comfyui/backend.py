@@ -3,7 +3,12 @@
 No per-channel scope. ``plan`` pins a job to the least busy healthy host and derives its
 ``prompt_id`` from the core's client key; ``submit`` sends it exactly once (ComfyUI queues
 a reused ``prompt_id`` again, so the host's ``/queue`` and ``/history`` are checked before
-every send); tickets and handles are ``handles.Submission`` JSON."""
+every send); tickets and handles are ``handles.Submission`` JSON.
+
+Videos (``Task.VIDEO``): the txt2video workflow samples ``seconds × VIDEO_FPS`` frames as
+one batch into ``CreateVideo`` → ``SaveVideo`` (MP4, H.264); with a reference, img2video
+makes it the first frame and samples the frames after it from it. The clip is checked
+like any video (``bot/media/video.py``: container, first frame, ``max_video_bytes``)."""
 
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ from bot.backend.comfyui.client import ComfyClient, host_label
 from bot.backend.comfyui.errors import UnexpectedResponse, refusal
 from bot.backend.comfyui.handles import Submission, prompt_id_for
 from bot.backend.comfyui.hosts import Host
+from bot.backend.comfyui.outputs import CLIP_TYPES
 from bot.backend.comfyui.settings import (
     AUTHORIZATION_SETTING,
     URLS_SETTING,
@@ -37,7 +43,6 @@ from bot.backend.errors import (
     BackendUnavailable,
     DownloadRefused,
     InvalidRequest,
-    Unsupported,
 )
 from bot.backend.fetch import fetch_media, origin_of
 from bot.backend.retry import Sleep, WallClock
@@ -67,6 +72,7 @@ CAPABILITIES: Final = frozenset(
         Capability.IMAGE_REFERENCES,
         Capability.UPSCALE,
         Capability.CANCEL,
+        Capability.VIDEO,
     }
 )
 CLIENT_ID_KEY: Final = "comfyui.client_id"
@@ -74,6 +80,10 @@ _EXTENSIONS: Final = MappingProxyType(
     {"image/png": "png", "image/jpeg": "jpg", "image/jpg": "jpg", "image/webp": "webp"}
 )
 _CANCEL_ROUNDS: Final = 3
+VIDEO_FPS: Final = 8
+"""Frames per second of the clips the built-in video workflows make."""
+DEFAULT_SECONDS: Final = 4.0
+_CLIP_TYPES: Final = frozenset(CLIP_TYPES.values())
 
 T = TypeVar("T")
 
@@ -87,6 +97,7 @@ class _Work:
     values: Mapping[Field, object]
     outputs: int
     reference: ReferenceImage | None = None
+    video: bool = False
 
 
 class ComfyUIBackend:
@@ -198,7 +209,12 @@ class ComfyUIBackend:
         if posted:
             self.watcher.note_submitted(host, planned.prompt_id)
         return Submission(
-            planned.host, planned.prompt_id, planned.client_id, request.seed, work.outputs
+            planned.host,
+            planned.prompt_id,
+            planned.client_id,
+            request.seed,
+            work.outputs,
+            work.video,
         ).to_json()
 
     async def wait(
@@ -216,7 +232,8 @@ class ComfyUIBackend:
         return await self.watcher.wait(host, submission, timeout=timeout, on_progress=on_progress)
 
     async def download(self, result: ResultFile) -> Media:
-        """Fetch an output from the host that made it (its origin only)."""
+        """Fetch an output from the host that made it (its origin only); a clip is checked
+        as a video (``bot/media/video.py``, within ``max_video_bytes``)."""
         if result.url is None:
             raise BackendError("this output has no URL", service=self.service)
         url = result.url
@@ -235,8 +252,9 @@ class ComfyUIBackend:
             return await found.client.send("GET", target, stream=True)
 
         base = httpx.URL(found.client.base)
+        video = result.content_type in _CLIP_TYPES
         return await self._tagged(
-            found, lambda: fetch_media(send, url, base=base, limits=self.settings)
+            found, lambda: fetch_media(send, url, base=base, limits=self.settings, video=video)
         )
 
     async def cancel(self, submission: str) -> bool:
@@ -302,8 +320,6 @@ class ComfyUIBackend:
         return min(healthy, key=lambda h: h.load())
 
     def _work(self, request: GenerationRequest, host: Host) -> _Work:
-        if request.task is Task.VIDEO:
-            raise Unsupported("ComfyUI videos are not available yet.", service=self.service)
         if request.task is Task.UPSCALE:
             if request.reference is None:
                 raise InvalidRequest("an upscale needs the image to upscale", service=host.service)
@@ -313,15 +329,32 @@ class ComfyUIBackend:
             Field.NEGATIVE: request.negative_prompt,
             Field.SEED: request.seed,
             Field.STEPS: request.steps,
-            Field.BATCH: request.count,
             Field.CHECKPOINT: self.settings.checkpoint,
         }
-        if request.reference is not None:
-            values[Field.DENOISE] = round(min(max(1.0 - request.reference.weight, 0.0), 1.0), 2)
-            return _Work(self.workflows.img2img, values, request.count, request.reference)
+        reference = request.reference
+        if reference is not None:
+            values[Field.DENOISE] = _denoise(reference)
+        if request.task is Task.VIDEO:
+            return self._video_work(request, values)
+        values[Field.BATCH] = request.count
+        if reference is not None:
+            return _Work(self.workflows.img2img, values, request.count, reference)
         values[Field.WIDTH] = request.width
         values[Field.HEIGHT] = request.height
         return _Work(self.workflows.txt2img, values, request.count)
+
+    def _video_work(self, request: GenerationRequest, values: dict[Field, object]) -> _Work:
+        """``seconds × VIDEO_FPS`` frames, the sampler's batch; a reference is the first of
+        them (the sampler makes the rest)."""
+        frames = max(2, round((request.seconds or DEFAULT_SECONDS) * VIDEO_FPS))
+        values[Field.WIDTH] = request.width
+        values[Field.HEIGHT] = request.height
+        values[Field.FPS] = float(VIDEO_FPS)
+        if request.reference is None:
+            values[Field.BATCH] = frames
+            return _Work(self.workflows.txt2video, values, 1, video=True)
+        values[Field.BATCH] = frames - 1
+        return _Work(self.workflows.img2video, values, 1, request.reference, video=True)
 
     async def _send_once(self, host: Host, sub: Submission, work: _Work) -> bool:
         """POST the prompt unless the host already has it; True when this call sent it.
@@ -438,3 +471,8 @@ class ComfyUIBackend:
                 AUTHORIZATION_SETTING if isinstance(exc, AuthRefused) else URLS_SETTING
             )
             raise
+
+
+def _denoise(reference: ReferenceImage) -> float:
+    """How much of a reference the sampler replaces: 1 − its weight (0 keeps it all)."""
+    return round(min(max(1.0 - reference.weight, 0.0), 1.0), 2)

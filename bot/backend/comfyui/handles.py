@@ -4,7 +4,7 @@
   pinned to for its life, its ``prompt_id`` (uuid5 of the core's client key) and the
   WebSocket client id of the process that planned it;
 * handle (``submitted`` on): the ticket plus ``"seed"`` and ``"outputs"`` (how many files
-  the workflow makes)."""
+  the workflow makes), and ``"video": true`` when they are clips."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ class Submission:
     seed: int | None = None
     outputs: int | None = None
     """Set once submitted (a handle); None in a ticket."""
+    video: bool = False
+    """The outputs are clips (a video workflow)."""
 
     @property
     def submitted(self) -> bool:
@@ -46,6 +48,8 @@ class Submission:
             data["seed"] = self.seed
         if self.outputs is not None:
             data["outputs"] = self.outputs
+        if self.video:
+            data["video"] = True
         return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
     @classmethod
@@ -53,13 +57,14 @@ class Submission:
         try:
             data = json.loads(text)
             host, prompt_id, client_id = data["host"], data["prompt_id"], data["client_id"]
-            seed, outputs = data.get("seed"), data.get("outputs")
+            seed, outputs, video = data.get("seed"), data.get("outputs"), data.get("video", False)
             if not (
                 all(isinstance(v, str) and v for v in (host, prompt_id, client_id))
                 and (seed is None or (isinstance(seed, int) and not isinstance(seed, bool)))
                 and (outputs is None or (isinstance(outputs, int) and outputs >= 0))
+                and isinstance(video, bool)
             ):
                 raise TypeError("wrong field types")
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise BackendError(f"unreadable ComfyUI submission: {exc}") from None
-        return cls(host, prompt_id, client_id, seed, outputs)
+        return cls(host, prompt_id, client_id, seed, outputs, video)

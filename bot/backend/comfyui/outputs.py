@@ -1,35 +1,74 @@
 """A ComfyUI history entry as the neutral ``Outcome``: its output files and how it ended.
 
-Outputs are collected generically: every node's UI output lists files by kind (``images``
-today; ``gifs``/``videos`` have the same ``{filename, subfolder, type}`` shape). Saved files
+Outputs are collected generically: every node's UI output lists files by kind, each
+``{filename, subfolder, type}``. A file is a *clip* when it is listed under ``gifs`` or
+``videos`` (custom nodes: VideoHelperSuite's ``VHS_VideoCombine`` gives ``{"gifs": [{...,
+"format": "video/h264-mp4"}]}``) or under ``images`` of a node output marked
+``"animated": [true]`` (the stock ``SaveVideo``/``SaveWEBM``: ``ui.PreviewVideo``). A job
+asking for a video takes the clips, one asking for images the other files. Saved files
 (``type: output``) are the results; previews (``temp``) only when nothing was saved."""
 
 from __future__ import annotations
 
 import mimetypes
+import posixpath
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Final
 
 from bot.backend.types import Outcome, OutcomeStatus, ResultFile
+from bot.media.video import CONTENT_TYPES as CLIP_CONTENT_TYPES
+from bot.media.video import EXTENSIONS as CLIP_EXTENSIONS
 
 _SAVED: Final = "output"
-_FEWER: Final = "the workflow made fewer images than asked"
+_CLIP_KINDS: Final = frozenset({"gifs", "videos"})
+CLIP_TYPES: Final = MappingProxyType(
+    {f".{CLIP_EXTENSIONS[fmt]}": content_type for fmt, content_type in CLIP_CONTENT_TYPES.items()}
+)
+"""The clips the bot can post, by file extension: ``.mp4``, ``.webm``, ``.gif``."""
 
 
-def output_files(entry: Mapping[str, Any]) -> list[dict[str, str]]:
-    """Every output file of a history entry, in the order the nodes listed them."""
+@dataclass(frozen=True, slots=True)
+class OutputFile:
+    filename: str
+    subfolder: str
+    type: str
+    clip: bool
+
+    @property
+    def query(self) -> dict[str, str]:
+        """What ``/view`` takes to serve it."""
+        return {"filename": self.filename, "subfolder": self.subfolder, "type": self.type}
+
+    @property
+    def content_type(self) -> str | None:
+        if self.clip:
+            return CLIP_TYPES.get(posixpath.splitext(self.filename)[1].lower())
+        return mimetypes.guess_type(self.filename)[0]
+
+
+def output_files(entry: Mapping[str, Any], *, clips: bool = False) -> list[OutputFile]:
+    """The output files of a history entry (clips, or everything else), in the order the
+    nodes listed them; the saved ones if any were saved."""
     outputs = entry.get("outputs")
-    files: list[dict[str, str]] = []
+    files: list[OutputFile] = []
     for node_output in outputs.values() if isinstance(outputs, dict) else ():
         if not isinstance(node_output, dict):
             continue
-        for items in node_output.values():
+        animated = node_output.get("animated")
+        moving = isinstance(animated, list) and True in animated
+        for kind, items in node_output.items():
+            clip = kind in _CLIP_KINDS or (kind == "images" and moving)
+            if clip != clips:
+                continue
             for item in items if isinstance(items, list) else ():
                 if isinstance(item, dict) and isinstance(item.get("filename"), str):
-                    files.append(
-                        {k: str(item.get(k) or "") for k in ("filename", "subfolder", "type")}
+                    name, subfolder, folder = (
+                        str(item.get(k) or "") for k in ("filename", "subfolder", "type")
                     )
-    saved = [f for f in files if f["type"] == _SAVED]
+                    files.append(OutputFile(name, subfolder, folder, clip))
+    saved = [f for f in files if f.type == _SAVED]
     return saved or files
 
 
@@ -39,26 +78,35 @@ def outcome_of(
     view_url: Callable[[Mapping[str, str]], str],
     seed: int | None,
     expected: int,
+    video: bool = False,
 ) -> Outcome:
-    """How the job ended; image ``k`` gets ``seed + k``."""
-    files = output_files(entry)
-    results = [
-        ResultFile(
-            view_url(file),
-            None if seed is None else seed + index,
-            mimetypes.guess_type(file["filename"])[0],
-        )
-        for index, file in enumerate(files)
-    ]
+    """How the job ended; output ``k`` gets ``seed + k``. ``video``: the job asked for a
+    clip (a clip saved in a format the bot cannot post is a failed output, saying so)."""
+    what = "clip" if video else "image"
+    results = []
+    for index, file in enumerate(output_files(entry, clips=video)):
+        own_seed = None if seed is None else seed + index
+        content_type = file.content_type
+        if video and content_type is None:
+            formats = ", ".join(sorted(CLIP_TYPES))
+            error = f"the workflow saved the clip as {file.filename}; the bot posts {formats}"
+            results.append(ResultFile(None, own_seed, None, error=error))
+        else:
+            results.append(ResultFile(view_url(file.query), own_seed, content_type))
     failure = _failure(entry)
-    missing = failure or (_FEWER if results else "the workflow finished without saving an image")
+    missing = failure or (
+        f"the workflow made fewer {what}s than asked"
+        if results
+        else f"the workflow finished without saving {'a clip' if video else 'an image'}"
+    )
     for index in range(len(results), expected):
         results.append(
             ResultFile(None, None if seed is None else seed + index, None, error=missing)
         )
     if any(r.ok for r in results):
         return Outcome(OutcomeStatus.COMPLETED, tuple(results))
-    return Outcome(OutcomeStatus.FAILED, tuple(results), missing)
+    reason = failure or next((r.error for r in results if r.error), missing)
+    return Outcome(OutcomeStatus.FAILED, tuple(results), reason)
 
 
 def _failure(entry: Mapping[str, Any]) -> str | None:

@@ -291,7 +291,11 @@ class ComfyWatcher:
                 watch.schedule.restart(loop.time())
             return None
         return outcome_of(
-            entry, view_url=host.client.view_url, seed=sub.seed, expected=sub.outputs or 1
+            entry,
+            view_url=host.client.view_url,
+            seed=sub.seed,
+            expected=sub.outputs or 1,
+            video=sub.video,
         )
 
     def _lost(self, watch: _Watch) -> Outcome:

@@ -2,7 +2,7 @@
 
 A workflow is mapped once, at start-up; a workflow that cannot be mapped raises
 ``WorkflowError`` then, never at run time. Each *field* (prompt, negative, seed, steps,
-width, height, batch, denoise, reference, checkpoint) resolves to one (node, input):
+width, height, batch, denoise, reference, checkpoint, fps) resolves to one (node, input):
 
 1. **Marked**: a node whose ``_meta.title`` contains ``imagine:<field>`` receives that field
    in its first input named in ``INPUT_NAMES`` (``imagine:sampler`` = seed + steps,
@@ -52,6 +52,7 @@ class Field(StrEnum):
     DENOISE = "denoise"
     REFERENCE = "reference"
     CHECKPOINT = "checkpoint"
+    FPS = "fps"
 
 
 INPUT_NAMES: Final[Mapping[Field, tuple[str, ...]]] = MappingProxyType(
@@ -66,6 +67,7 @@ INPUT_NAMES: Final[Mapping[Field, tuple[str, ...]]] = MappingProxyType(
         Field.DENOISE: ("denoise",),
         Field.REFERENCE: ("image",),
         Field.CHECKPOINT: ("ckpt_name",),
+        Field.FPS: ("fps", "frame_rate"),
     }
 )
 GROUPS: Final[Mapping[str, tuple[Field, ...]]] = MappingProxyType(
@@ -93,6 +95,11 @@ IMG2IMG: Final = (
     Field.REFERENCE,
 )
 UPSCALE: Final = (Field.REFERENCE,)
+TXT2VIDEO: Final = (*TXT2IMG, Field.FPS)
+"""The batch is the clip's frames (``CreateVideo`` at ``fps`` after the sampler)."""
+IMG2VIDEO: Final = (*IMG2IMG, Field.WIDTH, Field.HEIGHT, Field.FPS)
+"""The reference (scaled to width × height) is the first frame; the batch, the frames after
+it (sampled from the reference at the denoise strength)."""
 _TEXTS: Final = frozenset({Field.PROMPT, Field.NEGATIVE, Field.REFERENCE, Field.CHECKPOINT})
 _MARKER: Final = re.compile(r"imagine:([A-Za-z_-]+)")
 _SAMPLER_LINKS: Final = ("positive", "negative", "latent_image")
@@ -108,6 +115,7 @@ _WHAT: Final[Mapping[Field, str]] = MappingProxyType(
         Field.DENOISE: "the denoise strength",
         Field.REFERENCE: "the reference image",
         Field.CHECKPOINT: "the checkpoint",
+        Field.FPS: "the frame rate",
     }
 )
 
@@ -149,17 +157,26 @@ class Workflow:
 
 @dataclass(frozen=True, slots=True)
 class Workflows:
-    """The workflows of one backend: txt2img (maybe a team's own), img2img and upscale."""
+    """The workflows of one backend: txt2img (maybe a team's own), img2img, upscale, and
+    the two that make clips: txt2video and img2video (ending in ``SaveVideo``)."""
 
     txt2img: Workflow
     img2img: Workflow
     upscale: Workflow
+    txt2video: Workflow
+    img2video: Workflow
 
 
 def load_workflows(workflow_path: str | None = None) -> Workflows:
     """The built-in workflows, with ``workflow_path`` (``COMFYUI_WORKFLOW``) as txt2img."""
     txt2img = load_workflow_file(workflow_path) if workflow_path else builtin("txt2img", TXT2IMG)
-    return Workflows(txt2img, builtin("img2img", IMG2IMG), builtin("upscale", UPSCALE))
+    return Workflows(
+        txt2img,
+        builtin("img2img", IMG2IMG),
+        builtin("upscale", UPSCALE),
+        builtin("txt2video", TXT2VIDEO),
+        builtin("img2video", IMG2VIDEO),
+    )
 
 
 def builtin(name: str, required: Sequence[Field]) -> Workflow:
@@ -321,7 +338,7 @@ def _check_constant(graph: Graph, field: Field, slot: Slot, source: str) -> None
     if field in _TEXTS:
         ok = isinstance(value, str)
         kind = "a text"
-    elif field is Field.DENOISE:
+    elif field in (Field.DENOISE, Field.FPS):
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         kind = "a number"
     else:

@@ -179,7 +179,7 @@ def _body(response: httpx.Response) -> Any:
     return response.text
 
 
-_FILENAME = re.compile(r"_(temp_[a-z]{5}_)?\d{5}_\.png(?=\"|$)")
+_FILENAME = re.compile(r"_(temp_[a-z]{5}_)?\d{5}_\.(png|mp4)(?=\"|$)")
 _VOLATILE_KEYS = {"timestamp": "<ts>", "sid": "<sid>", "number": "<number>"}
 
 
@@ -196,7 +196,9 @@ def normalise(value: Any, aliases: dict[str, str]) -> Any:
     if isinstance(value, str):
         if value in aliases:
             return aliases[value]
-        return _FILENAME.sub(lambda m: "_<temp>_#####_.png" if m.group(1) else "_#####_.png", value)
+        return _FILENAME.sub(
+            lambda m: f"_{'<temp>_' if m.group(1) else ''}#####_.{m.group(2)}", value
+        )
     return value
 
 

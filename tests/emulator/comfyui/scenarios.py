@@ -9,14 +9,17 @@ scenario interrupts it. Waits are on events, never on time.
 from __future__ import annotations
 
 import io
+import json
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from PIL import Image
 
+from bot.media.video import container_of, first_frame
+
 from .probe import Message, Probe, WsRecorder, collapse, shape, ticks_as_shape
-from .workflows import img2img, solid, txt2img
+from .workflows import clip, img2img, solid, txt2img
 
 SLOW_STEPS = 10000
 Observation = dict[str, Any]
@@ -24,7 +27,7 @@ Scenario = Callable[[Probe], Awaitable[Observation]]
 SUPPORTED_NODES = (
     "CheckpointLoaderSimple", "CLIPTextEncode", "EmptyLatentImage", "KSampler", "VAEDecode",
     "VAEEncode", "LoadImage", "ImageScaleBy", "ImageScale", "EmptyImage", "LatentUpscaleBy",
-    "SaveImage", "PreviewImage",
+    "SaveImage", "PreviewImage", "ImageBatch", "CreateVideo", "SaveVideo",
 )  # fmt: skip
 
 
@@ -372,6 +375,53 @@ async def reconnect(probe: Probe) -> Observation:
         return {"after_reconnect": events(probe, again.messages[: done + 1])}
 
 
+async def video(probe: Probe) -> Observation:
+    """A clip without a model (EmptyImage frames → CreateVideo → SaveVideo): the events,
+    the history's ``{"images": [...], "animated": [true]}``, the MP4 /view serves (the
+    prompt in its metadata); then what SaveVideo refuses only once it runs."""
+    await idle(probe)
+    out: dict[str, Any] = {}
+    async with probe.socket("a") as a:
+        pid = probe.new_id("p1")
+        sent = clip(color=0x3366CD)
+        posted = await probe.post_prompt(sent, client_id=a.client_id, prompt_id=pid)
+        done = await a.job_done(pid)
+        history = await probe.until_history(pid)
+        item = history[pid]["outputs"]["3"]["images"][0]
+        view = await probe.http.get("/view", params=item)
+        frame = await first_frame(view.content)
+        out["post"] = {"status": posted.status_code, "body": probe.normalise(posted.json())}
+        out["submitter"] = events(probe, a.messages[: done + 1])
+        out["outputs"] = probe.normalise(history[pid]["outputs"])
+        out["view"] = {
+            "status": view.status_code,
+            "content_type": view.headers.get("content-type"),
+            "disposition": probe.normalise(view.headers.get("content-disposition")),
+            "container": container_of(view.content),
+            "size": [frame.width, frame.height],
+            "duration": frame.duration,
+            "prompt_in_metadata": json.dumps(sent).encode() in view.content,
+        }
+    refused = {
+        "bad_format": clip(color=0x3366CE, container="webm"),
+        "bad_codec": clip(color=0x3366CF, codec="vp9"),
+        "odd_size": clip(color=0x3366D0, width=63, height=47),
+        "outside_output": clip(color=0x3366D1, prefix="../escape"),
+    }
+    for name, prompt in refused.items():
+        pid = probe.new_id(name)
+        answer = await probe.post_prompt(prompt, prompt_id=pid)
+        entry = (await probe.until_history(pid))[pid]
+        [error] = [data for kind, data in entry["status"]["messages"] if kind == "execution_error"]
+        out[name] = {
+            "post": answer.status_code,
+            "node": [error["node_id"], error["node_type"]],
+            "exception": [error["exception_message"].split("\n")[0], error["exception_type"]],
+            "outputs": entry["outputs"],
+        }
+    return out
+
+
 async def introspection(probe: Probe) -> Observation:
     """``/object_info`` of the supported nodes, ``/system_stats`` shape, /api prefix, 404s."""
     info = (await probe.http.get("/object_info")).json()
@@ -406,5 +456,6 @@ SCENARIOS: dict[str, Scenario] = {
     "upload_and_img2img": upload_and_img2img,
     "execution_error": execution_error,
     "reconnect": reconnect,
+    "video": video,
     "introspection": introspection,
 }

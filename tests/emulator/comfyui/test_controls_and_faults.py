@@ -138,3 +138,45 @@ async def test_drop_rate_one_loses_every_job_event(start_comfy: StartComfy) -> N
             await probe.http.post("/queue", json={"clear": True})
             await a.wait_type("status", start=1)
             assert [m["type"] for m in a.messages] == ["status", "status"]
+
+
+async def test_a_queued_prompt_released_early_passes_its_hold_and_fail_raises(
+    start_comfy: StartComfy,
+) -> None:
+    emu = await start_comfy(manual_completion=True)
+    async with httpx.AsyncClient(base_url=emu.base_url, trust_env=False) as http:
+        probe = Probe(emu.base_url, http)
+        first, second, third = probe.new_id("a"), probe.new_id("b"), probe.new_id("c")
+        for pid, text in ((first, "held"), (second, "released early"), (third, "failed")):
+            await probe.post_prompt(txt2img(CKPT, text, steps=3), prompt_id=pid)
+        await probe.until_queue(lambda q: [i[1] for i in q["queue_running"]] == [first])
+        assert emu.release(second) and emu.fail(third, "the GPU fell over", "RuntimeError")
+        assert (emu.state_of(first), emu.state_of(second)) == ("running", "pending")
+        assert not emu.release("no-such-prompt")
+        assert emu.release(first)
+        await emu.wait_done(third)
+        statuses = {
+            pid: (await probe.until_history(pid))[pid]["status"] for pid in (first, second, third)
+        }
+    assert [statuses[p]["status_str"] for p in (first, second, third)] == [
+        "success", "success", "error"
+    ]  # fmt: skip
+    [error] = [d for kind, d in statuses[third]["messages"] if kind == "execution_error"]
+    assert (error["node_type"], error["exception_type"]) == ("KSampler", "RuntimeError")
+    assert error["exception_message"] == "the GPU fell over\n"
+    assert emu.state_of(first) == "done" and emu.prompt_of(first) is not None
+
+
+async def test_failure_rate_and_what_the_counters_say_was_asked(start_comfy: StartComfy) -> None:
+    emu = await start_comfy(failure_rate=1.0)
+    async with httpx.AsyncClient(base_url=emu.base_url, trust_env=False) as http:
+        probe = Probe(emu.base_url, http)
+        pid = probe.new_id("p")
+        await probe.post_prompt(txt2img(CKPT, "a doomed fox"), prompt_id=pid)
+        status = (await probe.until_history(pid))[pid]["status"]
+        await probe.post_prompt(solid(), prompt_id=probe.new_id("q"))
+        await probe.post_prompt({"1": {"class_type": "NoSuchNode", "inputs": {}}})
+    [error] = [d for kind, d in status["messages"] if kind == "execution_error"]
+    assert error["exception_type"] == "torch.OutOfMemoryError"
+    assert emu.counters.generations == {"a doomed fox": 1}  # the model-free one samples nothing
+    assert emu.counters.outputs == {"SaveImage": 2}  # refused prompts are not queued

@@ -73,3 +73,49 @@ def solid(
     if preview:
         prompt["4"] = {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}
     return prompt
+
+
+def clip(
+    *,
+    color: int = 0x3366CC,
+    width: int = 64,
+    height: int = 48,
+    frames: int = 8,
+    fps: float = 8.0,
+    prefix: str = "video/probe",
+    container: str = "mp4",
+    codec: str = "h264",
+) -> Prompt:
+    """EmptyImage frames → CreateVideo → SaveVideo: a clip without any model."""
+    return {
+        "1": {
+            "class_type": "EmptyImage",
+            "inputs": {"width": width, "height": height, "batch_size": frames, "color": color},
+        },
+        "2": {"class_type": "CreateVideo", "inputs": {"images": ["1", 0], "fps": fps}},
+        "3": {
+            "class_type": "SaveVideo",
+            "inputs": {
+                "video": ["2", 0], "filename_prefix": prefix, "format": container, "codec": codec,
+            },
+        },
+    }  # fmt: skip
+
+
+def txt2video(
+    ckpt: str,
+    text: str,
+    *,
+    seed: int = 1,
+    frames: int = 8,
+    fps: float = 8.0,
+    width: int = 64,
+    height: int = 48,
+) -> Prompt:
+    """txt2img's sampler batch as a clip's frames: VAEDecode → CreateVideo → SaveVideo."""
+    prompt = txt2img(ckpt, text, seed=seed, width=width, height=height, batch=frames)
+    del prompt["9"]
+    clip_nodes = clip(fps=fps)
+    prompt["20"] = {**clip_nodes["2"], "inputs": {"images": ["8", 0], "fps": fps}}
+    prompt["21"] = {**clip_nodes["3"], "inputs": {**clip_nodes["3"]["inputs"], "video": ["20", 0]}}
+    return prompt
