@@ -2,10 +2,6 @@ from __future__ import annotations
 
 import warnings
 
-from tests.support.postgres import postgres_cluster, postgres_url
-
-__all__ = ["postgres_cluster", "postgres_url"]  # fixtures, re-exported for pytest
-
 # discord.py imports the stdlib ``audioop`` (deprecated since 3.11); with
 # filterwarnings=error that import must happen once with the warning silenced
 # (as in tests/discord/conftest.py) before test_secrets imports the Discord stack.
