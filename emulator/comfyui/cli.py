@@ -7,31 +7,15 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import os
-import signal
 from collections.abc import Callable, Mapping
 
 from emulator.comfyui.config import PREVIEW_METHODS, ComfyEmulatorConfig
 from emulator.comfyui.server import ComfyEmulator
+from emulator.serving import seconds, serve_until_stopped, share
 
 REALISTIC_STEP_TIME = 0.25
 """Seconds per sampler step with ``--realistic`` (20 steps ≈ 5 s, a mid-range GPU)."""
-
-
-def _rate(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1, got {text}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     times.add_argument(
         "--step-time",
-        type=_seconds,
+        type=seconds,
         default=None,
         metavar="SECONDS",
         help="seconds per sampler step (default: fast, for tests)",
@@ -61,11 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="none",
         help="send a binary JPEG preview per sampler step unless none (default: none)",
     )
-    add("--ws-drop-rate", type=_rate, default=0.0, help="share of WebSocket messages dropped")
-    add("--ws-duplicate-rate", type=_rate, default=0.0, help="share of messages sent twice")
+    add("--ws-drop-rate", type=share, default=0.0, help="share of WebSocket messages dropped")
+    add("--ws-duplicate-rate", type=share, default=0.0, help="share of messages sent twice")
     add(
         "--ws-close-after",
-        type=_seconds,
+        type=seconds,
         default=None,
         metavar="SECONDS",
         help="close each WebSocket this long after accepting it",
@@ -76,10 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="accept WebSocket upgrades, then close at once",
     )
     add("--no-ws", action="store_true", help="answer WebSocket handshakes with 503")
-    add("--http-5xx-rate", type=_rate, default=0.0, help="share of HTTP requests answered 503")
+    add("--http-5xx-rate", type=share, default=0.0, help="share of HTTP requests answered 503")
     add(
         "--response-delay",
-        type=_seconds,
+        type=seconds,
         default=0.0,
         metavar="SECONDS",
         help="delay added before every HTTP response",
@@ -129,18 +113,10 @@ async def serve(
     ready: Callable[[ComfyEmulator], None] | None = None,
 ) -> None:
     """Run the emulator until cancelled (Ctrl-C under ``asyncio.run``) or SIGTERM."""
-    emulator = ComfyEmulator(config)
-    await emulator.start(host=host, port=port, access_log=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
-    try:
-        print(f"ComfyUI emulator on {emulator.base_url}", flush=True)
-        if ready is not None:
-            ready(emulator)
-        await stop.wait()
-    finally:
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.remove_signal_handler(signal.SIGTERM)
-        await emulator.stop()
+    await serve_until_stopped(
+        ComfyEmulator(config),
+        host,
+        port,
+        banner=lambda e: f"ComfyUI emulator on {e.base_url}",
+        ready=ready,
+    )

@@ -15,7 +15,6 @@ from types import TracebackType
 from typing import Any, Final, Self
 
 from aiohttp import WSCloseCode, WSMsgType, web
-from aiohttp.log import access_logger
 
 from emulator.comfyui.catalogue import stock_node_info
 from emulator.comfyui.config import ComfyEmulatorConfig
@@ -26,6 +25,7 @@ from emulator.comfyui.nodes import SAMPLERS, input_file_exists, node_functions
 from emulator.comfyui.prompt_queue import PromptQueue
 from emulator.comfyui.validation import validate_prompt
 from emulator.comfyui.websocket_hub import Connection, SocketHub
+from emulator.serving import start_app
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _WS_CLOSE_TIMEOUT: Final = 1.0
@@ -100,17 +100,7 @@ class ComfyEmulator:
             app.router.add_route(method, "/api" + path, handler)
         for method, path, handler in routes:
             app.router.add_route(method, path, handler)
-        runner = web.AppRunner(
-            app, handle_signals=False, shutdown_timeout=1.0,
-            access_log=access_logger if access_log else None,
-        )  # fmt: skip
-        await runner.setup()
-        site = web.TCPSite(runner, host, port)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
+        runner = await start_app(app, host, port, access_log=access_log)
         self._runner = runner
         self._host = host
         self._port = int(runner.addresses[0][1])

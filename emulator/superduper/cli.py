@@ -9,29 +9,15 @@ import argparse
 import asyncio
 import contextlib
 import os
-import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
+from emulator.serving import seconds, serve_until_stopped, share
 from emulator.superduper.config import EmulatorConfig
 from emulator.superduper.server import Emulator
 
 DEFAULT_TOKEN = "emulator-token"  # noqa: S105 - the local dev server's public default
 REALISTIC_GEN_TIME = (30.0, 40.0)
-
-
-def _rate(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1, got {text}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text}")
-    return value
 
 
 def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,17 +39,17 @@ def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
     times.add_argument(
         "--gen-time",
         nargs=2,
-        type=_seconds,
+        type=seconds,
         metavar=("MIN", "MAX"),
         help="generation time range in seconds (default: 2 4)",
     )
-    add("--failure-rate", type=_rate, default=0.0, help="share of files that fail")
-    add("--ws-drop-rate", type=_rate, default=0.0, help="share of WebSocket events dropped")
-    add("--ws-duplicate-rate", type=_rate, default=0.0, help="share of events sent twice")
+    add("--failure-rate", type=share, default=0.0, help="share of files that fail")
+    add("--ws-drop-rate", type=share, default=0.0, help="share of WebSocket events dropped")
+    add("--ws-duplicate-rate", type=share, default=0.0, help="share of events sent twice")
     add("--ws-reorder", action="store_true", help="send a file's events out of order")
     add(
         "--ws-close-after",
-        type=_seconds,
+        type=seconds,
         default=None,
         metavar="SECONDS",
         help="close each WebSocket this long after accepting it",
@@ -75,12 +61,12 @@ def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--ws-reject-401", action="store_true", help="refuse every WebSocket handshake with 401")
     add("--no-ws", action="store_true", help="answer WebSocket handshakes with 503")
-    add("--http-5xx-rate", type=_rate, default=0.0, help="share of HTTP requests answered 503")
-    add("--http-429-rate", type=_rate, default=0.0, help="share of HTTP requests answered 429")
+    add("--http-5xx-rate", type=share, default=0.0, help="share of HTTP requests answered 503")
+    add("--http-429-rate", type=share, default=0.0, help="share of HTTP requests answered 429")
     add("--retry-after", default="1", help="Retry-After value sent with a 429 (default: 1)")
     add(
         "--response-delay",
-        type=_seconds,
+        type=seconds,
         default=0.0,
         metavar="SECONDS",
         help="delay added before every HTTP response",
@@ -134,21 +120,13 @@ async def serve(
     ready: Callable[[Emulator], None] | None = None,
 ) -> None:
     """Run the emulator until cancelled (Ctrl-C under ``asyncio.run``) or SIGTERM."""
-    emulator = Emulator(config)
-    await emulator.start(host=host, port=port, access_log=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
-    try:
-        print(f"SuperDuper emulator on {emulator.base_url} (token: {config.token})", flush=True)
-        if ready is not None:
-            ready(emulator)
-        await stop.wait()
-    finally:
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.remove_signal_handler(signal.SIGTERM)
-        await emulator.stop()
+    await serve_until_stopped(
+        Emulator(config),
+        host,
+        port,
+        banner=lambda e: f"SuperDuper emulator on {e.base_url} (token: {config.token})",
+        ready=ready,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,9 +13,9 @@ from types import TracebackType
 from typing import Any, Final, Self
 
 from aiohttp import WSCloseCode, WSMsgType, web
-from aiohttp.log import access_logger
 
 from emulator.render import ImageCache, render_from_reference, render_png, render_video
+from emulator.serving import start_app
 from emulator.superduper.config import EmulatorConfig
 from emulator.superduper.counters import EmulatorCounters
 from emulator.superduper.generation import EventSink, GenerationBoard
@@ -108,19 +108,7 @@ class Emulator:
         app.router.add_get("/api/files/{id}", self._get_file)
         app.router.add_get("/media/{name}", self._get_media)
         app.router.add_get("/ws", self._websocket)
-        runner = web.AppRunner(
-            app,
-            handle_signals=False,
-            shutdown_timeout=1.0,
-            access_log=access_logger if access_log else None,
-        )
-        await runner.setup()
-        site = web.TCPSite(runner, host, port)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
+        runner = await start_app(app, host, port, access_log=access_log)
         self._runner = runner
         self._host = host
         self._port = int(runner.addresses[0][1])
