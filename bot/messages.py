@@ -193,10 +193,16 @@ def settings_saved(summary: str) -> str:
     return f"Saved. {summary}"
 
 
-def store_trouble(job: Job) -> str:
+def store_trouble(job: Job, *, resumes_on_its_own: bool) -> str:
+    """``resumes_on_its_own``: a shared store, where the heartbeat runs a held idle job."""
+    then = (
+        "and I'll pick it up again on my own once the database answers."
+        if resumes_on_its_own
+        else "and will continue once an admin fixes the problem and restarts me."
+    )
     return (
         f"I hit a database problem while working on job `{job.id}` (“{job.params.prompt}”). "
-        "It is saved and will continue once an admin fixes the problem and restarts me."
+        f"It is saved {then}"
     )
 
 

@@ -186,10 +186,14 @@ class SharedSlots:
 
     async def _grant_free_slots(self) -> None:
         """Ask for at most as many slots as are free, for each user's oldest waiting job
-        (the store refuses a later one while an earlier one waits)."""
+        (the store refuses a later one while an earlier one waits). Oldest as the store
+        orders them, by creation: jobs of a burst are enqueued here in whatever order
+        their intake finished, and asking for a later one first would be refused at every
+        round while the user's oldest is never asked for."""
         free = self._overall - await self._store.slots_in_use()
         asked: set[tuple[str, str, str]] = set()
-        for job_id, (job, future) in list(self._waiting.items()):
+        oldest_first = sorted(self._waiting.items(), key=lambda item: item[1][0].created_at)
+        for job_id, (job, future) in oldest_first:
             if free <= 0:
                 return
             who = _requester(job)

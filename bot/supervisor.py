@@ -217,8 +217,15 @@ class JobSupervisor:
         except StaleJob:
             log.info("job %s was changed elsewhere (e.g. cancelled); this run stops", job.id)
         except StoreError:
-            log.exception("job %s: the database keeps failing; it resumes at next start", job.id)
-            await self._runner.notify_requester(job, messages.store_trouble(job))
+            shared = self._store.shared
+            log.exception(
+                "job %s: the database keeps failing; it resumes %s",
+                job.id,
+                "with the heartbeat once it answers" if shared else "at next start",
+            )
+            await self._runner.notify_requester(
+                job, messages.store_trouble(job, resumes_on_its_own=shared)
+            )
         except DeliveryError as exc:  # e.g. reopening the thread of a resumed job
             log.warning("job %s: the platform refused it: %s", job.id, exc)
             await self._report_crash(job, JobState.UNDELIVERABLE, str(exc))

@@ -2,7 +2,9 @@
 
 Message ids are Slack ``ts`` strings; a result's id is ``<buttons ts>/<file id>``
 (see :mod:`adapters.slack.ids`). Results are deduplicated by the ``dedupe_key`` kept
-in the button message's ``metadata``, looked up with ``conversations.replies``.
+in the button message's ``metadata``, looked up with ``conversations.replies``; an image
+of ours whose button message is missing there (a crash came between the two) is given
+its buttons instead of being posted again.
 
 Every request is acknowledged by the adapter the moment it arrives (Slack allows 3 s), so
 nothing here acknowledges; private answers go through the request's ``response_url``
@@ -138,22 +140,31 @@ class SlackChatPort:
         dedupe_key: str,
     ) -> str:
         async with self._posting_lock(dedupe_key):
-            existing = await self._find_result(where, dedupe_key)
+            thread = await self._thread_messages(where)
+            existing = self._find_result(thread, dedupe_key)
             if existing is not None:
                 log.info("result %s already in the thread; not posting it again", dedupe_key)
                 return str(existing)
-            uploaded = await self._api(
-                self._client.files_upload_v2(
-                    channel=where.channel,
-                    thread_ts=where.thread,
-                    file=upload.data,
-                    filename=upload.filename,
-                    title=upload.filename,
-                    initial_comment=caption,
-                ),
-                uploading=True,
-            )
-            file_id = str(uploaded["file"]["id"])
+            file_id = self._image_without_buttons(thread, upload.filename)
+            if file_id is not None:
+                log.info(
+                    "result %s: its image is in the thread without its buttons (an earlier "
+                    "post was cut off); adding them instead of posting it again",
+                    dedupe_key,
+                )
+            else:
+                uploaded = await self._api(
+                    self._client.files_upload_v2(
+                        channel=where.channel,
+                        thread_ts=where.thread,
+                        file=upload.data,
+                        filename=upload.filename,
+                        title=upload.filename,
+                        initial_comment=caption,
+                    ),
+                    uploading=True,
+                )
+                file_id = str(uploaded["file"]["id"])
             try:
                 ts = await self._post_message(
                     where,
@@ -165,8 +176,8 @@ class SlackChatPort:
                     },
                 )
             except DeliveryError:
-                # Without its button message the image is invisible to the dedupe
-                # lookup: remove it so that a retry does not show it twice.
+                # Slack refused the buttons: take the image away too, so that nobody
+                # sees a result without its buttons (a retry shares it again).
                 await self._delete_file(file_id)
                 raise
             return str(MessageRef(ts, file_id))
@@ -309,8 +320,10 @@ class SlackChatPort:
             bool(self._identity.bot_id) and message.get("bot_id") == self._identity.bot_id
         )
 
-    async def _find_result(self, where: Conversation, dedupe_key: str) -> MessageRef | None:
-        for message in await self._thread_messages(where):
+    def _find_result(
+        self, thread: Sequence[Mapping[str, Any]], dedupe_key: str
+    ) -> MessageRef | None:
+        for message in thread:
             metadata = message.get("metadata") or {}
             payload = metadata.get("event_payload") or {}
             if (
@@ -321,6 +334,27 @@ class SlackChatPort:
                 file_id = payload.get("file_id")
                 return MessageRef(str(message["ts"]), str(file_id) if file_id else None)
         return None
+
+    def _image_without_buttons(
+        self, thread: Sequence[Mapping[str, Any]], filename: str
+    ) -> str | None:
+        """The id of our file called ``filename`` in the thread that no result's button
+        message shows: an earlier post of this result stopped (the process died) between
+        sharing the image and posting its buttons. (File names name the job and the
+        image, so a file of that name is this result; a complete post, one given again
+        with ``/imagine-show`` included, has its button message.)"""
+        shown: set[str] = set()
+        files: list[str] = []
+        for message in thread:
+            if not self._is_own(message):
+                continue
+            metadata = message.get("metadata") or {}
+            if metadata.get("event_type") == RESULT_EVENT_TYPE:
+                shown.add(str((metadata.get("event_payload") or {}).get("file_id")))
+            files += [
+                str(f.get("id")) for f in message.get("files") or [] if f.get("name") == filename
+            ]
+        return next((f for f in files if f not in shown), None)
 
     async def _messages_sharing(self, where: Conversation, file_id: str) -> list[str]:
         """The ``ts`` of our messages in the thread that show the file (its caption)."""

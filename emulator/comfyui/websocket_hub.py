@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
 from collections.abc import Callable
@@ -12,10 +11,11 @@ from typing import Any
 from aiohttp import web
 
 from emulator.comfyui.counters import ComfyCounters
+from emulator.socket_writer import SocketWriter
 
 
-class Connection:
-    """One accepted WebSocket; frames go out in order through one writer task."""
+class Connection(SocketWriter):
+    """One accepted WebSocket of client ``sid``."""
 
     def __init__(
         self,
@@ -24,50 +24,12 @@ class Connection:
         transport: asyncio.BaseTransport | None,
         counters: ComfyCounters,
     ) -> None:
+        super().__init__(ws, transport, counters)
         self.sid = sid
-        self.ws = ws
         self.feature_flags: dict[str, Any] = {}
-        self._transport = transport
-        self._counters = counters
-        self._queue: asyncio.Queue[str | bytes] = asyncio.Queue()
-        self._writer = asyncio.create_task(self._write_loop())
-        self._closing: asyncio.Task[None] | None = None
 
     def send(self, frame: str | bytes) -> None:
-        self._queue.put_nowait(frame)
-
-    async def _write_loop(self) -> None:
-        while True:
-            frame = await self._queue.get()
-            if self.ws.closed:
-                return
-            try:
-                if isinstance(frame, bytes):
-                    await self.ws.send_bytes(frame)
-                else:
-                    await self.ws.send_str(frame)
-            except (ConnectionError, RuntimeError):
-                return
-            self._counters.ws_messages_sent += 1
-
-    def start_close(self, code: int, reason: str) -> asyncio.Task[None]:
-        if self._closing is None:
-            self._closing = asyncio.create_task(self._close(code, reason))
-        return self._closing
-
-    async def _close(self, code: int, reason: str) -> None:
-        with contextlib.suppress(ConnectionError, RuntimeError):
-            await self.ws.close(code=code, message=reason.encode())
-
-    def abort(self) -> None:
-        """Drop the TCP connection without a close frame (a crash or a network cut)."""
-        if isinstance(self._transport, asyncio.WriteTransport):
-            self._transport.abort()
-
-    async def release(self) -> None:
-        self._writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._writer
+        self.send_frame(frame)
 
 
 class SocketHub:

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
 from typing import Any
 
 from aiohttp import web
 
+from emulator.socket_writer import SocketWriter
 from emulator.superduper.counters import EmulatorCounters
 
 
-class Connection:
-    """One accepted WebSocket; messages go out through a queue drained by one writer task."""
+class Connection(SocketWriter):
+    """One accepted WebSocket and the projects it subscribed to."""
 
     def __init__(
         self,
@@ -22,48 +22,11 @@ class Connection:
         transport: asyncio.BaseTransport | None,
         counters: EmulatorCounters,
     ) -> None:
-        self.ws = ws
+        super().__init__(ws, transport, counters)
         self.projects: set[str] = set()
-        self._transport = transport
-        self._counters = counters
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
-        self._writer = asyncio.create_task(self._write_loop())
-        self._closing: asyncio.Task[None] | None = None
 
     def send(self, message: dict[str, Any]) -> None:
-        self._queue.put_nowait(json.dumps(message))
-
-    async def _write_loop(self) -> None:
-        while True:
-            text = await self._queue.get()
-            if self.ws.closed:
-                return
-            try:
-                await self.ws.send_str(text)
-            except (ConnectionError, RuntimeError):
-                return
-            self._counters.ws_messages_sent += 1
-
-    def start_close(self, code: int, reason: str) -> asyncio.Task[None]:
-        """Close with a close frame (once); the returned task ends when the close is done."""
-        if self._closing is None:
-            self._closing = asyncio.create_task(self._close(code, reason))
-        return self._closing
-
-    async def _close(self, code: int, reason: str) -> None:
-        with contextlib.suppress(ConnectionError, RuntimeError):
-            await self.ws.close(code=code, message=reason.encode())
-
-    def abort(self) -> None:
-        """Drop the TCP connection without a close frame, like a network failure."""
-        if isinstance(self._transport, asyncio.WriteTransport):
-            self._transport.abort()
-
-    async def release(self) -> None:
-        """Stop the writer; called once the connection's handler is done."""
-        self._writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._writer
+        self.send_frame(json.dumps(message))
 
 
 class SubscriptionHub:

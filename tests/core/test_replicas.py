@@ -131,7 +131,8 @@ async def test_a_dead_replicas_job_is_taken_over_and_posted_once_in_its_thread(
             await held_by(postgres_url, job_id, "replica-b")  # its lease ran out
             await emulator.finish(file_ids(submitted)[0])
             posted = await job_in_state(b.store, job_id, JobState.POSTED, timeout=20)
-            await until(lambda: bool(chat.images))
+            # Its run ends after the post is recorded, with the status edit below.
+            await until(lambda: bool(chat.images) and b.bot.pending == 0)
 
     [thread] = chat.threads
     [image] = chat.images

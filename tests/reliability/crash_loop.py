@@ -254,15 +254,20 @@ async def check_guarantees(
 
 
 def check_image(path: Path, job: Job, problems: list[str]) -> None:
+    check_png(path.read_bytes(), path.name, job, problems)
+
+
+def check_png(data: bytes, name: str, job: Job, problems: list[str]) -> None:
+    """``data`` (the file ``name``) is a readable PNG of the size ``job`` asked for."""
     try:
-        with Image.open(io.BytesIO(path.read_bytes()), formats=["PNG"]) as image:
+        with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
             image.load()
             size = image.size
     except (OSError, ValueError) as exc:
-        problems.append(f"{path.name} is not a readable PNG: {exc}")
+        problems.append(f"{name} is not a readable PNG: {exc}")
         return
     if size != (job.params.width, job.params.height):
-        problems.append(f"{path.name} is {size}, job {job.id} asked for a different size")
+        problems.append(f"{name} is {size}, job {job.id} asked for a different size")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -178,6 +178,7 @@ async def test_a_disk_full_in_mid_job_keeps_the_job_for_the_next_start(
             assert chat.images == []
             [note] = chat.notes  # the requester hears about it, once
             assert note.user_id == "U1" and job_id in note.text and "database problem" in note.text
+            assert "restarts me" in note.text  # SQLite: nothing resumes it before a restart
         assert integrity(db) == "ok"
 
         # Space is back and the bot restarts: the job resumes at its step, posted once.

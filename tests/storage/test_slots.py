@@ -13,7 +13,8 @@ from collections import Counter
 import pytest
 
 from bot.jobs import ChannelKey, JobState
-from tests.storage.conftest import AnyStore, Database, MakeJob
+from bot.slots import SharedSlots
+from tests.storage.conftest import AnyStore, Database, MakeJob, PostgresDatabase
 
 HERE = ChannelKey("discord", "guild-1", "chan-1")
 ELSEWHERE = ChannelKey("discord", "guild-2", "chan-1")
@@ -166,3 +167,30 @@ async def test_stores_asking_at_once_never_exceed_the_limits(
                 assert current is not None
                 await a.save_job(dataclasses.replace(current, state=JobState.POSTED), fenced=False)
             jobs = [job for job in jobs if job not in granted]
+
+
+async def test_shared_slots_ask_for_a_users_oldest_job_whatever_order_it_came_in(
+    pg: PostgresDatabase, make_job: MakeJob
+) -> None:
+    """A burst's jobs reach the queue in the order their intake finished, not the order
+    they were created in: the pump still asks for each user's oldest, so none waits on a
+    refusal that repeats forever."""
+    async with await pg.open() as store:
+        running = await store.add_job(make_job("a0", created_at=0.0))
+        older = await store.add_job(make_job("a1", created_at=1.0))
+        newer = await store.add_job(make_job("a2", created_at=2.0))
+        slots = SharedSlots(store, per_user=1, overall=10, poll_interval=0.05)
+        try:
+            assert await slots.enqueue(running) is None
+            assert await slots.enqueue(newer) == 2  # came in first, created later
+            assert await slots.enqueue(older) == 1
+
+            await store.save_job(dataclasses.replace(running, state=JobState.POSTED))
+            slots.release(running.id)
+
+            async with asyncio.timeout(10):
+                assert await slots.acquire(older)
+            assert slots.running == 1 and slots.waiting == 1  # a2 waits for a1
+            assert await store.queue_position(newer.id) == 1
+        finally:
+            await slots.aclose()
