@@ -60,7 +60,7 @@ from bench.bot_proc import (
 )
 from bench.chat import BenchChat
 from bench.machine import machine_info
-from bench.orchestrate import REPO, EmulatorProcess, _env
+from bench.orchestrate import NEW, REPO, EmulatorProcess
 from bench.procstat import cpu_seconds
 from bench.profiles import FAST, Profile
 from bench.stats import added_latencies_ms, latency_summary
@@ -194,7 +194,7 @@ def _burst(
                     str(result_path),
                 ],
                 cwd=REPO,
-                env=_env(),
+                env=NEW.env(),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,
