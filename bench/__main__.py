@@ -1,9 +1,11 @@
-"""``python -m bench run [--baseline TREE] [--quick | --sizes … --modes …]`` and
-``python -m bench report`` (re-render the markdown from the JSON).
+"""``python -m bench run [--baseline TREE] [--quick | --sizes … --modes …]
+[--backend comfyui]`` and ``python -m bench report`` (re-render the markdown from the JSON).
 
 Without ``--sizes``/``--realistic-sizes`` a run is the full run: one workload per target
 (``bench/plans.py``). ``--baseline TREE`` runs every workload from that checkout's bot too,
-interleaved with this one's, and the report puts the two side by side."""
+interleaved with this one's, and the report puts the two side by side. ``--backend comfyui``
+runs the throughput phase on the ComfyUI backend instead (modes (a) and (b), ``--sizes``
+default 100,1000); its runs carry ``"backend": "comfyui"``."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from typing import Any
 from bench.findings import findings
 from bench.http_cost import measure_http_cost
 from bench.orchestrate import NEW, REPO, Plan, Tree, run_plans
-from bench.plans import full_run
+from bench.plans import COMFYUI_MODES, comfyui, full_run
 from bench.profiles import FAST, MODES, PROFILES, REALISTIC
 from bench.report import render_markdown
 
@@ -41,8 +43,19 @@ def _modes(text: str) -> list[str]:
     return keys
 
 
+COMFYUI_SIZES = [100, 1000]
+
+
 def plans_for(ns: argparse.Namespace) -> list[Plan]:
-    modes = [MODES[k] for k in ns.modes]
+    if ns.backend == "comfyui":
+        keys = ns.modes or list(COMFYUI_MODES)
+        unsupported = [k for k in keys if k not in COMFYUI_MODES]
+        if unsupported or ns.quick or ns.realistic_sizes:
+            raise SystemExit(
+                f"--backend comfyui runs modes {', '.join(COMFYUI_MODES)} with --sizes only"
+            )
+        return [comfyui([MODES[k] for k in keys], ns.sizes or COMFYUI_SIZES, ns.repeats or 1)]
+    modes = [MODES[k] for k in ns.modes or "abcde"]
     if ns.quick:
         return [Plan(FAST, modes, [ns.quick_size], timeout=60, repeats=ns.repeats or 1)]
     if not ns.sizes and not ns.realistic_sizes:
@@ -64,14 +77,20 @@ def plans_for(ns: argparse.Namespace) -> list[Plan]:
 
 
 def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """``old`` with ``new``'s runs added (replacing any with the same profile, mode, N)."""
+    """``old`` with ``new``'s runs added (replacing any with the same backend, profile,
+    mode, N and tree; a run without ``backend`` is SuperDuper's)."""
 
-    def key(run: dict[str, Any]) -> tuple[str, str, int, str]:
-        return (run["profile"], run["mode"], run["n"], run.get("tree", "new"))
+    def key(run: dict[str, Any]) -> tuple[str, str, str, int, str]:
+        backend = run.get("backend", "superduper")
+        return (backend, run["profile"], run["mode"], run["n"], run.get("tree", "new"))
 
     replaced = {key(r) for r in new["runs"]}
     merged = dict(old)
     merged["runs"] = [r for r in old["runs"] if key(r) not in replaced] + new["runs"]
+    if "comfyui" in new:
+        # A ComfyUI run leaves the SuperDuper run's set-up, command and timings alone.
+        merged["comfyui"] = new["comfyui"]
+        return merged
     merged["profiles"] = {**old["profiles"], **new["profiles"]}
     merged["duration_s"] = old["duration_s"] + new["duration_s"]
     merged["command"] = f"{old.get('command', 'python -m bench run')}` then `{new['command']}"
@@ -101,7 +120,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "its CPU went",
     )
     run.add_argument("--sizes", type=_ints, default=[], help="a matrix instead of the full run")
-    run.add_argument("--modes", type=_modes, default=["a", "b", "c", "d", "e"])
+    run.add_argument("--modes", type=_modes, default=None, help="default: a-e (ComfyUI: a,b)")
+    run.add_argument(
+        "--backend",
+        choices=("superduper", "comfyui"),
+        default="superduper",
+        help="comfyui: the throughput phase on the ComfyUI backend and emulator",
+    )
     run.add_argument("--profile", choices=sorted(PROFILES), default=FAST.name)
     run.add_argument(
         "--realistic-sizes",
@@ -117,7 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument(
         "--merge",
         action="store_true",
-        help="keep the other runs already in the JSON (same profile, mode and N are replaced)",
+        help="keep the other runs already in the JSON (same backend, profile, mode and N "
+        "are replaced)",
     )
     run.add_argument("--quick", action="store_true", help=f"N={QUICK_SIZE} per mode")
     run.add_argument("--quick-size", type=int, default=QUICK_SIZE, help=argparse.SUPPRESS)
@@ -137,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A quick run never overwrites the full results.
         ns.json = ns.json or (QUICK_JSON if ns.quick else DEFAULT_JSON)
         ns.markdown = ns.markdown or (QUICK_MARKDOWN if ns.quick else DEFAULT_MARKDOWN)
+        if ns.baseline is not None and ns.backend == "comfyui":
+            parser.error("--backend comfyui runs this tree only (no --baseline)")
         trees = [NEW] if ns.baseline is None else [Tree("baseline", ns.baseline.resolve()), NEW]
         results = run_plans(
             plans_for(ns),
@@ -144,10 +172,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             say=lambda line: print(line, flush=True),
             profile=ns.profile_cpu,
         )
-        if ns.http_cost if ns.http_cost is not None else not ns.quick:
+        superduper = ns.backend == "superduper"
+        if ns.http_cost if ns.http_cost is not None else superduper and not ns.quick:
             results["http_cost"] = measure_http_cost()
         command = "python -m bench " + shlex.join(argv or sys.argv[1:])
         results["command"] = command
+        if not superduper:
+            keep = ("command", "started_at", "duration_s", "machine")
+            results["comfyui"] = {k: results[k] for k in keep}
         if ns.merge and ns.json.exists():
             results = merge(json.loads(ns.json.read_text()), results)
         ns.json.parent.mkdir(parents=True, exist_ok=True)

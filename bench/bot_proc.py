@@ -2,7 +2,8 @@
 
 ``python -m bench.bot_proc SPEC.json RESULT.json``. Wires the real core — ``ImagineBot``,
 a ``SqliteJobStore`` file, the real ``SuperDuperBackend`` (or mode (d)'s fixed-interval
-poller around the real client) — to ``BenchChat``, and runs one phase:
+poller around the real client; or, with ``"service": "comfyui"`` in the spec, the real
+``ComfyUIBackend``) — to ``BenchChat``, and runs one phase:
 
 * ``throughput``: N ``/imagine`` commands at once; wait until every job ended.
 * ``restart``: N commands with the emulator holding every file (``manual_completion``);
@@ -28,7 +29,9 @@ import httpx
 from bench.baseline import FixedIntervalPollingBackend
 from bench.chat import BenchChat
 from bench.procstat import cpu_seconds, peak_rss_mib, reset_peak_rss, rss_mib
-from bench.sendlog import SendLog, peak_per_second
+from bench.sendlog import COMFYUI_STATUS_PREFIXES, STATUS_PREFIX, SendLog, peak_per_second
+from bot.backend.comfyui import ComfyUIBackend, ComfyUISettings
+from bot.backend.comfyui.handles import Submission as ComfySubmission
 from bot.backend.http import shared_http_client
 from bot.backend.protocol import ImageBackend
 from bot.backend.superduper import SuperDuperBackend, SuperDuperSettings
@@ -48,7 +51,7 @@ PLATFORM = "bench"
 class Wiring:
     bot: ImagineBot
     store: SqliteJobStore
-    backend: SuperDuperBackend
+    backend: SuperDuperBackend | ComfyUIBackend
     waiter: ImageBackend
     sends: SendLog
 
@@ -84,8 +87,17 @@ class Sampler:
             self._task.cancel()
 
 
+def comfyui(spec: dict[str, Any]) -> bool:
+    return spec.get("service") == "comfyui"
+
+
 def service_settings(spec: dict[str, Any]) -> SuperDuperSettings:
     return SuperDuperSettings(base_url=spec["base_url"], token=spec["token"], **spec["client"])
+
+
+def comfyui_settings(spec: dict[str, Any]) -> ComfyUISettings:
+    urls = (spec["base_url"],)
+    return ComfyUISettings(urls=urls, checkpoint=spec["checkpoint"], **spec["client"])
 
 
 def bot_config(spec: dict[str, Any]) -> BotConfig:
@@ -101,8 +113,11 @@ def bot_config(spec: dict[str, Any]) -> BotConfig:
 
 @asynccontextmanager
 async def wired(spec: dict[str, Any], db: Path, chat: BenchChat) -> AsyncIterator[Wiring]:
-    settings = service_settings(spec)
-    sends = SendLog(AiohttpTransport())
+    settings: SuperDuperSettings | ComfyUISettings = (
+        comfyui_settings(spec) if comfyui(spec) else service_settings(spec)
+    )
+    prefixes = COMFYUI_STATUS_PREFIXES if comfyui(spec) else (STATUS_PREFIX,)
+    sends = SendLog(AiohttpTransport(), prefixes)
     http = shared_http_client(
         request_timeout=settings.request_timeout,
         connect_timeout=settings.connect_timeout,
@@ -110,9 +125,15 @@ async def wired(spec: dict[str, Any], db: Path, chat: BenchChat) -> AsyncIterato
     )
     async with http:
         store = await SqliteJobStore.open(db)
-        backend = SuperDuperBackend(settings, http)
+        backend: SuperDuperBackend | ComfyUIBackend
+        if isinstance(settings, ComfyUISettings):
+            backend = ComfyUIBackend(settings, http, values=store)
+        else:
+            backend = SuperDuperBackend(settings, http)
         waiter: ImageBackend
         if spec["backend"] == "fixed-poll":
+            if not isinstance(backend, SuperDuperBackend):
+                raise ValueError("the fixed-interval baseline wraps SuperDuper only")
             waiter = FixedIntervalPollingBackend(backend, interval=spec["baseline_interval"])
         else:
             waiter = backend
@@ -160,7 +181,12 @@ async def control(
 
 
 def file_ids_of(job: Job) -> tuple[str, ...]:
-    return Submission.from_json(job.submission).file_ids if job.submission else ()
+    """What the emulator's ``completed_at`` knows the job's work by."""
+    if not job.submission:
+        return ()
+    if job.backend == "comfyui":
+        return (ComfySubmission.from_json(job.submission).prompt_id,)
+    return Submission.from_json(job.submission).file_ids
 
 
 def posted_by_file(jobs: list[Job], chat: BenchChat) -> dict[str, float]:

@@ -15,13 +15,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from types import MappingProxyType
+from typing import IO, Any, Final
 
 from bench.machine import load_average, machine_info
-from bench.profiles import Mode, Profile
+from bench.profiles import Mode, Profile, Service
 from bench.pyspy import Profiler
 from bench.stats import combine, summarize_restart, summarize_throughput
 
@@ -29,10 +30,21 @@ REPO = Path(__file__).resolve().parent.parent
 PHASES = ("throughput", "restart")
 _KNOBS = (
     "import dataclasses, json\n"
-    "from bot.backend.superduper import SuperDuperSettings as S\n"
-    "print(json.dumps({f.name: f.default for f in dataclasses.fields(S)\n"
-    "                  if f.name not in ('base_url', 'token', 'ws_url')}))\n"
+    "from bot.backend.{module} import {settings} as S\n"
+    "print(json.dumps({{f.name: f.default for f in dataclasses.fields(S)\n"
+    "                  if f.name not in {skip!r}}}))\n"
 )
+_SETTINGS: Final[Mapping[Service, tuple[str, str, tuple[str, ...]]]] = MappingProxyType(
+    {
+        "superduper": ("superduper", "SuperDuperSettings", ("base_url", "token", "ws_url")),
+        "comfyui": (
+            "comfyui",
+            "ComfyUISettings",
+            ("urls", "checkpoint", "workflow_path", "authorization"),
+        ),
+    }
+)
+"""Per service: the settings class (module, name) and its fields that are not knobs."""
 
 
 @dataclass(frozen=True)
@@ -47,10 +59,12 @@ class Tree:
         own = str(self.path)
         return {**os.environ, "PYTHONPATH": f"{own}{os.pathsep}{path}" if path else own}
 
-    def knobs(self) -> dict[str, Any]:
-        """This tree's ``SuperDuperSettings`` knobs and their defaults (asked of its code)."""
+    def knobs(self, service: Service = "superduper") -> dict[str, Any]:
+        """This tree's settings knobs for ``service`` and their defaults (asked of its code)."""
+        module, settings, skip = _SETTINGS[service]
+        script = _KNOBS.format(module=module, settings=settings, skip=skip)
         out = subprocess.run(  # noqa: S603 - fixed argv
-            [sys.executable, "-c", _KNOBS],
+            [sys.executable, "-c", script],
             cwd=self.path,
             env=self.env(),
             capture_output=True,
@@ -81,6 +95,19 @@ class Plan:
     repeats: int = 1
     """Runs per tree; trees alternate (A/B/A/B) and the report shows medians."""
     extra: dict[str, Any] = field(default_factory=dict)
+    service: Service = "superduper"
+    """The backend and emulator measured (ComfyUI: throughput only, modes (a) and (b))."""
+    emulator: Mapping[str, Any] = field(default_factory=dict)
+    """Emulator knobs on top of the profile's (for ComfyUI: ``ComfyEmulatorConfig`` ones)."""
+
+    def emulator_knobs(self, mode: Mode) -> dict[str, Any]:
+        """What the emulator process is started with (``bench/emulator_proc.py``)."""
+        own: dict[str, Any] = (
+            {"gen_time": list(self.profile.gen_time)}
+            if self.service == "superduper"
+            else {"service": self.service}
+        )
+        return {**own, "image_side": self.image_side, **self.emulator, **mode.emulator}
 
     def phases_for(self, mode: Mode, n: int) -> list[str]:
         return [
@@ -163,12 +190,7 @@ def run_sample(
 ) -> dict[str, Any]:
     """One mode at one size from one tree: every phase, against a fresh emulator process.
     Client knobs the tree does not have are left out (and listed in ``dropped_knobs``)."""
-    emulator_knobs: dict[str, Any] = {
-        "gen_time": list(plan.profile.gen_time),
-        "seed": plan.seed,
-        "image_side": plan.image_side,
-        **mode.emulator,
-    }
+    emulator_knobs = {"seed": plan.seed, **plan.emulator_knobs(mode)}
     wanted = client_settings(plan, mode)
     client = {k: v for k, v in wanted.items() if k in knobs}
     sample: dict[str, Any] = {
@@ -185,6 +207,7 @@ def run_sample(
                 spec = {
                     **emulator.endpoints,
                     "phase": phase,
+                    "service": plan.service,
                     "mode": mode.key,
                     "backend": mode.backend,
                     "client": client,
@@ -215,16 +238,13 @@ def run_sample(
 
 def _record(plan: Plan, mode: Mode, n: int, tree: Tree, samples: list[dict[str, Any]]) -> Any:
     record: dict[str, Any] = {
+        "backend": plan.service,
         "profile": plan.profile.name,
         "mode": mode.key,
         "title": mode.title,
         "n": n,
         "tree": tree.label,
-        "emulator": {
-            "gen_time": list(plan.profile.gen_time),
-            "image_side": plan.image_side,
-            **mode.emulator,
-        },
+        "emulator": plan.emulator_knobs(mode),
         "client": samples[0]["client"],
         "settings": samples[0]["settings"],
         "dropped_knobs": samples[0]["dropped_knobs"],
@@ -252,33 +272,37 @@ def run_plans(
     started = time.time()
     runs: list[dict[str, Any]] = []
     profiles: dict[str, Any] = {}
-    knobs = {tree.label: tree.knobs() for tree in trees}
+    services = list(dict.fromkeys(plan.service for plan in plans))
+    knobs = {(t.label, service): t.knobs(service) for t in trees for service in services}
     for plan in plans:
-        profiles[plan.profile.name] = {
-            "description": plan.profile.description,
-            "gen_time": list(plan.profile.gen_time),
-            "client": plan.profile.client,
-            "baseline_interval": plan.profile.baseline_interval,
-            "channels": plan.channels,
-            "users": plan.users,
-            "image_side": plan.image_side,
-        }
+        if plan.service == "superduper":
+            profiles[plan.profile.name] = {
+                "description": plan.profile.description,
+                "gen_time": list(plan.profile.gen_time),
+                "client": plan.profile.client,
+                "baseline_interval": plan.profile.baseline_interval,
+                "channels": plan.channels,
+                "users": plan.users,
+                "image_side": plan.image_side,
+            }
         for mode in plan.modes:
             for n in plan.sizes:
                 samples: dict[str, list[dict[str, Any]]] = {t.label: [] for t in trees}
                 for repeat in range(plan.repeats):
                     order = trees if repeat % 2 == 0 else list(reversed(trees))
                     for tree in order:
+                        tree_knobs = knobs[(tree.label, plan.service)]
                         with tempfile.TemporaryDirectory(prefix=f"bench-{mode.key}-{n}-") as tmp:
                             samples[tree.label].append(
-                                run_sample(plan, mode, n, tree, knobs[tree.label], Path(tmp), say)
+                                run_sample(plan, mode, n, tree, tree_knobs, Path(tmp), say)
                             )
                 records = {t.label: _record(plan, mode, n, t, samples[t.label]) for t in trees}
                 profiler = Profiler.available() if profile else None
                 if profiler is not None and "new" in records:
                     with tempfile.TemporaryDirectory(prefix=f"bench-prof-{mode.key}-{n}-") as tmp:
                         profiler.out_dir = Path(tmp)
-                        run_sample(plan, mode, n, NEW, knobs["new"], Path(tmp), say, profiler)
+                        new_knobs = knobs[("new", plan.service)]
+                        run_sample(plan, mode, n, NEW, new_knobs, Path(tmp), say, profiler)
                         records["new"]["profile_cpu"] = profiler.summaries()
                 runs.extend(records.values())
     return {

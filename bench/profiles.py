@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 BackendKind = Literal["hybrid", "fixed-poll"]
+Service = Literal["superduper", "comfyui"]
 
 
 @dataclass(frozen=True, slots=True)

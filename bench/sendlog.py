@@ -12,18 +12,22 @@ from collections.abc import Sequence
 import httpx
 
 STATUS_PREFIX = "/api/files/"
+COMFYUI_STATUS_PREFIXES = ("/history/", "/api/history/", "/queue", "/api/queue")
 
 
 class SendLog(httpx.AsyncBaseTransport):
-    """Passes every request to ``inner``; notes the monotonic time each status request
-    went to it."""
+    """Passes every request to ``inner``; notes the monotonic time each status request (a
+    ``GET`` whose path starts with one of ``prefixes``) went to it."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+    def __init__(
+        self, inner: httpx.AsyncBaseTransport, prefixes: tuple[str, ...] = (STATUS_PREFIX,)
+    ) -> None:
         self._inner = inner
+        self._prefixes = prefixes
         self.status_sent: list[float] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method == "GET" and request.url.path.startswith(STATUS_PREFIX):
+        if request.method == "GET" and request.url.path.startswith(self._prefixes):
             self.status_sent.append(time.monotonic())
         return await self._inner.handle_async_request(request)
 

@@ -4,11 +4,28 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, Final
 
 STATUS_ROUTE = "GET /api/files/{id}"
 WS_ROUTE = "GET /ws"
+STATUS_ROUTES: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {
+        "superduper": (STATUS_ROUTE,),
+        "comfyui": tuple(
+            f"GET {prefix}{path}"
+            for prefix in ("", "/api")
+            for path in ("/history/{prompt_id}", "/queue")
+        ),
+    }
+)
+"""Per service (emulator): the routes whose requests are status requests."""
+WS_ROUTES: Final = frozenset({WS_ROUTE, "GET /api/ws"})
+
+
+def status_count(requests: Mapping[str, int], routes: Iterable[str]) -> int:
+    return sum(requests.get(route, 0) for route in routes)
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -93,7 +110,8 @@ def summarize_throughput(raw: Mapping[str, Any]) -> dict[str, Any]:
     before, after = raw["emulator_before"], raw["emulator_after"]
     requests = request_diff(before, after)
     peaks = phase_peaks(before, after)
-    http_total = sum(count for route, count in requests.items() if route != WS_ROUTE)
+    http_total = sum(count for route, count in requests.items() if route not in WS_ROUTES)
+    status = status_count(requests, after.get("status_routes", (STATUS_ROUTE,)))
     latency = latency_summary(added_latencies_ms(raw["posted_at"], after["completed_at"]))
     return {
         "n": n,
@@ -101,7 +119,7 @@ def summarize_throughput(raw: Mapping[str, Any]) -> dict[str, Any]:
         "states": raw["states"],
         "finished": raw["finished"],
         "latency_ms": latency,
-        "status_requests_per_job": requests.get(STATUS_ROUTE, 0) / n,
+        "status_requests_per_job": status / n,
         "http_requests_per_job": http_total / n,
         "requests": requests,
         "peak_status_per_s": peaks["status"],
@@ -111,7 +129,7 @@ def summarize_throughput(raw: Mapping[str, Any]) -> dict[str, Any]:
         * 1000,
         "peak_http_per_s": peaks["http"],
         "ws_connections": after["ws_connections"] - before["ws_connections"],
-        "ws_handshakes": requests.get(WS_ROUTE, 0),
+        "ws_handshakes": status_count(requests, WS_ROUTES),
         "ws_messages": after["ws_messages_sent"] - before["ws_messages_sent"],
         "rss_start_mib": raw["rss_start_mib"],
         "rss_peak_mib": raw["rss_peak_mib"],

@@ -74,14 +74,19 @@ TARGETS: tuple[Target, ...] = (
 )  # fmt: skip
 
 
-def find(runs: Sequence[Run], profile: str, mode: str, n: int, tree: str = "new") -> Run | None:
+def find(
+    runs: Sequence[Run],
+    profile: str,
+    mode: str,
+    n: int,
+    tree: str = "new",
+    backend: str = "superduper",
+) -> Run | None:
+    """The run of a workload (a run without ``backend`` is SuperDuper's)."""
+    wanted = (backend, profile, mode, n, tree)
     for run in runs:
-        if (run["profile"], run["mode"], run["n"], run.get("tree", "new")) == (
-            profile,
-            mode,
-            n,
-            tree,
-        ):
+        got = (run.get("backend", "superduper"), run["profile"], run["mode"], run["n"])
+        if (*got, run.get("tree", "new")) == wanted:
             return run
     return None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import heapq
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,8 @@ class PromptQueue:
         self._pending: list[QueueItem] = []
         self.running: dict[int, QueueItem] = {}
         self.history: dict[str, dict[str, Any]] = {}
+        self.completed_at: dict[str, float] = {}
+        """Prompt id → ``time.monotonic()`` when its run ended (for benchmarks)."""
         self._task_counter = 0
         self._not_empty = asyncio.Event()
 
@@ -49,6 +52,7 @@ class PromptQueue:
             item[3].pop(key, None)
         # A reused prompt_id replaces the older entry but keeps its place, as a dict does.
         self.history[item[1]] = {"prompt": item, "outputs": {}, "status": status, **result}
+        self.completed_at[item[1]] = time.monotonic()
         self._on_change()
 
     @property

@@ -154,6 +154,11 @@ class ComfyEmulator:
         return self.base_url.replace("http://", "ws://", 1) + "/ws"
 
     @property
+    def completed_at(self) -> dict[str, float]:
+        """Prompt id → ``time.monotonic()`` when its run ended (success or error)."""
+        return self._queue.completed_at
+
+    @property
     def running_prompt_id(self) -> str | None:
         run = self._executor.current
         return run.prompt_id if run is not None else None
