@@ -1,12 +1,10 @@
 """A rate cap: at most ``rate`` events per second, with a burst of ``burst`` seconds' worth.
 
 Pure (the caller passes the time), so a scheduler built on it is tested on a clock the test
-moves; ``take_in_turn`` waits for a token on the event loop's clock. Over any window of
-``w`` seconds at most ``rate × (w + burst)`` are taken."""
+moves. Over any window of ``w`` seconds at most ``rate × (w + burst)`` are taken."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 _ONE = 1.0 - 1e-9
@@ -51,14 +49,3 @@ class Pacer:
         """When the next token is there (``now`` if it already is)."""
         self._refill(now)
         return now if self._tokens >= _ONE else now + (1.0 - self._tokens) / self.rate
-
-
-async def take_in_turn(pacer: Pacer) -> None:
-    """Wait (on the event loop's clock) until ``pacer`` has a token, and take it."""
-    loop = asyncio.get_running_loop()
-    while True:
-        now = loop.time()
-        if pacer.ready(now):
-            pacer.take(now)
-            return
-        await asyncio.sleep(pacer.next_at(now) - now)

@@ -32,9 +32,6 @@ logger = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
 WallClock = Callable[[], float]
-Gate = Callable[[], Awaitable[None]]
-"""Awaited by each attempt once it holds its in-flight slot, just before it is sent (a
-rate cap counted where requests leave, e.g. ``Pacer.wait``)."""
 ServerErrorHook = Callable[[int, str], None]
 """Sees a 5xx/429 status and (up to 64 KiB of) its body; may raise a more specific error."""
 
@@ -117,19 +114,15 @@ class Retrier:
         attempts: int | None = None,
         server_error: ServerErrorHook | None = None,
         finishing: bool = False,
-        gate: Gate | None = None,
     ) -> httpx.Response:
         """Send the request ``build`` makes (anew for each attempt) under the policy; redirects
         are never followed. ``label`` ("GET /path") names it in logs and errors;
-        ``finishing`` puts it ahead of other queued requests (see ``InFlight``); ``gate``
-        is awaited by every attempt right before it goes out."""
+        ``finishing`` puts it ahead of other queued requests (see ``InFlight``)."""
 
         async def attempt() -> httpx.Response:
             request = build()
             await self._in_flight.acquire(finishing=finishing)
             try:
-                if gate is not None:
-                    await gate()
                 async with asyncio.timeout(self._timings.request_timeout):
                     return await http.send(request, stream=stream, follow_redirects=False)
             finally:
