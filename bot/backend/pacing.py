@@ -5,6 +5,7 @@ moves. Over any window of ``w`` seconds at most ``rate × (w + burst)`` are take
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 _ONE = 1.0 - 1e-9
@@ -49,3 +50,43 @@ class Pacer:
         """When the next token is there (``now`` if it already is)."""
         self._refill(now)
         return now if self._tokens >= _ONE else now + (1.0 - self._tokens) / self.rate
+
+
+class PacedLane:
+    """The cap counted where requests leave: each one takes a token before it queues for an
+    in-flight slot (``enter``), and at most ``size`` hold a token while they wait for theirs
+    (``leave`` once the slot is had). Over any ``w`` seconds at most ``rate × w +
+    capacity + size`` go out, so capacity and size share the ``burst`` a ``Pacer`` allows:
+    as many as leave the bot at once as are handed out at once, however the slots drain."""
+
+    def __init__(self, rate: float, *, max_size: int, burst: float = DEFAULT_BURST) -> None:
+        allowance = rate * burst
+        self.size = max(1, min(max_size, int(allowance / 2)))
+        self._pacer = Pacer(rate, burst=max(allowance - self.size, 1.0) / rate)
+        self._waiting = asyncio.Semaphore(self.size)
+        self._turn = asyncio.Lock()
+        """Only the first in line sleeps until the next token (the others wait their turn,
+        in order): waking every waiter for every token costs more CPU than the polls."""
+
+    @property
+    def capacity(self) -> float:
+        """Tokens its pacer saves up when quiet."""
+        return self._pacer.capacity
+
+    async def enter(self) -> None:
+        await self._waiting.acquire()
+        try:
+            loop = asyncio.get_running_loop()
+            async with self._turn:
+                while True:
+                    now = loop.time()
+                    if self._pacer.ready(now):
+                        self._pacer.take(now)
+                        return
+                    await asyncio.sleep(self._pacer.next_at(now) - now)
+        except BaseException:
+            self._waiting.release()
+            raise
+
+    def leave(self) -> None:
+        self._waiting.release()

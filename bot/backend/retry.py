@@ -33,6 +33,17 @@ logger = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
 WallClock = Callable[[], float]
 ServerErrorHook = Callable[[int, str], None]
+
+
+class Admission(Protocol):
+    """Awaited by each attempt before it queues for an in-flight slot (``enter``), told once
+    it has the slot or gave up (``leave``): e.g. ``pacing.PacedLane``."""
+
+    async def enter(self) -> None: ...
+
+    def leave(self) -> None: ...
+
+
 """Sees a 5xx/429 status and (up to 64 KiB of) its body; may raise a more specific error."""
 
 NOT_STARTED_ERRORS: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -114,14 +125,23 @@ class Retrier:
         attempts: int | None = None,
         server_error: ServerErrorHook | None = None,
         finishing: bool = False,
+        admission: Admission | None = None,
     ) -> httpx.Response:
         """Send the request ``build`` makes (anew for each attempt) under the policy; redirects
         are never followed. ``label`` ("GET /path") names it in logs and errors;
-        ``finishing`` puts it ahead of other queued requests (see ``InFlight``)."""
+        ``finishing`` puts it ahead of other queued requests (see ``InFlight``); every
+        attempt passes ``admission`` on its way to a slot."""
 
         async def attempt() -> httpx.Response:
             request = build()
-            await self._in_flight.acquire(finishing=finishing)
+            if admission is None:
+                await self._in_flight.acquire(finishing=finishing)
+            else:
+                await admission.enter()
+                try:
+                    await self._in_flight.acquire(finishing=finishing)
+                finally:
+                    admission.leave()
             try:
                 async with asyncio.timeout(self._timings.request_timeout):
                     return await http.send(request, stream=stream, follow_redirects=False)

@@ -25,7 +25,7 @@ import httpx
 
 from bot.backend.errors import InvalidRequest
 from bot.backend.http import shared_http_client
-from bot.backend.retry import Retrier, Sleep, WallClock
+from bot.backend.retry import Admission, Retrier, Sleep, WallClock
 from bot.backend.superduper import paths
 from bot.backend.superduper.errors import FileNotFound, ProjectNotFound, UnexpectedResponse
 from bot.backend.superduper.files import FileState, FileStatus, SubmittedFile
@@ -134,8 +134,13 @@ class SuperDuperClient:
             )
         return submitted
 
-    async def file_status(self, file_id: str, *, attempts: int | None = None) -> FileState:
-        response = await self.send("GET", paths.file(file_id), attempts=attempts)
+    async def file_status(
+        self, file_id: str, *, attempts: int | None = None, admission: Admission | None = None
+    ) -> FileState:
+        """``admission``: what each attempt passes on its way out (the watcher's rate cap)."""
+        response = await self.send(
+            "GET", paths.file(file_id), attempts=attempts, admission=admission
+        )
         if response.status_code == 404:
             raise FileNotFound(f"the service does not know file {file_id}")
         self._raise_for_status(response, what="file")
@@ -153,6 +158,7 @@ class SuperDuperClient:
         idempotent: bool = True,
         stream: bool = False,
         attempts: int | None = None,
+        admission: Admission | None = None,
     ) -> httpx.Response:
         """Send with auth, a per-attempt deadline and the retry policy (``attempts`` tries,
         the settings' by default); return the response.
@@ -174,6 +180,7 @@ class SuperDuperClient:
             attempts=attempts,
             server_error=_project_missing,
             finishing=method == "GET",  # status polls and downloads finish work under way
+            admission=admission,
         )
 
     @staticmethod

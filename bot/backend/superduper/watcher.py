@@ -49,7 +49,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import WebSocketException
 
 from bot.backend.errors import AuthRefused, BackendError
-from bot.backend.pacing import Pacer
+from bot.backend.pacing import PacedLane, Pacer
 from bot.backend.poll_queue import PollQueue, Ticket
 from bot.backend.polling import PollSchedule, Recent
 from bot.backend.retry import Sleep
@@ -133,6 +133,9 @@ class HybridWatcher:
             total=Pacer(settings.max_poll_rate),
             safety=Pacer(settings.safety_net_rate),
         )
+        self._leaving = PacedLane(settings.max_poll_rate, max_size=settings.max_concurrent_requests)
+        """The same cap where capped polls leave: one handed out may wait for an in-flight
+        slot, and polls freed together would otherwise go out in a bunch."""
         self._pump_wake = asyncio.Event()
         self._submitted_at: Recent[str, float] = Recent(_MAX_REMEMBERED_SUBMISSIONS)
         self._early_terminal: Recent[str, None] = Recent(_MAX_REMEMBERED_SUBMISSIONS)
@@ -353,7 +356,9 @@ class HybridWatcher:
         if watch.polling is not None:
             watch.again = True
         elif not watch.result.done():
-            watch.polling = self._tasks.spawn(self._run_poll(watch, aimed=False), "superduper-poll")
+            watch.polling = self._tasks.spawn(
+                self._run_poll(watch, aimed=False, capped=False), "superduper-poll"
+            )
 
     async def _pump(self) -> None:
         """Start every poll the queue says is due; sleep until the next one or a change."""
@@ -365,7 +370,7 @@ class HybridWatcher:
                 watch.ticket = None
                 if watch.polling is None and not watch.result.done():
                     watch.polling = self._tasks.spawn(
-                        self._run_poll(watch, aimed=ticket.aimed), "superduper-poll"
+                        self._run_poll(watch, aimed=ticket.aimed, capped=True), "superduper-poll"
                     )
             at = self._queue.next_at(loop.time())
             self._pump_wake.clear()
@@ -376,10 +381,10 @@ class HybridWatcher:
                 async with asyncio.timeout_at(at):
                     await self._pump_wake.wait()
 
-    async def _run_poll(self, watch: _Watch, *, aimed: bool) -> None:
+    async def _run_poll(self, watch: _Watch, *, aimed: bool, capped: bool) -> None:
         try:
             watch.schedule.begin_poll()
-            result = await self._poll(watch)
+            result = await self._poll(watch, capped=capped)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -408,10 +413,11 @@ class HybridWatcher:
     def _ws_covers(self, watch: _Watch) -> bool:
         return watch.project_id is not None and self.is_subscribed(watch.project_id)
 
-    async def _poll(self, watch: _Watch) -> WaitResult | None:
+    async def _poll(self, watch: _Watch, *, capped: bool) -> WaitResult | None:
         loop = asyncio.get_running_loop()
+        admission = self._leaving if capped else None
         try:
-            state = await self._client.file_status(watch.file_id)
+            state = await self._client.file_status(watch.file_id, admission=admission)
         except FileNotFound:
             return WaitResult(
                 WaitOutcome.FAILED,
