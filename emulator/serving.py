@@ -29,6 +29,33 @@ def seconds(text: str) -> float:
     return value
 
 
+def add_fault_arguments(parser: argparse.ArgumentParser) -> None:
+    """The WebSocket and HTTP fault knobs both emulators offer, and the seed."""
+    add = parser.add_argument
+    add(
+        "--ws-close-after",
+        type=seconds,
+        default=None,
+        metavar="SECONDS",
+        help="close each WebSocket this long after accepting it",
+    )
+    add(
+        "--ws-accept-then-close",
+        action="store_true",
+        help="accept WebSocket upgrades, then close at once",
+    )
+    add("--no-ws", action="store_true", help="answer WebSocket handshakes with 503")
+    add("--http-5xx-rate", type=share, default=0.0, help="share of HTTP requests answered 503")
+    add(
+        "--response-delay",
+        type=seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="delay added before every HTTP response",
+    )
+    add("--seed", type=int, default=0, help="seed of the emulator's random choices")
+
+
 class Servable(Protocol):
     @property
     def base_url(self) -> str: ...

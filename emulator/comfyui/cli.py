@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 
 from emulator.comfyui.config import PREVIEW_METHODS, ComfyEmulatorConfig
 from emulator.comfyui.server import ComfyEmulator
-from emulator.serving import seconds, serve_until_stopped, share
+from emulator.serving import add_fault_arguments, seconds, serve_until_stopped, share
 
 REALISTIC_STEP_TIME = 0.25
 """Seconds per sampler step with ``--realistic`` (20 steps ≈ 5 s, a mid-range GPU)."""
@@ -48,31 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--ws-drop-rate", type=share, default=0.0, help="share of WebSocket messages dropped")
     add("--ws-duplicate-rate", type=share, default=0.0, help="share of messages sent twice")
     add(
-        "--ws-close-after",
-        type=seconds,
-        default=None,
-        metavar="SECONDS",
-        help="close each WebSocket this long after accepting it",
-    )
-    add(
-        "--ws-accept-then-close",
-        action="store_true",
-        help="accept WebSocket upgrades, then close at once",
-    )
-    add("--no-ws", action="store_true", help="answer WebSocket handshakes with 503")
-    add("--http-5xx-rate", type=share, default=0.0, help="share of HTTP requests answered 503")
-    add(
-        "--response-delay",
-        type=seconds,
-        default=0.0,
-        metavar="SECONDS",
-        help="delay added before every HTTP response",
-    )
-    add(
         "--required-authorization", default=None, metavar="VALUE",
         help="demand this Authorization header (default: $COMFYUI_EMULATOR_AUTHORIZATION)",
     )  # fmt: skip
-    add("--seed", type=int, default=0, help="seed of the emulator's random choices")
+    add_fault_arguments(parser)
 
 
 def config_from_args(

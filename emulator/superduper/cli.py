@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
-from emulator.serving import seconds, serve_until_stopped, share
+from emulator.serving import add_fault_arguments, seconds, serve_until_stopped, share
 from emulator.superduper.config import EmulatorConfig
 from emulator.superduper.server import Emulator
 
@@ -47,37 +47,16 @@ def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
     add("--ws-drop-rate", type=share, default=0.0, help="share of WebSocket events dropped")
     add("--ws-duplicate-rate", type=share, default=0.0, help="share of events sent twice")
     add("--ws-reorder", action="store_true", help="send a file's events out of order")
-    add(
-        "--ws-close-after",
-        type=seconds,
-        default=None,
-        metavar="SECONDS",
-        help="close each WebSocket this long after accepting it",
-    )
-    add(
-        "--ws-accept-then-close",
-        action="store_true",
-        help="accept WebSocket upgrades, then close at once",
-    )
     add("--ws-reject-401", action="store_true", help="refuse every WebSocket handshake with 401")
-    add("--no-ws", action="store_true", help="answer WebSocket handshakes with 503")
-    add("--http-5xx-rate", type=share, default=0.0, help="share of HTTP requests answered 503")
     add("--http-429-rate", type=share, default=0.0, help="share of HTTP requests answered 429")
     add("--retry-after", default="1", help="Retry-After value sent with a 429 (default: 1)")
-    add(
-        "--response-delay",
-        type=seconds,
-        default=0.0,
-        metavar="SECONDS",
-        help="delay added before every HTTP response",
-    )
     add(
         "--result-url-base",
         default=None,
         metavar="URL",
         help="base of result URLs, e.g. the public address when binding 0.0.0.0",
     )
-    add("--seed", type=int, default=0, help="seed of the emulator's random choices")
+    add_fault_arguments(parser)
 
 
 def config_from_args(
